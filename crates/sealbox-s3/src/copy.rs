@@ -1,0 +1,165 @@
+//! CopyObject. A copy is a new write: the bytes are read back (decrypted) and stored again, so the
+//! destination gets its own encryption and never shares key material with the source.
+
+use s3s::dto::*;
+use s3s::{s3_error, S3Request, S3Response, S3Result};
+use sealbox_store::ObjectRecord;
+
+use crate::body::{read_parts, store_body};
+use crate::put::{fill_single_part, write_condition, Attributes};
+use crate::service::{check_key, seconds, timestamp, SealboxS3};
+
+/// Largest CopyObject source (AWS: 5 GiB; bigger objects need UploadPartCopy).
+const MAX_COPY_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+
+pub(crate) fn source_of(cs: &CopySource) -> S3Result<(String, String)> {
+    match cs {
+        CopySource::Bucket { bucket, key, version_id } => {
+            if let Some(v) = version_id.as_deref() {
+                if v != "null" {
+                    return Err(s3_error!(NoSuchVersion, "The specified version does not exist."));
+                }
+            }
+            Ok((bucket.to_string(), key.to_string()))
+        }
+        _ => Err(s3_error!(NotImplemented, "Access point copy sources are not supported")),
+    }
+}
+
+/// `x-amz-copy-source-if-*`: every failure is 412 (contract B.5).
+pub(crate) fn check_copy_conditions(
+    src: &ObjectRecord,
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+    if_modified_since: Option<&Timestamp>,
+    if_unmodified_since: Option<&Timestamp>,
+) -> S3Result<()> {
+    let failed = || s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold");
+    let modified_s = src.last_modified_ms.div_euclid(1000);
+    let etag_matches = |c: &ETagCondition| match c {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(e) => e.value() == src.etag,
+    };
+    match if_match {
+        Some(c) if !etag_matches(c) => return Err(failed()),
+        Some(_) => {}
+        None => {
+            if if_unmodified_since.is_some_and(|t| modified_s > seconds(t)) {
+                return Err(failed());
+            }
+        }
+    }
+    match if_none_match {
+        Some(c) if etag_matches(c) => return Err(failed()),
+        Some(_) => {}
+        None => {
+            if if_modified_since.is_some_and(|t| modified_s <= seconds(t)) {
+                return Err(failed());
+            }
+        }
+    }
+    Ok(())
+}
+
+impl SealboxS3 {
+    pub(crate) async fn op_copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        let input = req.input;
+        check_key(&input.key)?;
+        let (src_bucket, src_key) = source_of(&input.copy_source)?;
+        let src = self.load_object(&src_bucket, &src_key).await?;
+        self.require_bucket(&input.bucket).await?;
+        check_copy_conditions(
+            &src,
+            input.copy_source_if_match.as_ref(),
+            input.copy_source_if_none_match.as_ref(),
+            input.copy_source_if_modified_since.as_ref(),
+            input.copy_source_if_unmodified_since.as_ref(),
+        )?;
+        if src.size > MAX_COPY_SIZE {
+            return Err(s3_error!(InvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"));
+        }
+        let replace_meta = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == "REPLACE");
+        let replace_tags = input.tagging_directive.as_ref().is_some_and(|d| d.as_str() == "REPLACE");
+        let same_object = src_bucket == input.bucket && src_key == input.key;
+        let changes_encryption = input.server_side_encryption.is_some() || input.sse_customer_algorithm.is_some() || input.ssekms_key_id.is_some();
+        let changes_storage = input.storage_class.is_some() || input.website_redirect_location.is_some();
+        if same_object && !replace_meta && !changes_encryption && !changes_storage {
+            return Err(s3_error!(
+                InvalidRequest,
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
+            ));
+        }
+        let condition = write_condition(None, None)?;
+        let mut record = if replace_meta {
+            Attributes {
+                content_type: input.content_type,
+                content_encoding: input.content_encoding,
+                content_disposition: input.content_disposition,
+                content_language: input.content_language,
+                cache_control: input.cache_control,
+                expires: input.expires,
+                website_redirect_location: input.website_redirect_location,
+                metadata: input.metadata,
+                tagging: None,
+                storage_class: input.storage_class,
+            }
+            .into_record(&input.bucket, &input.key)?
+        } else {
+            let mut r = src.clone();
+            r.bucket = input.bucket.clone();
+            r.key = input.key.clone();
+            r.tags.clear();
+            r
+        };
+        record.tags = if replace_tags {
+            Attributes {
+                content_type: None,
+                content_encoding: None,
+                content_disposition: None,
+                content_language: None,
+                cache_control: None,
+                expires: None,
+                website_redirect_location: None,
+                metadata: None,
+                tagging: input.tagging,
+                storage_class: None,
+            }
+            .into_record(&input.bucket, &input.key)?
+            .tags
+        } else {
+            src.tags.clone()
+        };
+        // Keep the checksum algorithms the source had (recomputed over the same bytes); a request
+        // for another algorithm adds it.
+        let mut algorithms: Vec<&'static str> = crate::checksum::ALGORITHMS
+            .iter()
+            .copied()
+            .filter(|a| src.checksums.contains_key(*a))
+            .collect();
+        if let Some(a) = input.checksum_algorithm.as_ref() {
+            let a = a.as_str().to_ascii_uppercase();
+            match crate::checksum::ALGORITHMS.iter().find(|x| **x == a) {
+                Some(x) if !algorithms.contains(x) => algorithms.push(x),
+                Some(_) => {}
+                None => return Err(s3_error!(InvalidRequest, "Checksum algorithm {a} is not supported")),
+            }
+        }
+        let body = read_parts(&self.blobs, &src.parts, 0, src.size);
+        let stored = store_body(&self.blobs, body, &algorithms, MAX_COPY_SIZE, Some(src.size)).await?;
+        let etag = hex::encode(stored.md5);
+        fill_single_part(&mut record, &stored, &etag);
+        let committed = self.commit_object(record, condition, vec![stored.blob.clone()]).await?;
+        let sums = &committed.checksums;
+        let result = CopyObjectResult {
+            e_tag: Some(ETag::Strong(etag)),
+            last_modified: Some(timestamp(committed.last_modified_ms)),
+            checksum_crc32: sums.get("CRC32").cloned(),
+            checksum_crc32c: sums.get("CRC32C").cloned(),
+            checksum_crc64nvme: sums.get("CRC64NVME").cloned(),
+            checksum_sha1: sums.get("SHA1").cloned(),
+            checksum_sha256: sums.get("SHA256").cloned(),
+            checksum_type: committed.checksum_type.clone().map(ChecksumType::from),
+        };
+        Ok(S3Response::new(CopyObjectOutput { copy_object_result: Some(result), ..Default::default() }))
+    }
+}

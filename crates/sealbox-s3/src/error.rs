@@ -1,0 +1,46 @@
+//! Every mapping from an internal error to an S3 error code and status lives here.
+
+use s3s::{s3_error, S3Error, S3ErrorCode};
+use sealbox_store::StoreError;
+
+pub(crate) fn store_error(err: StoreError) -> S3Error {
+    match err {
+        StoreError::NoSuchBucket(b) => s3_error!(NoSuchBucket, "The specified bucket does not exist: {b}"),
+        StoreError::BucketExists(_) => s3_error!(BucketAlreadyOwnedByYou, "Your previous request to create the named bucket succeeded and you already own it."),
+        StoreError::BucketNotEmpty(_) => s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty"),
+        StoreError::NoSuchUpload(_) => s3_error!(NoSuchUpload, "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."),
+        StoreError::PreconditionFailed => s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"),
+        StoreError::NoSpace => insufficient_storage(),
+        other => {
+            tracing::error!(error = %other, "store failure");
+            s3_error!(InternalError, "We encountered an internal error. Please try again.")
+        }
+    }
+}
+
+/// Disk full: a clear, retryable answer (507), never a half-written object.
+pub(crate) fn insufficient_storage() -> S3Error {
+    let mut err = S3Error::with_message(
+        S3ErrorCode::Custom("InsufficientStorage".into()),
+        "The server has no room left to store the object. Free space and retry.",
+    );
+    err.set_status_code(http::StatusCode::INSUFFICIENT_STORAGE);
+    err
+}
+
+pub(crate) fn internal(context: &str, err: impl std::fmt::Display) -> S3Error {
+    tracing::error!(%err, "{context}");
+    s3_error!(InternalError, "We encountered an internal error. Please try again.")
+}
+
+/// Runs blocking meta-store work off the async runtime.
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T, S3Error>
+where
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(res) => res.map_err(store_error),
+        Err(join) => Err(internal("meta store task failed", join)),
+    }
+}

@@ -1,0 +1,240 @@
+//! GetObject and HeadObject: conditionals, ranges, partNumber, response headers.
+
+use s3s::dto::*;
+use s3s::{s3_error, S3Request, S3Response, S3Result};
+use sealbox_store::ObjectRecord;
+
+use crate::body::read_parts;
+use crate::error::blocking;
+use crate::put::parse_http_date;
+use crate::service::{seconds, timestamp, SealboxS3};
+
+/// The byte window a read serves, and what the response says about it.
+struct ReadWindow {
+    start: u64,
+    end: u64,
+    content_range: Option<String>,
+    parts_count: Option<i32>,
+    is_whole: bool,
+}
+
+fn plan_window(rec: &ObjectRecord, range: Option<&Range>, part_number: Option<i32>) -> S3Result<ReadWindow> {
+    let total = rec.size;
+    match (range, part_number) {
+        (Some(_), Some(_)) => Err(s3_error!(InvalidRequest, "Cannot specify both Range header and partNumber query parameter")),
+        (Some(r), None) => {
+            let w = r.check(total).map_err(|_| {
+                s3_error!(InvalidRange, "The requested range is not satisfiable (object size {total})")
+            })?;
+            Ok(ReadWindow {
+                start: w.start,
+                end: w.end,
+                content_range: Some(format!("bytes {}-{}/{}", w.start, w.end - 1, total)),
+                parts_count: None,
+                is_whole: w.start == 0 && w.end == total,
+            })
+        }
+        (None, Some(n)) => {
+            let multipart = rec.parts.iter().any(|p| p.part_number.is_some());
+            if n < 1 {
+                return Err(s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"));
+            }
+            if !multipart {
+                if n != 1 {
+                    return Err(invalid_part_number());
+                }
+                return Ok(ReadWindow { start: 0, end: total, content_range: None, parts_count: None, is_whole: true });
+            }
+            let idx = (n - 1) as usize;
+            let part = rec.parts.get(idx).ok_or_else(|| invalid_part_number())?;
+            let start: u64 = rec.parts[..idx].iter().map(|p| p.size).sum();
+            let end = start + part.size;
+            Ok(ReadWindow {
+                start,
+                end,
+                content_range: (part.size > 0).then(|| format!("bytes {}-{}/{}", start, end - 1, total)),
+                parts_count: Some(rec.parts.len() as i32),
+                is_whole: false,
+            })
+        }
+        (None, None) => Ok(ReadWindow { start: 0, end: total, content_range: None, parts_count: None, is_whole: true }),
+    }
+}
+
+/// HTTP conditionals on reads (contract B.5): If-Match beats If-Unmodified-Since, If-None-Match
+/// beats If-Modified-Since.
+fn check_read_conditions(
+    rec: &ObjectRecord,
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+    if_modified_since: Option<&Timestamp>,
+    if_unmodified_since: Option<&Timestamp>,
+) -> S3Result<()> {
+    let etag = ETag::Strong(rec.etag.clone());
+    let modified_s = rec.last_modified_ms.div_euclid(1000);
+    match if_match {
+        Some(cond) => {
+            let ok = match cond {
+                ETagCondition::Any => true,
+                ETagCondition::ETag(e) => e.value() == etag.value(),
+            };
+            if !ok {
+                return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
+            }
+        }
+        None => {
+            if let Some(t) = if_unmodified_since {
+                if modified_s > seconds(t) {
+                    return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
+                }
+            }
+        }
+    }
+    match if_none_match {
+        Some(cond) => {
+            let matches = match cond {
+                ETagCondition::Any => true,
+                ETagCondition::ETag(e) => e.value() == etag.value(),
+            };
+            if matches {
+                return Err(not_modified(rec));
+            }
+        }
+        None => {
+            if let Some(t) = if_modified_since {
+                if modified_s <= seconds(t) {
+                    return Err(not_modified(rec));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn not_modified(rec: &ObjectRecord) -> s3s::S3Error {
+    let mut err = s3_error!(NotModified);
+    let mut headers = http::HeaderMap::new();
+    if let Ok(v) = http::HeaderValue::from_str(&format!("\"{}\"", rec.etag)) {
+        headers.insert(http::header::ETAG, v);
+    }
+    err.set_headers(headers);
+    err
+}
+
+fn check_version_id(version_id: Option<&String>) -> S3Result<()> {
+    match version_id.map(String::as_str) {
+        None | Some("null") => Ok(()),
+        Some(_) => Err(s3_error!(NoSuchVersion, "The specified version does not exist.")),
+    }
+}
+
+/// Whole-object checksums for `x-amz-checksum-mode: ENABLED` reads.
+pub(crate) struct ChecksumOut {
+    pub crc32: Option<String>,
+    pub crc32c: Option<String>,
+    pub crc64nvme: Option<String>,
+    pub sha1: Option<String>,
+    pub sha256: Option<String>,
+    pub kind: Option<ChecksumType>,
+}
+
+fn checksum_out(rec: &ObjectRecord, enabled: bool) -> ChecksumOut {
+    let get = |a: &str| if enabled { rec.checksums.get(a).cloned() } else { None };
+    ChecksumOut {
+        crc32: get("CRC32"),
+        crc32c: get("CRC32C"),
+        crc64nvme: get("CRC64NVME"),
+        sha1: get("SHA1"),
+        sha256: get("SHA256"),
+        kind: if enabled && !rec.checksums.is_empty() { rec.checksum_type.clone().map(ChecksumType::from) } else { None },
+    }
+}
+
+impl SealboxS3 {
+    pub(crate) async fn load_object(&self, bucket: &str, key: &str) -> S3Result<ObjectRecord> {
+        let meta = self.meta.clone();
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        let rec = blocking(move || {
+            meta.require_bucket(&b)?;
+            meta.object(&b, &k)
+        })
+        .await?;
+        rec.ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))
+    }
+
+    pub(crate) async fn op_get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        let input = req.input;
+        check_version_id(input.version_id.as_ref())?;
+        let rec = self.load_object(&input.bucket, &input.key).await?;
+        check_read_conditions(&rec, input.if_match.as_ref(), input.if_none_match.as_ref(), input.if_modified_since.as_ref(), input.if_unmodified_since.as_ref())?;
+        let window = plan_window(&rec, input.range.as_ref(), input.part_number)?;
+        let sums = checksum_out(&rec, window.is_whole && input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == "ENABLED"));
+        let body = read_parts(&self.blobs, &rec.parts, window.start, window.end);
+        let output = GetObjectOutput {
+            body: Some(body),
+            accept_ranges: Some("bytes".into()),
+            content_length: Some((window.end - window.start) as i64),
+            content_range: window.content_range,
+            parts_count: window.parts_count,
+            e_tag: Some(ETag::Strong(rec.etag.clone())),
+            last_modified: Some(timestamp(rec.last_modified_ms)),
+            content_type: input.response_content_type.or(rec.content_type.clone()),
+            content_encoding: input.response_content_encoding.or(rec.content_encoding.clone()),
+            content_disposition: input.response_content_disposition.or(rec.content_disposition.clone()),
+            content_language: input.response_content_language.or(rec.content_language.clone()),
+            cache_control: input.response_cache_control.or(rec.cache_control.clone()),
+            expires: input.response_expires.or_else(|| rec.expires.as_deref().and_then(parse_http_date)),
+            website_redirect_location: rec.website_redirect_location.clone(),
+            metadata: (!rec.user_metadata.is_empty()).then(|| rec.user_metadata.clone().into_iter().collect()),
+            tag_count: (!rec.tags.is_empty()).then_some(rec.tags.len() as i32),
+            checksum_crc32: sums.crc32,
+            checksum_crc32c: sums.crc32c,
+            checksum_crc64nvme: sums.crc64nvme,
+            checksum_sha1: sums.sha1,
+            checksum_sha256: sums.sha256,
+            checksum_type: sums.kind,
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
+    }
+
+    pub(crate) async fn op_head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        let input = req.input;
+        check_version_id(input.version_id.as_ref())?;
+        let rec = self.load_object(&input.bucket, &input.key).await?;
+        check_read_conditions(&rec, input.if_match.as_ref(), input.if_none_match.as_ref(), input.if_modified_since.as_ref(), input.if_unmodified_since.as_ref())?;
+        let window = plan_window(&rec, input.range.as_ref(), input.part_number)?;
+        let sums = checksum_out(&rec, window.is_whole && input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == "ENABLED"));
+        let output = HeadObjectOutput {
+            accept_ranges: Some("bytes".into()),
+            content_length: Some((window.end - window.start) as i64),
+            content_range: window.content_range,
+            parts_count: window.parts_count,
+            e_tag: Some(ETag::Strong(rec.etag.clone())),
+            last_modified: Some(timestamp(rec.last_modified_ms)),
+            content_type: input.response_content_type.or(rec.content_type.clone()),
+            content_encoding: input.response_content_encoding.or(rec.content_encoding.clone()),
+            content_disposition: input.response_content_disposition.or(rec.content_disposition.clone()),
+            content_language: input.response_content_language.or(rec.content_language.clone()),
+            cache_control: input.response_cache_control.or(rec.cache_control.clone()),
+            expires: input.response_expires.or_else(|| rec.expires.as_deref().and_then(parse_http_date)),
+            website_redirect_location: rec.website_redirect_location.clone(),
+            metadata: (!rec.user_metadata.is_empty()).then(|| rec.user_metadata.clone().into_iter().collect()),
+            checksum_crc32: sums.crc32,
+            checksum_crc32c: sums.crc32c,
+            checksum_crc64nvme: sums.crc64nvme,
+            checksum_sha1: sums.sha1,
+            checksum_sha256: sums.sha256,
+            checksum_type: sums.kind,
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
+    }
+}
+
+/// 416 InvalidPartNumber (not in s3s's list of codes).
+fn invalid_part_number() -> s3s::S3Error {
+    let mut err = s3s::S3Error::with_message(s3s::S3ErrorCode::Custom("InvalidPartNumber".into()), "The requested partnumber is not satisfiable");
+    err.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+    err
+}

@@ -1,0 +1,25 @@
+//! sealbox-s3: the S3 API of sealbox, as an implementation of the `s3s` crate's [`s3s::S3`] trait.
+//!
+//! One file per family of operations (`bucket.rs`, `put.rs`, `get.rs`, `copy.rs`, `list.rs`,
+//! `multipart.rs`, `delete.rs`), with the shared pieces beside them: `error.rs` decides every S3
+//! error code, `checksum.rs` the flexible checksums, `body.rs` how object bytes move between the
+//! network and the blob store. Everything an object's bytes pass through on the way to disk goes
+//! through [`body::store_body`], and everything on the way out through [`body::read_parts`]: those
+//! two functions are where sealing happens, so no other code path can write or read object bytes.
+//!
+//! This crate must never: buffer a whole object in memory, write an object byte to the blob store
+//! that did not pass through `store_body`, or answer with a 500 for bad client input.
+
+mod body;
+mod bucket;
+mod checksum;
+mod copy;
+mod delete;
+mod error;
+mod get;
+mod list;
+mod multipart;
+mod put;
+mod service;
+
+pub use service::{SealboxS3, S3Config};

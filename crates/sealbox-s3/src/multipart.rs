@@ -1,0 +1,466 @@
+//! Multipart uploads. Each part is its own blob; Complete only writes metadata that lists the
+//! chosen parts in order (no bytes are copied), so completing a 5 TiB upload is instant.
+
+use std::collections::BTreeMap;
+
+use s3s::dto::*;
+use s3s::{s3_error, S3Request, S3Response, S3Result};
+use sealbox_store::{PartRecord, StoredPart, UploadRecord};
+
+use crate::body::{read_parts, store_body};
+use crate::bucket::owner;
+use crate::checksum::{composite_checksum, full_object_crc, multipart_etag, verify_content_md5, ChecksumRequest, ALGORITHMS};
+use crate::copy::{check_copy_conditions, source_of};
+use crate::error::blocking;
+use crate::put::{write_condition, Attributes};
+use crate::service::{check_key, now_ms, timestamp, SealboxS3};
+
+const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+
+fn check_part_number(n: i32) -> S3Result<u32> {
+    if (1..=10000).contains(&n) {
+        Ok(n as u32)
+    } else {
+        Err(s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))
+    }
+}
+
+/// The checksum algorithm chosen at CreateMultipartUpload is remembered in the template's
+/// checksum map with an empty value.
+fn upload_algorithm(up: &UploadRecord) -> Option<&'static str> {
+    ALGORITHMS.iter().copied().find(|a| up.template.checksums.contains_key(*a))
+}
+
+impl SealboxS3 {
+    async fn load_upload(&self, bucket: &str, key: &str, upload_id: &str) -> S3Result<UploadRecord> {
+        let meta = self.meta.clone();
+        let (b, id) = (bucket.to_owned(), upload_id.to_owned());
+        let up = blocking(move || {
+            meta.require_bucket(&b)?;
+            meta.upload(&id)
+        })
+        .await?;
+        match up {
+            Some(up) if up.bucket == bucket && up.key == key => Ok(up),
+            _ => Err(s3_error!(NoSuchUpload, "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")),
+        }
+    }
+
+    pub(crate) async fn op_create_multipart_upload(&self, req: S3Request<CreateMultipartUploadInput>) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let input = req.input;
+        check_key(&input.key)?;
+        self.require_bucket(&input.bucket).await?;
+        let mut template = Attributes {
+            content_type: input.content_type,
+            content_encoding: input.content_encoding,
+            content_disposition: input.content_disposition,
+            content_language: input.content_language,
+            cache_control: input.cache_control,
+            expires: input.expires,
+            website_redirect_location: input.website_redirect_location,
+            metadata: input.metadata,
+            tagging: input.tagging,
+            storage_class: input.storage_class,
+        }
+        .into_record(&input.bucket, &input.key)?;
+        let algorithm = match input.checksum_algorithm.as_ref() {
+            Some(a) => {
+                let up = a.as_str().to_ascii_uppercase();
+                Some(*ALGORITHMS.iter().find(|x| **x == up).ok_or_else(|| s3_error!(InvalidRequest, "Checksum algorithm {up} is not supported"))?)
+            }
+            None => None,
+        };
+        let kind = input.checksum_type.as_ref().map(|t| t.as_str().to_owned());
+        if let Some(k) = &kind {
+            if k != "COMPOSITE" && k != "FULL_OBJECT" {
+                return Err(s3_error!(InvalidRequest, "Invalid checksum type {k}"));
+            }
+            if algorithm.is_none() {
+                return Err(s3_error!(InvalidRequest, "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."));
+            }
+            if k == "FULL_OBJECT" && matches!(algorithm, Some("SHA1") | Some("SHA256")) {
+                return Err(s3_error!(InvalidRequest, "The FULL_OBJECT checksum type cannot be used with the {} checksum algorithm.", algorithm.unwrap_or_default()));
+            }
+        }
+        if let Some(a) = algorithm {
+            template.checksums.insert(a.to_owned(), String::new());
+            template.checksum_type = Some(kind.clone().unwrap_or_else(|| {
+                // AWS defaults CRC64NVME to FULL_OBJECT and the rest to COMPOSITE.
+                if a == "CRC64NVME" { "FULL_OBJECT" } else { "COMPOSITE" }.to_owned()
+            }));
+        }
+        let upload_id = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let up = UploadRecord {
+            upload_id: upload_id.clone(),
+            bucket: input.bucket.clone(),
+            key: input.key.clone(),
+            initiated_ms: now_ms(),
+            template: template.clone(),
+        };
+        let meta = self.meta.clone();
+        blocking(move || meta.create_upload(&up)).await?;
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(upload_id),
+            checksum_algorithm: algorithm.map(|a| ChecksumAlgorithm::from(a.to_owned())),
+            checksum_type: template.checksum_type.map(ChecksumType::from),
+            ..Default::default()
+        }))
+    }
+
+    /// Records a stored part; cleans up the replaced part's blob, or the new blob on failure.
+    async fn record_part(&self, upload_id: &str, part_number: u32, part: StoredPart) -> S3Result<PartRecord> {
+        let rec = PartRecord { upload_id: upload_id.to_owned(), part_number, last_modified_ms: now_ms(), part };
+        let meta = self.meta.clone();
+        let r = rec.clone();
+        match blocking(move || meta.put_part(&r)).await {
+            Ok(prev) => {
+                if let Some(prev) = prev {
+                    self.blobs.remove([prev.part.blob]).await;
+                }
+                Ok(rec)
+            }
+            Err(e) => {
+                self.blobs.remove([rec.part.blob]).await;
+                Err(e)
+            }
+        }
+    }
+
+    pub(crate) async fn op_upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        let trailer = req.headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let trailing = req.trailing_headers.clone();
+        let input = req.input;
+        let part_number = check_part_number(input.part_number)?;
+        let up = self.load_upload(&input.bucket, &input.key, &input.upload_id).await?;
+        if input.content_length.is_some_and(|l| l as u64 > MAX_PART_SIZE) {
+            return Err(s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed size"));
+        }
+        let mut checks = ChecksumRequest::from_headers(
+            [
+                ("CRC32", input.checksum_crc32.as_ref()),
+                ("CRC32C", input.checksum_crc32c.as_ref()),
+                ("CRC64NVME", input.checksum_crc64nvme.as_ref()),
+                ("SHA1", input.checksum_sha1.as_ref()),
+                ("SHA256", input.checksum_sha256.as_ref()),
+            ],
+            input.checksum_algorithm.as_ref().map(|a| a.as_str()),
+            trailer.as_deref(),
+        )?;
+        let mut algorithms = checks.algorithms();
+        if let Some(a) = upload_algorithm(&up) {
+            if !algorithms.contains(&a) {
+                algorithms.push(a);
+            }
+        }
+        let Some(body) = input.body else {
+            return Err(s3_error!(MissingRequestBodyError, "Request body is empty."));
+        };
+        let stored = store_body(&self.blobs, body, &algorithms, MAX_PART_SIZE, input.content_length.map(|l| l as u64)).await?;
+        let verified = (|| {
+            if let Some(t) = trailing.as_ref().and_then(|t| t.take()) {
+                checks.fill_from_trailer(&t)?;
+            }
+            checks.verify(&stored.checksums)?;
+            verify_content_md5(input.content_md5.as_deref(), &stored.md5)
+        })();
+        if let Err(e) = verified {
+            self.blobs.remove([stored.blob]).await;
+            return Err(e);
+        }
+        let etag = hex::encode(stored.md5);
+        let part = StoredPart {
+            blob: stored.blob,
+            size: stored.size,
+            etag: etag.clone(),
+            part_number: Some(part_number),
+            checksums: stored.checksums.clone(),
+        };
+        self.record_part(&up.upload_id, part_number, part).await?;
+        let s = &stored.checksums;
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(ETag::Strong(etag)),
+            checksum_crc32: s.get("CRC32").cloned(),
+            checksum_crc32c: s.get("CRC32C").cloned(),
+            checksum_crc64nvme: s.get("CRC64NVME").cloned(),
+            checksum_sha1: s.get("SHA1").cloned(),
+            checksum_sha256: s.get("SHA256").cloned(),
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn op_upload_part_copy(&self, req: S3Request<UploadPartCopyInput>) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let input = req.input;
+        let part_number = check_part_number(input.part_number)?;
+        let up = self.load_upload(&input.bucket, &input.key, &input.upload_id).await?;
+        let (src_bucket, src_key) = source_of(&input.copy_source)?;
+        let src = self.load_object(&src_bucket, &src_key).await?;
+        check_copy_conditions(
+            &src,
+            input.copy_source_if_match.as_ref(),
+            input.copy_source_if_none_match.as_ref(),
+            input.copy_source_if_modified_since.as_ref(),
+            input.copy_source_if_unmodified_since.as_ref(),
+        )?;
+        let (start, end) = match input.copy_source_range.as_deref() {
+            None => (0, src.size),
+            Some(r) => parse_copy_range(r, src.size)?,
+        };
+        if end - start > MAX_PART_SIZE {
+            return Err(s3_error!(InvalidRequest, "The specified copy range is larger than the maximum part size"));
+        }
+        let algorithms: Vec<&'static str> = upload_algorithm(&up).into_iter().collect();
+        let body = read_parts(&self.blobs, &src.parts, start, end);
+        let stored = store_body(&self.blobs, body, &algorithms, MAX_PART_SIZE, Some(end - start)).await?;
+        let etag = hex::encode(stored.md5);
+        let part = StoredPart {
+            blob: stored.blob,
+            size: stored.size,
+            etag: etag.clone(),
+            part_number: Some(part_number),
+            checksums: stored.checksums.clone(),
+        };
+        let rec = self.record_part(&up.upload_id, part_number, part).await?;
+        let s = &stored.checksums;
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(CopyPartResult {
+                e_tag: Some(ETag::Strong(etag)),
+                last_modified: Some(timestamp(rec.last_modified_ms)),
+                checksum_crc32: s.get("CRC32").cloned(),
+                checksum_crc32c: s.get("CRC32C").cloned(),
+                checksum_crc64nvme: s.get("CRC64NVME").cloned(),
+                checksum_sha1: s.get("SHA1").cloned(),
+                checksum_sha256: s.get("SHA256").cloned(),
+            }),
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn op_complete_multipart_upload(&self, req: S3Request<CompleteMultipartUploadInput>) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let input = req.input;
+        let up = self.load_upload(&input.bucket, &input.key, &input.upload_id).await?;
+        let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+        let requested = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
+        if requested.is_empty() {
+            return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"));
+        }
+        let meta = self.meta.clone();
+        let id = up.upload_id.clone();
+        let stored: BTreeMap<u32, PartRecord> = blocking(move || meta.list_parts(&id, 0, usize::MAX))
+            .await?
+            .into_iter()
+            .map(|p| (p.part_number, p))
+            .collect();
+        let mut chosen: Vec<StoredPart> = Vec::with_capacity(requested.len());
+        let mut last_number = 0u32;
+        for (i, p) in requested.iter().enumerate() {
+            let n = p.part_number.ok_or_else(|| s3_error!(MalformedXML, "Each Part needs a PartNumber"))?;
+            let n = check_part_number(n)?;
+            if n <= last_number {
+                return Err(s3_error!(InvalidPartOrder, "The list of parts was not in ascending order. Parts must be ordered by part number."));
+            }
+            last_number = n;
+            let invalid = || s3_error!(InvalidPart, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.");
+            let rec = stored.get(&n).ok_or_else(invalid)?;
+            let etag_ok = p.e_tag.as_ref().is_some_and(|e| e.value().trim_matches('"') == rec.part.etag);
+            if !etag_ok {
+                return Err(invalid());
+            }
+            if i + 1 < requested.len() && rec.part.size < MIN_PART_SIZE {
+                return Err(s3_error!(EntityTooSmall, "Your proposed upload is smaller than the minimum allowed object size."));
+            }
+            chosen.push(rec.part.clone());
+        }
+        let mut record = up.template.clone();
+        record.size = chosen.iter().map(|p| p.size).sum();
+        record.etag = multipart_etag(&chosen.iter().map(|p| p.etag.clone()).collect::<Vec<_>>());
+        record.checksums = BTreeMap::new();
+        if let Some(alg) = upload_algorithm(&up) {
+            let values: Option<Vec<(String, u64)>> = chosen.iter().map(|p| p.checksums.get(alg).map(|v| (v.clone(), p.size))).collect();
+            let kind = up.template.checksum_type.clone().unwrap_or_else(|| "COMPOSITE".into());
+            let value = values.and_then(|vals| {
+                if kind == "FULL_OBJECT" {
+                    full_object_crc(alg, &vals)
+                } else {
+                    composite_checksum(alg, &vals.into_iter().map(|(v, _)| v).collect::<Vec<_>>())
+                }
+            });
+            match value {
+                Some(v) => {
+                    record.checksums.insert(alg.to_owned(), v);
+                    record.checksum_type = Some(kind);
+                }
+                None => record.checksum_type = None,
+            }
+        } else {
+            record.checksum_type = None;
+        }
+        record.parts = chosen;
+        record.last_modified_ms = now_ms();
+        let meta = self.meta.clone();
+        let (id, rec) = (up.upload_id.clone(), record.clone());
+        let (previous, unused) = blocking(move || meta.complete_upload(&id, &rec, &condition)).await?;
+        let mut garbage: Vec<String> = unused.into_iter().map(|p| p.part.blob).collect();
+        if let Some(prev) = previous {
+            let keep: std::collections::HashSet<&str> = record.blob_ids().collect();
+            garbage.extend(prev.blob_ids().filter(|b| !keep.contains(b)).map(str::to_owned));
+        }
+        self.blobs.remove(garbage).await;
+        let s = &record.checksums;
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            bucket: Some(input.bucket.clone()),
+            key: Some(input.key.clone()),
+            location: Some(format!("/{}/{}", input.bucket, input.key)),
+            e_tag: Some(ETag::Strong(record.etag.clone())),
+            checksum_crc32: s.get("CRC32").cloned(),
+            checksum_crc32c: s.get("CRC32C").cloned(),
+            checksum_crc64nvme: s.get("CRC64NVME").cloned(),
+            checksum_sha1: s.get("SHA1").cloned(),
+            checksum_sha256: s.get("SHA256").cloned(),
+            checksum_type: record.checksum_type.clone().filter(|_| !s.is_empty()).map(ChecksumType::from),
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn op_abort_multipart_upload(&self, req: S3Request<AbortMultipartUploadInput>) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let input = req.input;
+        let up = self.load_upload(&input.bucket, &input.key, &input.upload_id).await?;
+        let meta = self.meta.clone();
+        let parts = blocking(move || meta.abort_upload(&up.upload_id)).await?;
+        self.blobs.remove(parts.into_iter().map(|p| p.part.blob)).await;
+        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+    }
+
+    pub(crate) async fn op_list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+        let input = req.input;
+        let up = self.load_upload(&input.bucket, &input.key, &input.upload_id).await?;
+        let max = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
+        let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
+        let meta = self.meta.clone();
+        let id = up.upload_id.clone();
+        let mut parts = blocking(move || meta.list_parts(&id, marker, max + 1)).await?;
+        let truncated = parts.len() > max;
+        parts.truncate(max);
+        let next = parts.last().map(|p| p.part_number as i32);
+        let out: Vec<Part> = parts
+            .into_iter()
+            .map(|p| Part {
+                part_number: Some(p.part_number as i32),
+                e_tag: Some(ETag::Strong(p.part.etag.clone())),
+                size: Some(p.part.size as i64),
+                last_modified: Some(timestamp(p.last_modified_ms)),
+                checksum_crc32: p.part.checksums.get("CRC32").cloned(),
+                checksum_crc32c: p.part.checksums.get("CRC32C").cloned(),
+                checksum_crc64nvme: p.part.checksums.get("CRC64NVME").cloned(),
+                checksum_sha1: p.part.checksums.get("SHA1").cloned(),
+                checksum_sha256: p.part.checksums.get("SHA256").cloned(),
+            })
+            .collect();
+        Ok(S3Response::new(ListPartsOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(up.upload_id.clone()),
+            part_number_marker: Some(marker as i32),
+            next_part_number_marker: next,
+            max_parts: Some(max as i32),
+            is_truncated: Some(truncated),
+            parts: (!out.is_empty()).then_some(out),
+            owner: Some(owner()),
+            initiator: Some(Initiator { id: Some("000000000000".into()), display_name: Some("sealbox".into()) }),
+            storage_class: Some(StorageClass::from("STANDARD".to_owned())),
+            checksum_algorithm: upload_algorithm(&up).map(|a| ChecksumAlgorithm::from(a.to_owned())),
+            checksum_type: up.template.checksum_type.clone().map(ChecksumType::from),
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn op_list_multipart_uploads(&self, req: S3Request<ListMultipartUploadsInput>) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let input = req.input;
+        let max = input.max_uploads.unwrap_or(1000).clamp(0, 1000) as usize;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let key_marker = input.key_marker.clone().filter(|m| !m.is_empty());
+        let id_marker = input.upload_id_marker.clone().filter(|m| !m.is_empty());
+        let meta = self.meta.clone();
+        let (b, p, km, im) = (input.bucket.clone(), prefix.clone(), key_marker.clone(), id_marker.clone());
+        let ups = blocking(move || {
+            meta.require_bucket(&b)?;
+            meta.list_uploads(&b, p.as_bytes(), km.as_deref().map(str::as_bytes), im.as_deref(), usize::MAX)
+        })
+        .await?;
+        let mut uploads = Vec::new();
+        let mut prefixes: Vec<String> = Vec::new();
+        let mut truncated = false;
+        let mut last: Option<(String, Option<String>)> = None;
+        for up in ups {
+            let cp = input.delimiter.as_deref().filter(|d| !d.is_empty()).and_then(|d| {
+                let rest = up.key.strip_prefix(prefix.as_str())?;
+                rest.find(d).map(|i| format!("{prefix}{}", &rest[..i + d.len()]))
+            });
+            if let Some(cp) = &cp {
+                if prefixes.last() == Some(cp) {
+                    continue;
+                }
+            }
+            if uploads.len() + prefixes.len() == max {
+                truncated = true;
+                break;
+            }
+            match cp {
+                Some(cp) => {
+                    last = Some((cp.clone(), None));
+                    prefixes.push(cp);
+                }
+                None => {
+                    last = Some((up.key.clone(), Some(up.upload_id.clone())));
+                    uploads.push(MultipartUpload {
+                        key: Some(up.key.clone()),
+                        upload_id: Some(up.upload_id.clone()),
+                        initiated: Some(timestamp(up.initiated_ms)),
+                        owner: Some(owner()),
+                        initiator: Some(Initiator { id: Some("000000000000".into()), display_name: Some("sealbox".into()) }),
+                        storage_class: Some(StorageClass::from("STANDARD".to_owned())),
+                        checksum_algorithm: upload_algorithm(&up).map(|a| ChecksumAlgorithm::from(a.to_owned())),
+                        checksum_type: up.template.checksum_type.clone().map(ChecksumType::from),
+                    });
+                }
+            }
+        }
+        let (next_key, next_id) = match (truncated, last) {
+            (true, Some((k, id))) => (Some(k), id),
+            _ => (None, None),
+        };
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(input.bucket),
+            prefix: input.prefix,
+            delimiter: input.delimiter,
+            key_marker: Some(key_marker.unwrap_or_default()),
+            upload_id_marker: Some(id_marker.unwrap_or_default()),
+            next_key_marker: next_key,
+            next_upload_id_marker: next_id,
+            max_uploads: Some(max as i32),
+            is_truncated: Some(truncated),
+            uploads: (!uploads.is_empty()).then_some(uploads),
+            common_prefixes: (!prefixes.is_empty()).then(|| prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(p) }).collect()),
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+}
+
+/// `x-amz-copy-source-range: bytes=first-last`, both required and inside the source.
+fn parse_copy_range(r: &str, size: u64) -> S3Result<(u64, u64)> {
+    let bad = || s3_error!(InvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy");
+    let spec = r.strip_prefix("bytes=").ok_or_else(bad)?;
+    let (a, b) = spec.split_once('-').ok_or_else(bad)?;
+    let first: u64 = a.trim().parse().map_err(|_| bad())?;
+    let last: u64 = b.trim().parse().map_err(|_| bad())?;
+    if first > last {
+        return Err(bad());
+    }
+    if last >= size {
+        return Err(s3_error!(InvalidRange, "The requested range is not satisfiable"));
+    }
+    Ok((first, last + 1))
+}

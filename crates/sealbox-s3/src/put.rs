@@ -1,0 +1,240 @@
+//! PutObject, and the pieces every write shares: attribute validation, conditional writes,
+//! commit-then-clean-up.
+
+use std::collections::BTreeMap;
+
+use s3s::dto::*;
+use s3s::{s3_error, S3Request, S3Response, S3Result};
+use sealbox_store::{ObjectRecord, StoredPart, WriteCondition};
+
+use crate::body::{store_body, StoredBody};
+use crate::checksum::{verify_content_md5, ChecksumRequest};
+use crate::error::blocking;
+use crate::service::{check_key, now_ms, SealboxS3};
+
+/// AWS limits user metadata to 2 KB: the UTF-8 bytes of every key and value together.
+const MAX_USER_METADATA: usize = 2048;
+
+/// The descriptive attributes a write sets (PutObject, CreateMultipartUpload, CopyObject REPLACE).
+pub(crate) struct Attributes {
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_language: Option<String>,
+    pub cache_control: Option<String>,
+    pub expires: Option<Timestamp>,
+    pub website_redirect_location: Option<String>,
+    pub metadata: Option<Metadata>,
+    pub tagging: Option<String>,
+    pub storage_class: Option<StorageClass>,
+}
+
+impl Attributes {
+    /// Validates and turns the attributes into an object record without data.
+    pub(crate) fn into_record(self, bucket: &str, key: &str) -> S3Result<ObjectRecord> {
+        if let Some(sc) = &self.storage_class {
+            let known = ["STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER", "DEEP_ARCHIVE", "GLACIER_IR"];
+            if !known.contains(&sc.as_str()) {
+                return Err(s3_error!(InvalidStorageClass, "The storage class you specified is not valid"));
+            }
+        }
+        let user_metadata: BTreeMap<String, String> =
+            self.metadata.unwrap_or_default().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+        let meta_size: usize = user_metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if meta_size > MAX_USER_METADATA {
+            return Err(s3_error!(
+                MetadataTooLarge,
+                "Your metadata headers exceed the maximum allowed metadata size (2048 bytes)."
+            ));
+        }
+        let tags = match self.tagging {
+            Some(t) => parse_tagging(&t)?,
+            None => BTreeMap::new(),
+        };
+        Ok(ObjectRecord {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            size: 0,
+            etag: String::new(),
+            last_modified_ms: 0,
+            content_type: self.content_type,
+            content_encoding: self.content_encoding.map(strip_aws_chunked).filter(|s| !s.is_empty()),
+            content_disposition: self.content_disposition,
+            content_language: self.content_language,
+            cache_control: self.cache_control,
+            expires: self.expires.and_then(|t| format_http_date(&t)),
+            website_redirect_location: self.website_redirect_location,
+            user_metadata,
+            checksums: BTreeMap::new(),
+            checksum_type: None,
+            parts: Vec::new(),
+            sse: None,
+            tags,
+        })
+    }
+}
+
+/// `aws-chunked` is transfer framing, not a content coding of the object: store the rest.
+fn strip_aws_chunked(enc: String) -> String {
+    enc.split(',').map(str::trim).filter(|t| !t.eq_ignore_ascii_case("aws-chunked")).collect::<Vec<_>>().join(",")
+}
+
+pub(crate) fn format_http_date(t: &Timestamp) -> Option<String> {
+    let mut buf = Vec::new();
+    t.format(TimestampFormat::HttpDate, &mut buf).ok()?;
+    String::from_utf8(buf).ok()
+}
+
+pub(crate) fn parse_http_date(s: &str) -> Option<Timestamp> {
+    Timestamp::parse(TimestampFormat::HttpDate, s).ok()
+}
+
+/// `x-amz-tagging: k1=v1&k2=v2` (URL-encoded).
+fn parse_tagging(s: &str) -> S3Result<BTreeMap<String, String>> {
+    let mut tags = BTreeMap::new();
+    for pair in s.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = urlencoding::decode(k).map_err(|_| s3_error!(InvalidTag, "The tag provided was not a valid tag."))?;
+        let v = urlencoding::decode(v).map_err(|_| s3_error!(InvalidTag, "The tag provided was not a valid tag."))?;
+        if k.is_empty() || k.len() > 128 || v.len() > 256 {
+            return Err(s3_error!(InvalidTag, "The tag provided was not a valid tag."));
+        }
+        tags.insert(k.into_owned(), v.into_owned());
+    }
+    if tags.len() > 10 {
+        return Err(s3_error!(InvalidTag, "Object tags cannot be greater than 10"));
+    }
+    Ok(tags)
+}
+
+/// Turns `If-None-Match` / `If-Match` on a write into a store condition.
+pub(crate) fn write_condition(if_match: Option<&ETagCondition>, if_none_match: Option<&ETagCondition>) -> S3Result<WriteCondition> {
+    match (if_match, if_none_match) {
+        (_, Some(c)) if c.is_any() => Ok(WriteCondition::IfAbsent),
+        (_, Some(_)) => Err(s3_error!(NotImplemented, "If-None-Match on writes supports only '*'")),
+        (Some(ETagCondition::ETag(e)), None) => Ok(WriteCondition::IfEtag(e.value().to_owned())),
+        (Some(ETagCondition::Any), None) => Err(s3_error!(NotImplemented, "If-Match: * on writes is not supported")),
+        (None, None) => Ok(WriteCondition::None),
+    }
+}
+
+impl SealboxS3 {
+    pub(crate) async fn op_put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        let trailer = req.headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let trailing = req.trailing_headers.clone();
+        let input = req.input;
+        check_key(&input.key)?;
+        self.require_bucket(&input.bucket).await?;
+        if input.content_length.is_some_and(|l| l as u64 > self.config.max_put_size) {
+            return Err(s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."));
+        }
+        let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+        let mut checks = ChecksumRequest::from_headers(
+            [
+                ("CRC32", input.checksum_crc32.as_ref()),
+                ("CRC32C", input.checksum_crc32c.as_ref()),
+                ("CRC64NVME", input.checksum_crc64nvme.as_ref()),
+                ("SHA1", input.checksum_sha1.as_ref()),
+                ("SHA256", input.checksum_sha256.as_ref()),
+            ],
+            input.checksum_algorithm.as_ref().map(|a| a.as_str()),
+            trailer.as_deref(),
+        )?;
+        let mut record = Attributes {
+            content_type: input.content_type,
+            content_encoding: input.content_encoding,
+            content_disposition: input.content_disposition,
+            content_language: input.content_language,
+            cache_control: input.cache_control,
+            expires: input.expires,
+            website_redirect_location: input.website_redirect_location,
+            metadata: input.metadata,
+            tagging: input.tagging,
+            storage_class: input.storage_class,
+        }
+        .into_record(&input.bucket, &input.key)?;
+        let Some(body) = input.body else {
+            return Err(s3_error!(MissingRequestBodyError, "Request body is empty."));
+        };
+
+        let stored = store_body(
+            &self.blobs,
+            body,
+            &checks.algorithms(),
+            self.config.max_put_size,
+            input.content_length.map(|l| l as u64),
+        )
+        .await?;
+        let verified = (|| {
+            if let Some(t) = trailing.as_ref().and_then(|t| t.take()) {
+                checks.fill_from_trailer(&t)?;
+            }
+            checks.verify(&stored.checksums)?;
+            verify_content_md5(input.content_md5.as_deref(), &stored.md5)
+        })();
+        if let Err(e) = verified {
+            self.blobs.remove([stored.blob]).await;
+            return Err(e);
+        }
+
+        let etag = hex::encode(stored.md5);
+        fill_single_part(&mut record, &stored, &etag);
+        let committed = self.commit_object(record.clone(), condition, vec![stored.blob.clone()]).await?;
+        let mut output = PutObjectOutput { e_tag: Some(ETag::Strong(etag)), ..Default::default() };
+        set_put_checksums(&mut output, &committed.checksums);
+        Ok(S3Response::new(output))
+    }
+
+    /// Commits a record whose blobs are already durable; removes the replaced object's blobs after
+    /// the commit, or the new blobs if the commit fails (condition not met, bucket gone).
+    pub(crate) async fn commit_object(&self, mut record: ObjectRecord, condition: WriteCondition, new_blobs: Vec<String>) -> S3Result<ObjectRecord> {
+        record.last_modified_ms = now_ms();
+        let meta = self.meta.clone();
+        let rec = record.clone();
+        match blocking(move || meta.put_object(&rec, &condition)).await {
+            Ok(previous) => {
+                if let Some(prev) = previous {
+                    let keep: std::collections::HashSet<&str> = record.blob_ids().collect();
+                    let old: Vec<String> = prev.blob_ids().filter(|b| !keep.contains(b)).map(str::to_owned).collect();
+                    self.blobs.remove(old).await;
+                }
+                Ok(record)
+            }
+            Err(e) => {
+                self.blobs.remove(new_blobs).await;
+                Err(e)
+            }
+        }
+    }
+}
+
+pub(crate) fn fill_single_part(record: &mut ObjectRecord, stored: &StoredBody, etag: &str) {
+    record.size = stored.size;
+    record.etag = etag.to_owned();
+    record.checksums = stored.checksums.clone();
+    record.checksum_type = (!stored.checksums.is_empty()).then(|| "FULL_OBJECT".to_owned());
+    record.parts = vec![StoredPart {
+        blob: stored.blob.clone(),
+        size: stored.size,
+        etag: etag.to_owned(),
+        part_number: None,
+        checksums: stored.checksums.clone(),
+    }];
+}
+
+fn set_put_checksums(out: &mut PutObjectOutput, sums: &BTreeMap<String, String>) {
+    for (alg, v) in sums {
+        let v = Some(v.clone());
+        match alg.as_str() {
+            "CRC32" => out.checksum_crc32 = v,
+            "CRC32C" => out.checksum_crc32c = v,
+            "CRC64NVME" => out.checksum_crc64nvme = v,
+            "SHA1" => out.checksum_sha1 = v,
+            "SHA256" => out.checksum_sha256 = v,
+            _ => {}
+        }
+    }
+    if !sums.is_empty() {
+        out.checksum_type = Some(ChecksumType::from("FULL_OBJECT".to_owned()));
+    }
+}

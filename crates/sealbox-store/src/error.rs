@@ -1,0 +1,36 @@
+use thiserror::Error;
+
+/// What can go wrong below the S3 layer. The S3 layer maps these to S3 error codes.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("bucket {0} does not exist")]
+    NoSuchBucket(String),
+    #[error("bucket {0} already exists")]
+    BucketExists(String),
+    #[error("bucket {0} is not empty")]
+    BucketNotEmpty(String),
+    #[error("multipart upload {0} does not exist")]
+    NoSuchUpload(String),
+    #[error("the write condition was not met")]
+    PreconditionFailed,
+    #[error("no space left on the data volume")]
+    NoSpace,
+    #[error("meta store: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("blob store I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Errors from the file system that mean "disk full" get their own variant so the S3 layer can
+    /// answer with a clear, retryable error instead of a bare 500.
+    pub fn from_io(err: std::io::Error) -> Self {
+        if err.raw_os_error() == Some(28) || err.kind() == std::io::ErrorKind::StorageFull {
+            StoreError::NoSpace
+        } else {
+            StoreError::Io(err)
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! sealbox-store: where sealbox keeps things.
+//!
+//! Two halves, deliberately separate:
+//! - [`MetaStore`]: buckets, objects, multipart uploads and parts in embedded SQLite (WAL), in plain
+//!   SQL that PostgreSQL could also run. Object keys are stored as BLOBs so ordering and range
+//!   queries are byte-wise (S3 lists keys in UTF-8 byte order).
+//! - [`BlobStore`]: the object bytes as files. A blob is written to a temp file, fsynced, renamed
+//!   into place and its directory fsynced *before* the metadata that names it is committed, so a
+//!   crash leaves either the old object or the new one. Blobs no record names are orphans and are
+//!   removed at start ([`BlobStore::remove_orphans`]).
+//!
+//! This crate never sees plaintext object bytes once sealing is on (the S3 layer seals before it
+//! writes), knows nothing of HTTP, and treats the encryption description of an object (`sse`) as
+//! opaque JSON owned by the S3 layer.
+
+mod blob;
+mod error;
+mod meta;
+mod records;
+
+pub use blob::{BlobId, BlobStore, BlobWriter};
+pub use error::StoreError;
+pub use meta::{prefix_upper_bound, BucketConfig, MetaStore, WriteCondition};
+pub use records::{BucketRecord, ObjectRecord, PartRecord, StoredPart, UploadRecord};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

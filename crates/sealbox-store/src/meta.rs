@@ -1,0 +1,575 @@
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::records::{BucketRecord, ObjectRecord, PartRecord, StoredPart, UploadRecord};
+use crate::{Result, StoreError};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS buckets (
+    name TEXT PRIMARY KEY,
+    created_ms INTEGER NOT NULL,
+    encryption TEXT,
+    policy TEXT,
+    versioning TEXT
+);
+CREATE TABLE IF NOT EXISTS objects (
+    bucket TEXT NOT NULL,
+    key BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    last_modified_ms INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (bucket, key)
+);
+CREATE TABLE IF NOT EXISTS uploads (
+    upload_id TEXT PRIMARY KEY,
+    bucket TEXT NOT NULL,
+    key BLOB NOT NULL,
+    initiated_ms INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads (bucket, key, initiated_ms);
+CREATE TABLE IF NOT EXISTS parts (
+    upload_id TEXT NOT NULL,
+    part_number INTEGER NOT NULL,
+    last_modified_ms INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (upload_id, part_number)
+);
+";
+
+/// Guards a conditional write (S3 conditional PUT / Complete).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteCondition {
+    None,
+    /// `If-None-Match: *`: only if no object exists under the key.
+    IfAbsent,
+    /// `If-Match: "etag"`: only if the current object has this ETag.
+    IfEtag(String),
+}
+
+/// The metadata half of the store. One connection behind a mutex: SQLite serialises writers
+/// anyway, and every call is short. All methods block; async callers use `spawn_blocking`.
+pub struct MetaStore {
+    conn: Mutex<Connection>,
+}
+
+/// The smallest byte string greater than every string that starts with `prefix`, or `None` when
+/// no such bound exists (empty prefix or all 0xFF).
+pub fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut upper = prefix.to_vec();
+    while let Some(last) = upper.pop() {
+        if last < 0xFF {
+            upper.push(last + 1);
+            return Some(upper);
+        }
+    }
+    None
+}
+
+impl MetaStore {
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        // WAL + FULL: a committed transaction survives power loss; readers never block the writer.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll back),
+        // so a poisoned mutex is safe to keep using.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    // ---- buckets ----
+
+    pub fn create_bucket(&self, name: &str, now_ms: i64) -> Result<()> {
+        let conn = self.conn();
+        let inserted = conn.execute(
+            "INSERT INTO buckets (name, created_ms) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+            params![name, now_ms],
+        )?;
+        if inserted == 0 {
+            return Err(StoreError::BucketExists(name.to_owned()));
+        }
+        Ok(())
+    }
+
+    pub fn bucket(&self, name: &str) -> Result<Option<BucketRecord>> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                "SELECT name, created_ms, encryption, policy, versioning FROM buckets WHERE name = ?1",
+                params![name],
+                bucket_from_row,
+            )
+            .optional()?)
+    }
+
+    pub fn require_bucket(&self, name: &str) -> Result<BucketRecord> {
+        self.bucket(name)?.ok_or_else(|| StoreError::NoSuchBucket(name.to_owned()))
+    }
+
+    pub fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT name, created_ms, encryption, policy, versioning FROM buckets ORDER BY name",
+        )?;
+        let rows = stmt.query_map([], bucket_from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    pub fn delete_bucket(&self, name: &str) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let exists: bool = tx
+            .query_row("SELECT 1 FROM buckets WHERE name = ?1", params![name], |_| Ok(true))
+            .optional()?
+            .unwrap_or(false);
+        if !exists {
+            return Err(StoreError::NoSuchBucket(name.to_owned()));
+        }
+        let has_objects: bool = tx
+            .query_row("SELECT 1 FROM objects WHERE bucket = ?1 LIMIT 1", params![name], |_| Ok(true))
+            .optional()?
+            .unwrap_or(false);
+        if has_objects {
+            return Err(StoreError::BucketNotEmpty(name.to_owned()));
+        }
+        // In-progress uploads do not keep a bucket alive on AWS either; their parts are dropped.
+        tx.execute(
+            "DELETE FROM parts WHERE upload_id IN (SELECT upload_id FROM uploads WHERE bucket = ?1)",
+            params![name],
+        )?;
+        tx.execute("DELETE FROM uploads WHERE bucket = ?1", params![name])?;
+        tx.execute("DELETE FROM buckets WHERE name = ?1", params![name])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Sets one of the bucket's configuration documents (`encryption`, `policy`, `versioning`).
+    pub fn set_bucket_config(&self, name: &str, field: BucketConfig, value: Option<&str>) -> Result<()> {
+        let sql = match field {
+            BucketConfig::Encryption => "UPDATE buckets SET encryption = ?2 WHERE name = ?1",
+            BucketConfig::Policy => "UPDATE buckets SET policy = ?2 WHERE name = ?1",
+            BucketConfig::Versioning => "UPDATE buckets SET versioning = ?2 WHERE name = ?1",
+        };
+        let changed = self.conn().execute(sql, params![name, value])?;
+        if changed == 0 {
+            return Err(StoreError::NoSuchBucket(name.to_owned()));
+        }
+        Ok(())
+    }
+
+    // ---- objects ----
+
+    pub fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                "SELECT bucket, key, size, etag, last_modified_ms, doc FROM objects WHERE bucket = ?1 AND key = ?2",
+                params![bucket, key.as_bytes()],
+                object_from_row,
+            )
+            .optional()?
+            .transpose()?)
+    }
+
+    /// Commits an object record, replacing any previous one under the same key. Returns the
+    /// replaced record so the caller can delete its blobs *after* this commit.
+    pub fn put_object(&self, record: &ObjectRecord, condition: &WriteCondition) -> Result<Option<ObjectRecord>> {
+        let doc = serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        require_bucket_tx(&tx, &record.bucket)?;
+        let previous = tx
+            .query_row(
+                "SELECT bucket, key, size, etag, last_modified_ms, doc FROM objects WHERE bucket = ?1 AND key = ?2",
+                params![record.bucket, record.key.as_bytes()],
+                object_from_row,
+            )
+            .optional()?
+            .transpose()?;
+        check_condition(previous.as_ref(), condition)?;
+        tx.execute(
+            "INSERT INTO objects (bucket, key, size, etag, last_modified_ms, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (bucket, key) DO UPDATE SET size = excluded.size, etag = excluded.etag,
+                 last_modified_ms = excluded.last_modified_ms, doc = excluded.doc",
+            params![
+                record.bucket,
+                record.key.as_bytes(),
+                record.size as i64,
+                record.etag,
+                record.last_modified_ms,
+                doc
+            ],
+        )?;
+        tx.commit()?;
+        Ok(previous)
+    }
+
+    /// Replaces only the descriptive document of an existing object (tags, re-wrapped keys)
+    /// without touching its blobs, if it still has the given ETag.
+    pub fn update_object_doc(&self, record: &ObjectRecord) -> Result<bool> {
+        let doc = serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let changed = self.conn().execute(
+            "UPDATE objects SET doc = ?4 WHERE bucket = ?1 AND key = ?2 AND etag = ?3",
+            params![record.bucket, record.key.as_bytes(), record.etag, doc],
+        )?;
+        Ok(changed > 0)
+    }
+
+    /// Removes an object's record; returns it so the caller can delete its blobs.
+    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        require_bucket_tx(&tx, bucket)?;
+        let previous = tx
+            .query_row(
+                "SELECT bucket, key, size, etag, last_modified_ms, doc FROM objects WHERE bucket = ?1 AND key = ?2",
+                params![bucket, key.as_bytes()],
+                object_from_row,
+            )
+            .optional()?
+            .transpose()?;
+        if previous.is_some() {
+            tx.execute("DELETE FROM objects WHERE bucket = ?1 AND key = ?2", params![bucket, key.as_bytes()])?;
+        }
+        tx.commit()?;
+        Ok(previous)
+    }
+
+    /// Objects in key order (bytewise) whose keys start with `prefix`, beginning at `start`
+    /// (`(key, inclusive)`), at most `limit` of them.
+    pub fn list_objects(&self, bucket: &str, prefix: &[u8], start: Option<(&[u8], bool)>, limit: usize) -> Result<Vec<ObjectRecord>> {
+        let upper = prefix_upper_bound(prefix);
+        let (lower, inclusive): (&[u8], bool) = match start {
+            Some((s, incl)) if s >= prefix => (s, incl),
+            _ => (prefix, true),
+        };
+        let conn = self.conn();
+        let sql = format!(
+            "SELECT bucket, key, size, etag, last_modified_ms, doc FROM objects
+             WHERE bucket = ?1 AND key {} ?2 AND (?3 IS NULL OR key < ?3)
+             ORDER BY key LIMIT ?4",
+            if inclusive { ">=" } else { ">" }
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![bucket, lower, upper, limit as i64], object_from_row)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row??);
+        }
+        Ok(out)
+    }
+
+    // ---- multipart ----
+
+    pub fn create_upload(&self, upload: &UploadRecord) -> Result<()> {
+        let doc = serde_json::to_string(&TemplateDoc::from(&upload.template)).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        require_bucket_tx(&tx, &upload.bucket)?;
+        tx.execute(
+            "INSERT INTO uploads (upload_id, bucket, key, initiated_ms, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![upload.upload_id, upload.bucket, upload.key.as_bytes(), upload.initiated_ms, doc],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn upload(&self, upload_id: &str) -> Result<Option<UploadRecord>> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                "SELECT upload_id, bucket, key, initiated_ms, doc FROM uploads WHERE upload_id = ?1",
+                params![upload_id],
+                upload_from_row,
+            )
+            .optional()?
+            .transpose()?)
+    }
+
+    /// Uploads of a bucket ordered by (key, initiated, id), after the given markers.
+    pub fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &[u8],
+        key_marker: Option<&[u8]>,
+        upload_id_marker: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<UploadRecord>> {
+        let conn = self.conn();
+        let upper = prefix_upper_bound(prefix);
+        let mut stmt = conn.prepare_cached(
+            "SELECT upload_id, bucket, key, initiated_ms, doc FROM uploads
+             WHERE bucket = ?1 AND key >= ?2 AND (?3 IS NULL OR key < ?3)
+             ORDER BY key, initiated_ms, upload_id",
+        )?;
+        let rows = stmt.query_map(params![bucket, prefix, upper], upload_from_row)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let up = row??;
+            if let Some(marker) = key_marker {
+                let k = up.key.as_bytes();
+                let past = match upload_id_marker {
+                    // With an upload-id marker, uploads of the marker key after that id count too.
+                    Some(id) => k > marker || (k == marker && up.upload_id.as_str() > id),
+                    None => k > marker,
+                };
+                if !past {
+                    continue;
+                }
+            }
+            out.push(up);
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records a part; returns the part it replaced (same number) so its blob can be deleted.
+    pub fn put_part(&self, part: &PartRecord) -> Result<Option<PartRecord>> {
+        let doc = serde_json::to_string(&part.part).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let exists: bool = tx
+            .query_row("SELECT 1 FROM uploads WHERE upload_id = ?1", params![part.upload_id], |_| Ok(true))
+            .optional()?
+            .unwrap_or(false);
+        if !exists {
+            return Err(StoreError::NoSuchUpload(part.upload_id.clone()));
+        }
+        let previous = tx
+            .query_row(
+                "SELECT upload_id, part_number, last_modified_ms, doc FROM parts WHERE upload_id = ?1 AND part_number = ?2",
+                params![part.upload_id, part.part_number],
+                part_from_row,
+            )
+            .optional()?
+            .transpose()?;
+        tx.execute(
+            "INSERT INTO parts (upload_id, part_number, last_modified_ms, doc) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (upload_id, part_number) DO UPDATE SET last_modified_ms = excluded.last_modified_ms, doc = excluded.doc",
+            params![part.upload_id, part.part_number, part.last_modified_ms, doc],
+        )?;
+        tx.commit()?;
+        Ok(previous)
+    }
+
+    pub fn list_parts(&self, upload_id: &str, after: u32, limit: usize) -> Result<Vec<PartRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT upload_id, part_number, last_modified_ms, doc FROM parts
+             WHERE upload_id = ?1 AND part_number > ?2 ORDER BY part_number LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![upload_id, after, limit as i64], part_from_row)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row??);
+        }
+        Ok(out)
+    }
+
+    /// Atomically turns an upload into an object: inserts the object record (whose parts were
+    /// chosen by the caller), removes the upload and all its part records. Returns the replaced
+    /// object and the parts that were not used, whose blobs the caller deletes.
+    pub fn complete_upload(
+        &self,
+        upload_id: &str,
+        record: &ObjectRecord,
+        condition: &WriteCondition,
+    ) -> Result<(Option<ObjectRecord>, Vec<PartRecord>)> {
+        let doc = serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let exists: bool = tx
+            .query_row("SELECT 1 FROM uploads WHERE upload_id = ?1", params![upload_id], |_| Ok(true))
+            .optional()?
+            .unwrap_or(false);
+        if !exists {
+            return Err(StoreError::NoSuchUpload(upload_id.to_owned()));
+        }
+        require_bucket_tx(&tx, &record.bucket)?;
+        let previous = tx
+            .query_row(
+                "SELECT bucket, key, size, etag, last_modified_ms, doc FROM objects WHERE bucket = ?1 AND key = ?2",
+                params![record.bucket, record.key.as_bytes()],
+                object_from_row,
+            )
+            .optional()?
+            .transpose()?;
+        check_condition(previous.as_ref(), condition)?;
+        let mut unused = Vec::new();
+        {
+            let mut stmt = tx.prepare("SELECT upload_id, part_number, last_modified_ms, doc FROM parts WHERE upload_id = ?1")?;
+            let used: HashSet<&str> = record.blob_ids().collect();
+            for row in stmt.query_map(params![upload_id], part_from_row)? {
+                let part = row??;
+                if !used.contains(part.part.blob.as_str()) {
+                    unused.push(part);
+                }
+            }
+        }
+        tx.execute(
+            "INSERT INTO objects (bucket, key, size, etag, last_modified_ms, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (bucket, key) DO UPDATE SET size = excluded.size, etag = excluded.etag,
+                 last_modified_ms = excluded.last_modified_ms, doc = excluded.doc",
+            params![record.bucket, record.key.as_bytes(), record.size as i64, record.etag, record.last_modified_ms, doc],
+        )?;
+        tx.execute("DELETE FROM parts WHERE upload_id = ?1", params![upload_id])?;
+        tx.execute("DELETE FROM uploads WHERE upload_id = ?1", params![upload_id])?;
+        tx.commit()?;
+        Ok((previous, unused))
+    }
+
+    /// Drops an upload and returns its parts so their blobs can be deleted.
+    pub fn abort_upload(&self, upload_id: &str) -> Result<Vec<PartRecord>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let exists: bool = tx
+            .query_row("SELECT 1 FROM uploads WHERE upload_id = ?1", params![upload_id], |_| Ok(true))
+            .optional()?
+            .unwrap_or(false);
+        if !exists {
+            return Err(StoreError::NoSuchUpload(upload_id.to_owned()));
+        }
+        let mut parts = Vec::new();
+        {
+            let mut stmt = tx.prepare("SELECT upload_id, part_number, last_modified_ms, doc FROM parts WHERE upload_id = ?1")?;
+            for row in stmt.query_map(params![upload_id], part_from_row)? {
+                parts.push(row??);
+            }
+        }
+        tx.execute("DELETE FROM parts WHERE upload_id = ?1", params![upload_id])?;
+        tx.execute("DELETE FROM uploads WHERE upload_id = ?1", params![upload_id])?;
+        tx.commit()?;
+        Ok(parts)
+    }
+
+    /// Every blob id any record names: what the orphan sweep must keep.
+    pub fn referenced_blobs(&self) -> Result<HashSet<String>> {
+        let conn = self.conn();
+        let mut set = HashSet::new();
+        let mut stmt = conn.prepare("SELECT doc FROM objects")?;
+        for doc in stmt.query_map([], |r| r.get::<_, String>(0))? {
+            let rec: ObjectRecord = serde_json::from_str(&doc?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            set.extend(rec.parts.into_iter().map(|p| p.blob));
+        }
+        let mut stmt = conn.prepare("SELECT doc FROM parts")?;
+        for doc in stmt.query_map([], |r| r.get::<_, String>(0))? {
+            let part: StoredPart = serde_json::from_str(&doc?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            set.insert(part.blob);
+        }
+        Ok(set)
+    }
+}
+
+/// Which bucket configuration document to set.
+#[derive(Debug, Clone, Copy)]
+pub enum BucketConfig {
+    Encryption,
+    Policy,
+    Versioning,
+}
+
+fn check_condition(current: Option<&ObjectRecord>, condition: &WriteCondition) -> Result<()> {
+    match (condition, current) {
+        (WriteCondition::None, _) => Ok(()),
+        (WriteCondition::IfAbsent, None) => Ok(()),
+        (WriteCondition::IfAbsent, Some(_)) => Err(StoreError::PreconditionFailed),
+        (WriteCondition::IfEtag(etag), Some(cur)) if cur.etag == *etag => Ok(()),
+        (WriteCondition::IfEtag(_), _) => Err(StoreError::PreconditionFailed),
+    }
+}
+
+fn require_bucket_tx(tx: &rusqlite::Transaction<'_>, bucket: &str) -> Result<()> {
+    let exists: bool = tx
+        .query_row("SELECT 1 FROM buckets WHERE name = ?1", params![bucket], |_| Ok(true))
+        .optional()?
+        .unwrap_or(false);
+    if exists {
+        Ok(())
+    } else {
+        Err(StoreError::NoSuchBucket(bucket.to_owned()))
+    }
+}
+
+fn bucket_from_row(row: &Row<'_>) -> rusqlite::Result<BucketRecord> {
+    Ok(BucketRecord {
+        name: row.get(0)?,
+        created_ms: row.get(1)?,
+        encryption: row.get(2)?,
+        policy: row.get(3)?,
+        versioning: row.get(4)?,
+    })
+}
+
+fn key_from_blob(bytes: Vec<u8>) -> Result<String> {
+    String::from_utf8(bytes).map_err(|_| StoreError::Corrupt("object key is not UTF-8".into()))
+}
+
+fn object_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ObjectRecord>> {
+    let bucket: String = row.get(0)?;
+    let key: Vec<u8> = row.get(1)?;
+    let size: i64 = row.get(2)?;
+    let etag: String = row.get(3)?;
+    let last_modified_ms: i64 = row.get(4)?;
+    let doc: String = row.get(5)?;
+    Ok((|| {
+        let mut rec: ObjectRecord = serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        rec.bucket = bucket;
+        rec.key = key_from_blob(key)?;
+        rec.size = size as u64;
+        rec.etag = etag;
+        rec.last_modified_ms = last_modified_ms;
+        Ok(rec)
+    })())
+}
+
+/// The upload's object template is stored whole (its `#[serde(skip)]` columns included).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TemplateDoc {
+    record: ObjectRecord,
+}
+
+impl From<&ObjectRecord> for TemplateDoc {
+    fn from(r: &ObjectRecord) -> Self {
+        TemplateDoc { record: r.clone() }
+    }
+}
+
+fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<Result<UploadRecord>> {
+    let upload_id: String = row.get(0)?;
+    let bucket: String = row.get(1)?;
+    let key: Vec<u8> = row.get(2)?;
+    let initiated_ms: i64 = row.get(3)?;
+    let doc: String = row.get(4)?;
+    Ok((|| {
+        let t: TemplateDoc = serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let key = key_from_blob(key)?;
+        let mut template = t.record;
+        template.bucket = bucket.clone();
+        template.key = key.clone();
+        Ok(UploadRecord { upload_id, bucket, key, initiated_ms, template })
+    })())
+}
+
+fn part_from_row(row: &Row<'_>) -> rusqlite::Result<Result<PartRecord>> {
+    let upload_id: String = row.get(0)?;
+    let part_number: u32 = row.get(1)?;
+    let last_modified_ms: i64 = row.get(2)?;
+    let doc: String = row.get(3)?;
+    Ok((|| {
+        let part: StoredPart = serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(PartRecord { upload_id, part_number, last_modified_ms, part })
+    })())
+}

@@ -1,0 +1,33 @@
+//! The `sealbox` binary: parses the command line and wires the crates together.
+
+mod config;
+mod credentials;
+mod router;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "sealbox", version, about = "An S3-compatible object store that encrypts every byte at rest, with a built-in KMS")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (S3 + KMS on one port).
+    Serve(config::ServeArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let cfg = config::ServerConfig::resolve(args)?;
+            serve::init_tracing(&cfg);
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(serve::run(cfg))
+        }
+    }
+}
