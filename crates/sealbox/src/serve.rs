@@ -21,7 +21,7 @@ use crate::credentials;
 use crate::router::{Peer, Router, RouterState};
 
 pub fn init_tracing(cfg: &ServerConfig) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SEALBOX_LOG").unwrap_or_else(|_| "info,s3s=warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SEALBOX_LOG").unwrap_or_else(|_| "info,s3s=off".into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if cfg.json_logs {
         builder.json().init();
