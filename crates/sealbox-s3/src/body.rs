@@ -43,7 +43,10 @@ pub(crate) async fn store_body(
         let chunk = chunk.map_err(body_error)?;
         size += chunk.len() as u64;
         if size > max_size {
-            return Err(s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."));
+            return Err(s3_error!(
+                EntityTooLarge,
+                "Your proposed upload exceeds the maximum allowed object size."
+            ));
         }
         hasher.update(&chunk);
         writer.write(&chunk).await.map_err(store_error)?;
@@ -58,7 +61,12 @@ pub(crate) async fn store_body(
     }
     let blob = writer.commit().await.map_err(store_error)?;
     let (md5, checksums) = hasher.finish();
-    Ok(StoredBody { blob, size, md5, checksums })
+    Ok(StoredBody {
+        blob,
+        size,
+        md5,
+        checksums,
+    })
 }
 
 /// An error from the request body: a client that went away, or a bad chunk signature / trailer
@@ -89,7 +97,11 @@ fn plan_slices(blobs: &BlobStore, parts: &[StoredPart], start: u64, end: u64) ->
         if part_end > start && part_start < end {
             let from = start.max(part_start) - part_start;
             let to = end.min(part_end) - part_start;
-            out.push_back(Slice { path: blobs.blob_path(&part.blob), offset: from, len: to - from });
+            out.push_back(Slice {
+                path: blobs.blob_path(&part.blob),
+                offset: from,
+                len: to - from,
+            });
         }
         part_start = part_end;
         if part_start >= end {
@@ -100,8 +112,17 @@ fn plan_slices(blobs: &BlobStore, parts: &[StoredPart], start: u64, end: u64) ->
 }
 
 /// The plaintext bytes `[start, end)` of an object made of `parts`, as a stream.
-pub(crate) fn read_parts(blobs: &BlobStore, parts: &[StoredPart], start: u64, end: u64) -> StreamingBlob {
-    let reader = PartsReader { slices: plan_slices(blobs, parts, start, end), current: None, remaining: end - start };
+pub(crate) fn read_parts(
+    blobs: &BlobStore,
+    parts: &[StoredPart],
+    start: u64,
+    end: u64,
+) -> StreamingBlob {
+    let reader = PartsReader {
+        slices: plan_slices(blobs, parts, start, end),
+        current: None,
+        remaining: end - start,
+    };
     StreamingBlob::new(reader)
 }
 
@@ -114,7 +135,9 @@ struct PartsReader {
 
 impl PartsReader {
     fn open_next(&mut self) -> std::io::Result<bool> {
-        let Some(slice) = self.slices.pop_front() else { return Ok(false) };
+        let Some(slice) = self.slices.pop_front() else {
+            return Ok(false);
+        };
         let mut file = std::fs::File::open(&slice.path)?;
         file.seek(SeekFrom::Start(slice.offset))?;
         let file = tokio::fs::File::from_std(file).take(slice.len);
@@ -145,7 +168,9 @@ impl Stream for PartsReader {
                     if self.remaining > 0 {
                         // A blob shorter than its record says: never end the body silently short.
                         self.remaining = 0;
-                        return Poll::Ready(Some(Err("stored object is shorter than its metadata".into())));
+                        return Poll::Ready(Some(Err(
+                            "stored object is shorter than its metadata".into(),
+                        )));
                     }
                     return Poll::Ready(None);
                 }

@@ -10,23 +10,54 @@ use crate::service::{now_ms, timestamp, SealboxS3};
 /// S3 bucket naming rules (contract B.8).
 pub(crate) fn is_valid_bucket_name(name: &str) -> bool {
     let len_ok = (3..=63).contains(&name.len());
-    let chars_ok = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
-    let ends_ok = name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && name.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
+    let chars_ok = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    let ends_ok = name
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .last()
+            .is_some_and(|b| b.is_ascii_alphanumeric());
     let not_ip = name.parse::<std::net::Ipv4Addr>().is_err();
-    let reserved_prefix = ["xn--", "sthree-", "amzn-s3-demo-"].iter().any(|p| name.starts_with(p));
-    let reserved_suffix = ["-s3alias", "--ol-s3", "--x-s3", "--table-s3"].iter().any(|s| name.ends_with(s));
-    len_ok && chars_ok && ends_ok && not_ip && !name.contains("..") && !reserved_prefix && !reserved_suffix
+    let reserved_prefix = ["xn--", "sthree-", "amzn-s3-demo-"]
+        .iter()
+        .any(|p| name.starts_with(p));
+    let reserved_suffix = ["-s3alias", "--ol-s3", "--x-s3", "--table-s3"]
+        .iter()
+        .any(|s| name.ends_with(s));
+    len_ok
+        && chars_ok
+        && ends_ok
+        && not_ip
+        && !name.contains("..")
+        && !reserved_prefix
+        && !reserved_suffix
 }
 
 impl SealboxS3 {
-    pub(crate) async fn op_create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+    pub(crate) async fn op_create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
         let name = req.input.bucket.clone();
         if !is_valid_bucket_name(&name) {
-            return Err(s3_error!(InvalidBucketName, "The specified bucket is not valid."));
+            return Err(s3_error!(
+                InvalidBucketName,
+                "The specified bucket is not valid."
+            ));
         }
-        if let Some(loc) = req.input.create_bucket_configuration.as_ref().and_then(|c| c.location_constraint.as_ref()) {
-            if loc.as_str() != self.config.region && !(loc.as_str().is_empty() && self.config.region == "us-east-1") {
+        if let Some(loc) = req
+            .input
+            .create_bucket_configuration
+            .as_ref()
+            .and_then(|c| c.location_constraint.as_ref())
+        {
+            if loc.as_str() != self.config.region
+                && !(loc.as_str().is_empty() && self.config.region == "us-east-1")
+            {
                 return Err(s3_error!(
                     InvalidLocationConstraint,
                     "The specified location-constraint is not valid for this endpoint ({}).",
@@ -37,10 +68,15 @@ impl SealboxS3 {
         let meta = self.meta.clone();
         let n = name.clone();
         blocking(move || meta.create_bucket(&n, now_ms())).await?;
-        Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{name}")) }))
+        Ok(S3Response::new(CreateBucketOutput {
+            location: Some(format!("/{name}")),
+        }))
     }
 
-    pub(crate) async fn op_delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+    pub(crate) async fn op_delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
         let meta = self.meta.clone();
         let name = req.input.bucket;
         let parts = {
@@ -63,12 +99,21 @@ impl SealboxS3 {
         Ok(S3Response::new(DeleteBucketOutput {}))
     }
 
-    pub(crate) async fn op_head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+    pub(crate) async fn op_head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
         self.require_bucket(&req.input.bucket).await?;
-        Ok(S3Response::new(HeadBucketOutput { bucket_region: Some(self.config.region.clone()), ..Default::default() }))
+        Ok(S3Response::new(HeadBucketOutput {
+            bucket_region: Some(self.config.region.clone()),
+            ..Default::default()
+        }))
     }
 
-    pub(crate) async fn op_list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+    pub(crate) async fn op_list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
         let meta = self.meta.clone();
         let all = blocking(move || meta.list_buckets()).await?;
         let prefix = req.input.prefix.unwrap_or_default();
@@ -81,17 +126,30 @@ impl SealboxS3 {
                 bucket_region: Some(self.config.region.clone()),
             })
             .collect();
-        Ok(S3Response::new(ListBucketsOutput { buckets: Some(buckets), owner: Some(owner()), ..Default::default() }))
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(buckets),
+            owner: Some(owner()),
+            ..Default::default()
+        }))
     }
 
-    pub(crate) async fn op_get_bucket_location(&self, req: S3Request<GetBucketLocationInput>) -> S3Result<S3Response<GetBucketLocationOutput>> {
+    pub(crate) async fn op_get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
         self.require_bucket(&req.input.bucket).await?;
         // us-east-1 answers with an empty LocationConstraint, as AWS does.
-        let location_constraint = (self.config.region != "us-east-1").then(|| BucketLocationConstraint::from(self.config.region.clone()));
-        Ok(S3Response::new(GetBucketLocationOutput { location_constraint }))
+        let location_constraint = (self.config.region != "us-east-1")
+            .then(|| BucketLocationConstraint::from(self.config.region.clone()));
+        Ok(S3Response::new(GetBucketLocationOutput {
+            location_constraint,
+        }))
     }
 
-    pub(crate) async fn op_get_bucket_versioning(&self, req: S3Request<GetBucketVersioningInput>) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+    pub(crate) async fn op_get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
         let bucket = self.require_bucket(&req.input.bucket).await?;
         Ok(S3Response::new(GetBucketVersioningOutput {
             status: bucket.versioning.map(BucketVersioningStatus::from),
@@ -99,10 +157,17 @@ impl SealboxS3 {
         }))
     }
 
-    pub(crate) async fn op_put_bucket_versioning(&self, req: S3Request<PutBucketVersioningInput>) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+    pub(crate) async fn op_put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
         let name = req.input.bucket.clone();
         self.require_bucket(&name).await?;
-        let status = req.input.versioning_configuration.status.map(|s| s.as_str().to_owned());
+        let status = req
+            .input
+            .versioning_configuration
+            .status
+            .map(|s| s.as_str().to_owned());
         match status.as_deref() {
             // Suspended on a bucket that never kept versions behaves exactly like unversioned.
             Some("Suspended") => {
@@ -126,7 +191,10 @@ impl SealboxS3 {
 }
 
 pub(crate) fn owner() -> Owner {
-    Owner { display_name: Some("sealbox".into()), id: Some("000000000000".into()) }
+    Owner {
+        display_name: Some("sealbox".into()),
+        id: Some("000000000000".into()),
+    }
 }
 
 #[cfg(test)]
@@ -138,7 +206,18 @@ mod tests {
         for ok in ["abc", "my-bucket", "my.bucket.1", "a1b", &"a".repeat(63)] {
             assert!(is_valid_bucket_name(ok), "{ok}");
         }
-        for bad in ["ab", "ABC", "-abc", "abc-", "a..b", "192.168.1.1", "xn--abc", "abc-s3alias", "a_b", &"a".repeat(64)] {
+        for bad in [
+            "ab",
+            "ABC",
+            "-abc",
+            "abc-",
+            "a..b",
+            "192.168.1.1",
+            "xn--abc",
+            "abc-s3alias",
+            "a_b",
+            &"a".repeat(64),
+        ] {
             assert!(!is_valid_bucket_name(bad), "{bad}");
         }
     }

@@ -14,15 +14,25 @@ const MAX_COPY_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
 pub(crate) fn source_of(cs: &CopySource) -> S3Result<(String, String)> {
     match cs {
-        CopySource::Bucket { bucket, key, version_id } => {
+        CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => {
             if let Some(v) = version_id.as_deref() {
                 if v != "null" {
-                    return Err(s3_error!(NoSuchVersion, "The specified version does not exist."));
+                    return Err(s3_error!(
+                        NoSuchVersion,
+                        "The specified version does not exist."
+                    ));
                 }
             }
             Ok((bucket.to_string(), key.to_string()))
         }
-        _ => Err(s3_error!(NotImplemented, "Access point copy sources are not supported")),
+        _ => Err(s3_error!(
+            NotImplemented,
+            "Access point copy sources are not supported"
+        )),
     }
 }
 
@@ -34,7 +44,12 @@ pub(crate) fn check_copy_conditions(
     if_modified_since: Option<&Timestamp>,
     if_unmodified_since: Option<&Timestamp>,
 ) -> S3Result<()> {
-    let failed = || s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold");
+    let failed = || {
+        s3_error!(
+            PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold"
+        )
+    };
     let modified_s = src.last_modified_ms.div_euclid(1000);
     let etag_matches = |c: &ETagCondition| match c {
         ETagCondition::Any => true,
@@ -62,7 +77,10 @@ pub(crate) fn check_copy_conditions(
 }
 
 impl SealboxS3 {
-    pub(crate) async fn op_copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+    pub(crate) async fn op_copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
         check_key(&input.key)?;
         let (src_bucket, src_key) = source_of(&input.copy_source)?;
@@ -78,11 +96,20 @@ impl SealboxS3 {
         if src.size > MAX_COPY_SIZE {
             return Err(s3_error!(InvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"));
         }
-        let replace_meta = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == "REPLACE");
-        let replace_tags = input.tagging_directive.as_ref().is_some_and(|d| d.as_str() == "REPLACE");
+        let replace_meta = input
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == "REPLACE");
+        let replace_tags = input
+            .tagging_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == "REPLACE");
         let same_object = src_bucket == input.bucket && src_key == input.key;
-        let changes_encryption = input.server_side_encryption.is_some() || input.sse_customer_algorithm.is_some() || input.ssekms_key_id.is_some();
-        let changes_storage = input.storage_class.is_some() || input.website_redirect_location.is_some();
+        let changes_encryption = input.server_side_encryption.is_some()
+            || input.sse_customer_algorithm.is_some()
+            || input.ssekms_key_id.is_some();
+        let changes_storage =
+            input.storage_class.is_some() || input.website_redirect_location.is_some();
         if same_object && !replace_meta && !changes_encryption && !changes_storage {
             return Err(s3_error!(
                 InvalidRequest,
@@ -141,14 +168,28 @@ impl SealboxS3 {
             match crate::checksum::ALGORITHMS.iter().find(|x| **x == a) {
                 Some(x) if !algorithms.contains(x) => algorithms.push(x),
                 Some(_) => {}
-                None => return Err(s3_error!(InvalidRequest, "Checksum algorithm {a} is not supported")),
+                None => {
+                    return Err(s3_error!(
+                        InvalidRequest,
+                        "Checksum algorithm {a} is not supported"
+                    ))
+                }
             }
         }
         let body = read_parts(&self.blobs, &src.parts, 0, src.size);
-        let stored = store_body(&self.blobs, body, &algorithms, MAX_COPY_SIZE, Some(src.size)).await?;
+        let stored = store_body(
+            &self.blobs,
+            body,
+            &algorithms,
+            MAX_COPY_SIZE,
+            Some(src.size),
+        )
+        .await?;
         let etag = hex::encode(stored.md5);
         fill_single_part(&mut record, &stored, &etag);
-        let committed = self.commit_object(record, condition, vec![stored.blob.clone()]).await?;
+        let committed = self
+            .commit_object(record, condition, vec![stored.blob.clone()])
+            .await?;
         let sums = &committed.checksums;
         let result = CopyObjectResult {
             e_tag: Some(ETag::Strong(etag)),
@@ -160,6 +201,9 @@ impl SealboxS3 {
             checksum_sha256: sums.get("SHA256").cloned(),
             checksum_type: committed.checksum_type.clone().map(ChecksumType::from),
         };
-        Ok(S3Response::new(CopyObjectOutput { copy_object_result: Some(result), ..Default::default() }))
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(result),
+            ..Default::default()
+        }))
     }
 }

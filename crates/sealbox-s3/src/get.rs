@@ -18,13 +18,23 @@ struct ReadWindow {
     is_whole: bool,
 }
 
-fn plan_window(rec: &ObjectRecord, range: Option<&Range>, part_number: Option<i32>) -> S3Result<ReadWindow> {
+fn plan_window(
+    rec: &ObjectRecord,
+    range: Option<&Range>,
+    part_number: Option<i32>,
+) -> S3Result<ReadWindow> {
     let total = rec.size;
     match (range, part_number) {
-        (Some(_), Some(_)) => Err(s3_error!(InvalidRequest, "Cannot specify both Range header and partNumber query parameter")),
+        (Some(_), Some(_)) => Err(s3_error!(
+            InvalidRequest,
+            "Cannot specify both Range header and partNumber query parameter"
+        )),
         (Some(r), None) => {
             let w = r.check(total).map_err(|_| {
-                s3_error!(InvalidRange, "The requested range is not satisfiable (object size {total})")
+                s3_error!(
+                    InvalidRange,
+                    "The requested range is not satisfiable (object size {total})"
+                )
             })?;
             Ok(ReadWindow {
                 start: w.start,
@@ -37,13 +47,22 @@ fn plan_window(rec: &ObjectRecord, range: Option<&Range>, part_number: Option<i3
         (None, Some(n)) => {
             let multipart = rec.parts.iter().any(|p| p.part_number.is_some());
             if n < 1 {
-                return Err(s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"));
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "Part number must be an integer between 1 and 10000, inclusive"
+                ));
             }
             if !multipart {
                 if n != 1 {
                     return Err(invalid_part_number());
                 }
-                return Ok(ReadWindow { start: 0, end: total, content_range: None, parts_count: None, is_whole: true });
+                return Ok(ReadWindow {
+                    start: 0,
+                    end: total,
+                    content_range: None,
+                    parts_count: None,
+                    is_whole: true,
+                });
             }
             let idx = (n - 1) as usize;
             let part = rec.parts.get(idx).ok_or_else(|| invalid_part_number())?;
@@ -52,12 +71,19 @@ fn plan_window(rec: &ObjectRecord, range: Option<&Range>, part_number: Option<i3
             Ok(ReadWindow {
                 start,
                 end,
-                content_range: (part.size > 0).then(|| format!("bytes {}-{}/{}", start, end - 1, total)),
+                content_range: (part.size > 0)
+                    .then(|| format!("bytes {}-{}/{}", start, end - 1, total)),
                 parts_count: Some(rec.parts.len() as i32),
                 is_whole: false,
             })
         }
-        (None, None) => Ok(ReadWindow { start: 0, end: total, content_range: None, parts_count: None, is_whole: true }),
+        (None, None) => Ok(ReadWindow {
+            start: 0,
+            end: total,
+            content_range: None,
+            parts_count: None,
+            is_whole: true,
+        }),
     }
 }
 
@@ -79,13 +105,19 @@ fn check_read_conditions(
                 ETagCondition::ETag(e) => e.value() == etag.value(),
             };
             if !ok {
-                return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
+                return Err(s3_error!(
+                    PreconditionFailed,
+                    "At least one of the pre-conditions you specified did not hold"
+                ));
             }
         }
         None => {
             if let Some(t) = if_unmodified_since {
                 if modified_s > seconds(t) {
-                    return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
+                    return Err(s3_error!(
+                        PreconditionFailed,
+                        "At least one of the pre-conditions you specified did not hold"
+                    ));
                 }
             }
         }
@@ -124,7 +156,10 @@ fn not_modified(rec: &ObjectRecord) -> s3s::S3Error {
 fn check_version_id(version_id: Option<&String>) -> S3Result<()> {
     match version_id.map(String::as_str) {
         None | Some("null") => Ok(()),
-        Some(_) => Err(s3_error!(NoSuchVersion, "The specified version does not exist.")),
+        Some(_) => Err(s3_error!(
+            NoSuchVersion,
+            "The specified version does not exist."
+        )),
     }
 }
 
@@ -139,14 +174,24 @@ pub(crate) struct ChecksumOut {
 }
 
 fn checksum_out(rec: &ObjectRecord, enabled: bool) -> ChecksumOut {
-    let get = |a: &str| if enabled { rec.checksums.get(a).cloned() } else { None };
+    let get = |a: &str| {
+        if enabled {
+            rec.checksums.get(a).cloned()
+        } else {
+            None
+        }
+    };
     ChecksumOut {
         crc32: get("CRC32"),
         crc32c: get("CRC32C"),
         crc64nvme: get("CRC64NVME"),
         sha1: get("SHA1"),
         sha256: get("SHA256"),
-        kind: if enabled && !rec.checksums.is_empty() { rec.checksum_type.clone().map(ChecksumType::from) } else { None },
+        kind: if enabled && !rec.checksums.is_empty() {
+            rec.checksum_type.clone().map(ChecksumType::from)
+        } else {
+            None
+        },
     }
 }
 
@@ -162,13 +207,29 @@ impl SealboxS3 {
         rec.ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))
     }
 
-    pub(crate) async fn op_get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+    pub(crate) async fn op_get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
         check_version_id(input.version_id.as_ref())?;
         let rec = self.load_object(&input.bucket, &input.key).await?;
-        check_read_conditions(&rec, input.if_match.as_ref(), input.if_none_match.as_ref(), input.if_modified_since.as_ref(), input.if_unmodified_since.as_ref())?;
+        check_read_conditions(
+            &rec,
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+            input.if_unmodified_since.as_ref(),
+        )?;
         let window = plan_window(&rec, input.range.as_ref(), input.part_number)?;
-        let sums = checksum_out(&rec, window.is_whole && input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == "ENABLED"));
+        let sums = checksum_out(
+            &rec,
+            window.is_whole
+                && input
+                    .checksum_mode
+                    .as_ref()
+                    .is_some_and(|m| m.as_str() == "ENABLED"),
+        );
         let body = read_parts(&self.blobs, &rec.parts, window.start, window.end);
         let output = GetObjectOutput {
             body: Some(body),
@@ -179,13 +240,22 @@ impl SealboxS3 {
             e_tag: Some(ETag::Strong(rec.etag.clone())),
             last_modified: Some(timestamp(rec.last_modified_ms)),
             content_type: input.response_content_type.or(rec.content_type.clone()),
-            content_encoding: input.response_content_encoding.or(rec.content_encoding.clone()),
-            content_disposition: input.response_content_disposition.or(rec.content_disposition.clone()),
-            content_language: input.response_content_language.or(rec.content_language.clone()),
+            content_encoding: input
+                .response_content_encoding
+                .or(rec.content_encoding.clone()),
+            content_disposition: input
+                .response_content_disposition
+                .or(rec.content_disposition.clone()),
+            content_language: input
+                .response_content_language
+                .or(rec.content_language.clone()),
             cache_control: input.response_cache_control.or(rec.cache_control.clone()),
-            expires: input.response_expires.or_else(|| rec.expires.as_deref().and_then(parse_http_date)),
+            expires: input
+                .response_expires
+                .or_else(|| rec.expires.as_deref().and_then(parse_http_date)),
             website_redirect_location: rec.website_redirect_location.clone(),
-            metadata: (!rec.user_metadata.is_empty()).then(|| rec.user_metadata.clone().into_iter().collect()),
+            metadata: (!rec.user_metadata.is_empty())
+                .then(|| rec.user_metadata.clone().into_iter().collect()),
             tag_count: (!rec.tags.is_empty()).then_some(rec.tags.len() as i32),
             checksum_crc32: sums.crc32,
             checksum_crc32c: sums.crc32c,
@@ -198,13 +268,29 @@ impl SealboxS3 {
         Ok(S3Response::new(output))
     }
 
-    pub(crate) async fn op_head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+    pub(crate) async fn op_head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
         check_version_id(input.version_id.as_ref())?;
         let rec = self.load_object(&input.bucket, &input.key).await?;
-        check_read_conditions(&rec, input.if_match.as_ref(), input.if_none_match.as_ref(), input.if_modified_since.as_ref(), input.if_unmodified_since.as_ref())?;
+        check_read_conditions(
+            &rec,
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+            input.if_unmodified_since.as_ref(),
+        )?;
         let window = plan_window(&rec, input.range.as_ref(), input.part_number)?;
-        let sums = checksum_out(&rec, window.is_whole && input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == "ENABLED"));
+        let sums = checksum_out(
+            &rec,
+            window.is_whole
+                && input
+                    .checksum_mode
+                    .as_ref()
+                    .is_some_and(|m| m.as_str() == "ENABLED"),
+        );
         let output = HeadObjectOutput {
             accept_ranges: Some("bytes".into()),
             content_length: Some((window.end - window.start) as i64),
@@ -213,13 +299,22 @@ impl SealboxS3 {
             e_tag: Some(ETag::Strong(rec.etag.clone())),
             last_modified: Some(timestamp(rec.last_modified_ms)),
             content_type: input.response_content_type.or(rec.content_type.clone()),
-            content_encoding: input.response_content_encoding.or(rec.content_encoding.clone()),
-            content_disposition: input.response_content_disposition.or(rec.content_disposition.clone()),
-            content_language: input.response_content_language.or(rec.content_language.clone()),
+            content_encoding: input
+                .response_content_encoding
+                .or(rec.content_encoding.clone()),
+            content_disposition: input
+                .response_content_disposition
+                .or(rec.content_disposition.clone()),
+            content_language: input
+                .response_content_language
+                .or(rec.content_language.clone()),
             cache_control: input.response_cache_control.or(rec.cache_control.clone()),
-            expires: input.response_expires.or_else(|| rec.expires.as_deref().and_then(parse_http_date)),
+            expires: input
+                .response_expires
+                .or_else(|| rec.expires.as_deref().and_then(parse_http_date)),
             website_redirect_location: rec.website_redirect_location.clone(),
-            metadata: (!rec.user_metadata.is_empty()).then(|| rec.user_metadata.clone().into_iter().collect()),
+            metadata: (!rec.user_metadata.is_empty())
+                .then(|| rec.user_metadata.clone().into_iter().collect()),
             checksum_crc32: sums.crc32,
             checksum_crc32c: sums.crc32c,
             checksum_crc64nvme: sums.crc64nvme,
@@ -234,7 +329,10 @@ impl SealboxS3 {
 
 /// 416 InvalidPartNumber (not in s3s's list of codes).
 fn invalid_part_number() -> s3s::S3Error {
-    let mut err = s3s::S3Error::with_message(s3s::S3ErrorCode::Custom("InvalidPartNumber".into()), "The requested partnumber is not satisfiable");
+    let mut err = s3s::S3Error::with_message(
+        s3s::S3ErrorCode::Custom("InvalidPartNumber".into()),
+        "The requested partnumber is not satisfiable",
+    );
     err.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
     err
 }

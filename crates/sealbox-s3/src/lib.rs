@@ -21,5 +21,6 @@ mod list;
 mod multipart;
 mod put;
 mod service;
+mod sse_request;
 
-pub use service::{SealboxS3, S3Config};
+pub use service::{S3Config, SealboxS3};

@@ -53,28 +53,47 @@ fn run_listing(meta: &MetaStore, bucket: &str, q: &ListQuery) -> Result<ListResu
     meta.require_bucket(bucket)?;
     let prefix = q.prefix.as_bytes();
     // Where to start: after the marker, or past every key of the marker's common prefix.
-    let mut cursor: Option<(Vec<u8>, bool)> = q.after.as_ref().map(|a| {
-        match common_prefix_of(a, &q.prefix, q.delimiter.as_deref()) {
-            Some(cp) if cp == *a => match prefix_upper_bound(cp.as_bytes()) {
-                Some(up) => (up, true),
-                None => (a.as_bytes().to_vec(), false),
+    let mut cursor: Option<(Vec<u8>, bool)> =
+        q.after.as_ref().map(
+            |a| match common_prefix_of(a, &q.prefix, q.delimiter.as_deref()) {
+                Some(cp) if cp == *a => match prefix_upper_bound(cp.as_bytes()) {
+                    Some(up) => (up, true),
+                    None => (a.as_bytes().to_vec(), false),
+                },
+                _ => (a.as_bytes().to_vec(), false),
             },
-            _ => (a.as_bytes().to_vec(), false),
-        }
-    });
+        );
     let mut entries = Vec::new();
     let batch = (q.max_keys + 1).clamp(2, 1001);
     if q.max_keys == 0 {
-        let any = !meta.list_objects(bucket, prefix, cursor.as_ref().map(|(k, i)| (k.as_slice(), *i)), 1)?.is_empty();
-        return Ok(ListResult { entries, truncated: any });
+        let any = !meta
+            .list_objects(
+                bucket,
+                prefix,
+                cursor.as_ref().map(|(k, i)| (k.as_slice(), *i)),
+                1,
+            )?
+            .is_empty();
+        return Ok(ListResult {
+            entries,
+            truncated: any,
+        });
     }
     loop {
-        let page = meta.list_objects(bucket, prefix, cursor.as_ref().map(|(k, i)| (k.as_slice(), *i)), batch)?;
+        let page = meta.list_objects(
+            bucket,
+            prefix,
+            cursor.as_ref().map(|(k, i)| (k.as_slice(), *i)),
+            batch,
+        )?;
         let exhausted = page.len() < batch;
         let mut jumped = false;
         for rec in page {
             if entries.len() == q.max_keys {
-                return Ok(ListResult { entries, truncated: true });
+                return Ok(ListResult {
+                    entries,
+                    truncated: true,
+                });
             }
             if let Some(cp) = common_prefix_of(&rec.key, &q.prefix, q.delimiter.as_deref()) {
                 match prefix_upper_bound(cp.as_bytes()) {
@@ -98,7 +117,10 @@ fn run_listing(meta: &MetaStore, bucket: &str, q: &ListQuery) -> Result<ListResu
             entries.push(Entry::Object(Box::new(rec)));
         }
         if !jumped && exhausted {
-            return Ok(ListResult { entries, truncated: false });
+            return Ok(ListResult {
+                entries,
+                truncated: false,
+            });
         }
     }
 }
@@ -106,7 +128,10 @@ fn run_listing(meta: &MetaStore, bucket: &str, q: &ListQuery) -> Result<ListResu
 fn max_keys(v: Option<i32>) -> S3Result<usize> {
     match v {
         None => Ok(1000),
-        Some(n) if n < 0 => Err(s3_error!(InvalidArgument, "max-keys must be a non-negative integer")),
+        Some(n) if n < 0 => Err(s3_error!(
+            InvalidArgument,
+            "max-keys must be a non-negative integer"
+        )),
         Some(n) => Ok((n as usize).min(1000)),
     }
 }
@@ -119,7 +144,10 @@ impl Encoder {
         match t.map(|e| e.as_str()) {
             None => Ok(Encoder(false)),
             Some("url") => Ok(Encoder(true)),
-            Some(_) => Err(s3_error!(InvalidArgument, "Invalid Encoding Method specified in Request")),
+            Some(_) => Err(s3_error!(
+                InvalidArgument,
+                "Invalid Encoding Method specified in Request"
+            )),
         }
     }
     fn enc(&self, s: String) -> String {
@@ -145,13 +173,23 @@ fn split(entries: Vec<Entry>, enc: &Encoder) -> (Vec<Object>, Vec<CommonPrefix>)
                 size: Some(o.size as i64),
                 last_modified: Some(timestamp(o.last_modified_ms)),
                 storage_class: Some(ObjectStorageClass::from("STANDARD".to_owned())),
-                checksum_algorithm: (!o.checksums.is_empty())
-                    .then(|| o.checksums.keys().map(|k| ChecksumAlgorithm::from(k.clone())).collect()),
-                checksum_type: o.checksum_type.clone().filter(|_| !o.checksums.is_empty()).map(ChecksumType::from),
+                checksum_algorithm: (!o.checksums.is_empty()).then(|| {
+                    o.checksums
+                        .keys()
+                        .map(|k| ChecksumAlgorithm::from(k.clone()))
+                        .collect()
+                }),
+                checksum_type: o
+                    .checksum_type
+                    .clone()
+                    .filter(|_| !o.checksums.is_empty())
+                    .map(ChecksumType::from),
                 owner: Some(owner()),
                 ..Default::default()
             }),
-            Entry::Prefix(p) => prefixes.push(CommonPrefix { prefix: Some(enc.enc(p)) }),
+            Entry::Prefix(p) => prefixes.push(CommonPrefix {
+                prefix: Some(enc.enc(p)),
+            }),
         }
     }
     (objects, prefixes)
@@ -164,7 +202,10 @@ impl SealboxS3 {
         blocking(move || run_listing(&meta, &bucket, &q)).await
     }
 
-    pub(crate) async fn op_list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+    pub(crate) async fn op_list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
         let input = req.input;
         let enc = Encoder::new(input.encoding_type.as_ref())?;
         let after = match &input.continuation_token {
@@ -173,15 +214,32 @@ impl SealboxS3 {
                     .decode(t)
                     .ok()
                     .and_then(|b| String::from_utf8(b).ok())
-                    .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))?,
+                    .ok_or_else(|| {
+                        s3_error!(
+                            InvalidArgument,
+                            "The continuation token provided is incorrect"
+                        )
+                    })?,
             ),
             None => input.start_after.clone(),
         };
         let max = max_keys(input.max_keys)?;
         let res = self
-            .list(&input.bucket, ListQuery { prefix: input.prefix.clone().unwrap_or_default(), delimiter: input.delimiter.clone(), after, max_keys: max })
+            .list(
+                &input.bucket,
+                ListQuery {
+                    prefix: input.prefix.clone().unwrap_or_default(),
+                    delimiter: input.delimiter.clone(),
+                    after,
+                    max_keys: max,
+                },
+            )
             .await?;
-        let next = res.truncated.then(|| res.last_name()).flatten().map(|n| TOKEN.encode(n));
+        let next = res
+            .truncated
+            .then(|| res.last_name())
+            .flatten()
+            .map(|n| TOKEN.encode(n));
         let truncated = res.truncated;
         let (objects, prefixes) = split(res.entries, &enc);
         let key_count = (objects.len() + prefixes.len()) as i32;
@@ -202,7 +260,10 @@ impl SealboxS3 {
         }))
     }
 
-    pub(crate) async fn op_list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+    pub(crate) async fn op_list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
         let input = req.input;
         let enc = Encoder::new(input.encoding_type.as_ref())?;
         let max = max_keys(input.max_keys)?;
@@ -218,7 +279,9 @@ impl SealboxS3 {
             )
             .await?;
         // v1 returns NextMarker only when a delimiter was given (clients use the last key otherwise).
-        let next_marker = (res.truncated && input.delimiter.is_some()).then(|| res.last_name()).flatten();
+        let next_marker = (res.truncated && input.delimiter.is_some())
+            .then(|| res.last_name())
+            .flatten();
         let truncated = res.truncated;
         let (objects, prefixes) = split(res.entries, &enc);
         Ok(S3Response::new(ListObjectsOutput {
@@ -237,20 +300,34 @@ impl SealboxS3 {
     }
 
     /// Unversioned buckets: every object is its one version, `VersionId` "null", latest.
-    pub(crate) async fn op_list_object_versions(&self, req: S3Request<ListObjectVersionsInput>) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+    pub(crate) async fn op_list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
         let input = req.input;
         let enc = Encoder::new(input.encoding_type.as_ref())?;
         let max = max_keys(input.max_keys)?;
         // With a version-id-marker of "null" the marker key's only version was already listed.
         let after = input.key_marker.clone().filter(|m| !m.is_empty());
         let res = self
-            .list(&input.bucket, ListQuery { prefix: input.prefix.clone().unwrap_or_default(), delimiter: input.delimiter.clone(), after, max_keys: max })
+            .list(
+                &input.bucket,
+                ListQuery {
+                    prefix: input.prefix.clone().unwrap_or_default(),
+                    delimiter: input.delimiter.clone(),
+                    after,
+                    max_keys: max,
+                },
+            )
             .await?;
         let truncated = res.truncated;
         let next_key = truncated.then(|| res.last_name()).flatten();
         let next_version = next_key.as_ref().and_then(|k| {
             // A common prefix as the marker has no version id.
-            res.entries.last().and_then(|e| matches!(e, Entry::Object(_)).then(|| "null".to_owned())).filter(|_| !k.is_empty())
+            res.entries
+                .last()
+                .and_then(|e| matches!(e, Entry::Object(_)).then(|| "null".to_owned()))
+                .filter(|_| !k.is_empty())
         });
         let (objects, prefixes) = split(res.entries, &enc);
         let versions: Vec<ObjectVersion> = objects

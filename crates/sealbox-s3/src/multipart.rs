@@ -9,7 +9,10 @@ use sealbox_store::{PartRecord, StoredPart, UploadRecord};
 
 use crate::body::{read_parts, store_body};
 use crate::bucket::owner;
-use crate::checksum::{composite_checksum, full_object_crc, multipart_etag, verify_content_md5, ChecksumRequest, ALGORITHMS};
+use crate::checksum::{
+    composite_checksum, full_object_crc, multipart_etag, verify_content_md5, ChecksumRequest,
+    ALGORITHMS,
+};
 use crate::copy::{check_copy_conditions, source_of};
 use crate::error::blocking;
 use crate::put::{write_condition, Attributes};
@@ -22,18 +25,29 @@ fn check_part_number(n: i32) -> S3Result<u32> {
     if (1..=10000).contains(&n) {
         Ok(n as u32)
     } else {
-        Err(s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))
+        Err(s3_error!(
+            InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive"
+        ))
     }
 }
 
 /// The checksum algorithm chosen at CreateMultipartUpload is remembered in the template's
 /// checksum map with an empty value.
 fn upload_algorithm(up: &UploadRecord) -> Option<&'static str> {
-    ALGORITHMS.iter().copied().find(|a| up.template.checksums.contains_key(*a))
+    ALGORITHMS
+        .iter()
+        .copied()
+        .find(|a| up.template.checksums.contains_key(*a))
 }
 
 impl SealboxS3 {
-    async fn load_upload(&self, bucket: &str, key: &str, upload_id: &str) -> S3Result<UploadRecord> {
+    async fn load_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> S3Result<UploadRecord> {
         let meta = self.meta.clone();
         let (b, id) = (bucket.to_owned(), upload_id.to_owned());
         let up = blocking(move || {
@@ -47,7 +61,10 @@ impl SealboxS3 {
         }
     }
 
-    pub(crate) async fn op_create_multipart_upload(&self, req: S3Request<CreateMultipartUploadInput>) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+    pub(crate) async fn op_create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let input = req.input;
         check_key(&input.key)?;
         self.require_bucket(&input.bucket).await?;
@@ -67,7 +84,9 @@ impl SealboxS3 {
         let algorithm = match input.checksum_algorithm.as_ref() {
             Some(a) => {
                 let up = a.as_str().to_ascii_uppercase();
-                Some(*ALGORITHMS.iter().find(|x| **x == up).ok_or_else(|| s3_error!(InvalidRequest, "Checksum algorithm {up} is not supported"))?)
+                Some(*ALGORITHMS.iter().find(|x| **x == up).ok_or_else(|| {
+                    s3_error!(InvalidRequest, "Checksum algorithm {up} is not supported")
+                })?)
             }
             None => None,
         };
@@ -80,17 +99,30 @@ impl SealboxS3 {
                 return Err(s3_error!(InvalidRequest, "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."));
             }
             if k == "FULL_OBJECT" && matches!(algorithm, Some("SHA1") | Some("SHA256")) {
-                return Err(s3_error!(InvalidRequest, "The FULL_OBJECT checksum type cannot be used with the {} checksum algorithm.", algorithm.unwrap_or_default()));
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "The FULL_OBJECT checksum type cannot be used with the {} checksum algorithm.",
+                    algorithm.unwrap_or_default()
+                ));
             }
         }
         if let Some(a) = algorithm {
             template.checksums.insert(a.to_owned(), String::new());
             template.checksum_type = Some(kind.clone().unwrap_or_else(|| {
                 // AWS defaults CRC64NVME to FULL_OBJECT and the rest to COMPOSITE.
-                if a == "CRC64NVME" { "FULL_OBJECT" } else { "COMPOSITE" }.to_owned()
+                if a == "CRC64NVME" {
+                    "FULL_OBJECT"
+                } else {
+                    "COMPOSITE"
+                }
+                .to_owned()
             }));
         }
-        let upload_id = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let upload_id = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
         let up = UploadRecord {
             upload_id: upload_id.clone(),
             bucket: input.bucket.clone(),
@@ -111,8 +143,18 @@ impl SealboxS3 {
     }
 
     /// Records a stored part; cleans up the replaced part's blob, or the new blob on failure.
-    async fn record_part(&self, upload_id: &str, part_number: u32, part: StoredPart) -> S3Result<PartRecord> {
-        let rec = PartRecord { upload_id: upload_id.to_owned(), part_number, last_modified_ms: now_ms(), part };
+    async fn record_part(
+        &self,
+        upload_id: &str,
+        part_number: u32,
+        part: StoredPart,
+    ) -> S3Result<PartRecord> {
+        let rec = PartRecord {
+            upload_id: upload_id.to_owned(),
+            part_number,
+            last_modified_ms: now_ms(),
+            part,
+        };
         let meta = self.meta.clone();
         let r = rec.clone();
         match blocking(move || meta.put_part(&r)).await {
@@ -129,14 +171,29 @@ impl SealboxS3 {
         }
     }
 
-    pub(crate) async fn op_upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
-        let trailer = req.headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    pub(crate) async fn op_upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let trailer = req
+            .headers
+            .get("x-amz-trailer")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let trailing = req.trailing_headers.clone();
         let input = req.input;
         let part_number = check_part_number(input.part_number)?;
-        let up = self.load_upload(&input.bucket, &input.key, &input.upload_id).await?;
-        if input.content_length.is_some_and(|l| l as u64 > MAX_PART_SIZE) {
-            return Err(s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed size"));
+        let up = self
+            .load_upload(&input.bucket, &input.key, &input.upload_id)
+            .await?;
+        if input
+            .content_length
+            .is_some_and(|l| l as u64 > MAX_PART_SIZE)
+        {
+            return Err(s3_error!(
+                EntityTooLarge,
+                "Your proposed upload exceeds the maximum allowed size"
+            ));
         }
         let mut checks = ChecksumRequest::from_headers(
             [
@@ -158,7 +215,14 @@ impl SealboxS3 {
         let Some(body) = input.body else {
             return Err(s3_error!(MissingRequestBodyError, "Request body is empty."));
         };
-        let stored = store_body(&self.blobs, body, &algorithms, MAX_PART_SIZE, input.content_length.map(|l| l as u64)).await?;
+        let stored = store_body(
+            &self.blobs,
+            body,
+            &algorithms,
+            MAX_PART_SIZE,
+            input.content_length.map(|l| l as u64),
+        )
+        .await?;
         let verified = (|| {
             if let Some(t) = trailing.as_ref().and_then(|t| t.take()) {
                 checks.fill_from_trailer(&t)?;
@@ -191,10 +255,15 @@ impl SealboxS3 {
         }))
     }
 
-    pub(crate) async fn op_upload_part_copy(&self, req: S3Request<UploadPartCopyInput>) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    pub(crate) async fn op_upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         let input = req.input;
         let part_number = check_part_number(input.part_number)?;
-        let up = self.load_upload(&input.bucket, &input.key, &input.upload_id).await?;
+        let up = self
+            .load_upload(&input.bucket, &input.key, &input.upload_id)
+            .await?;
         let (src_bucket, src_key) = source_of(&input.copy_source)?;
         let src = self.load_object(&src_bucket, &src_key).await?;
         check_copy_conditions(
@@ -209,11 +278,21 @@ impl SealboxS3 {
             Some(r) => parse_copy_range(r, src.size)?,
         };
         if end - start > MAX_PART_SIZE {
-            return Err(s3_error!(InvalidRequest, "The specified copy range is larger than the maximum part size"));
+            return Err(s3_error!(
+                InvalidRequest,
+                "The specified copy range is larger than the maximum part size"
+            ));
         }
         let algorithms: Vec<&'static str> = upload_algorithm(&up).into_iter().collect();
         let body = read_parts(&self.blobs, &src.parts, start, end);
-        let stored = store_body(&self.blobs, body, &algorithms, MAX_PART_SIZE, Some(end - start)).await?;
+        let stored = store_body(
+            &self.blobs,
+            body,
+            &algorithms,
+            MAX_PART_SIZE,
+            Some(end - start),
+        )
+        .await?;
         let etag = hex::encode(stored.md5);
         let part = StoredPart {
             blob: stored.blob,
@@ -238,38 +317,57 @@ impl SealboxS3 {
         }))
     }
 
-    pub(crate) async fn op_complete_multipart_upload(&self, req: S3Request<CompleteMultipartUploadInput>) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    pub(crate) async fn op_complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let input = req.input;
-        let up = self.load_upload(&input.bucket, &input.key, &input.upload_id).await?;
+        let up = self
+            .load_upload(&input.bucket, &input.key, &input.upload_id)
+            .await?;
         let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
-        let requested = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
+        let requested = input
+            .multipart_upload
+            .and_then(|m| m.parts)
+            .unwrap_or_default();
         if requested.is_empty() {
             return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"));
         }
         let meta = self.meta.clone();
         let id = up.upload_id.clone();
-        let stored: BTreeMap<u32, PartRecord> = blocking(move || meta.list_parts(&id, 0, usize::MAX))
-            .await?
-            .into_iter()
-            .map(|p| (p.part_number, p))
-            .collect();
+        let stored: BTreeMap<u32, PartRecord> =
+            blocking(move || meta.list_parts(&id, 0, usize::MAX))
+                .await?
+                .into_iter()
+                .map(|p| (p.part_number, p))
+                .collect();
         let mut chosen: Vec<StoredPart> = Vec::with_capacity(requested.len());
         let mut last_number = 0u32;
         for (i, p) in requested.iter().enumerate() {
-            let n = p.part_number.ok_or_else(|| s3_error!(MalformedXML, "Each Part needs a PartNumber"))?;
+            let n = p
+                .part_number
+                .ok_or_else(|| s3_error!(MalformedXML, "Each Part needs a PartNumber"))?;
             let n = check_part_number(n)?;
             if n <= last_number {
                 return Err(s3_error!(InvalidPartOrder, "The list of parts was not in ascending order. Parts must be ordered by part number."));
             }
             last_number = n;
-            let invalid = || s3_error!(InvalidPart, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.");
+            let invalid = || {
+                s3_error!(InvalidPart, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.")
+            };
             let rec = stored.get(&n).ok_or_else(invalid)?;
-            let etag_ok = p.e_tag.as_ref().is_some_and(|e| e.value().trim_matches('"') == rec.part.etag);
+            let etag_ok = p
+                .e_tag
+                .as_ref()
+                .is_some_and(|e| e.value().trim_matches('"') == rec.part.etag);
             if !etag_ok {
                 return Err(invalid());
             }
             if i + 1 < requested.len() && rec.part.size < MIN_PART_SIZE {
-                return Err(s3_error!(EntityTooSmall, "Your proposed upload is smaller than the minimum allowed object size."));
+                return Err(s3_error!(
+                    EntityTooSmall,
+                    "Your proposed upload is smaller than the minimum allowed object size."
+                ));
             }
             chosen.push(rec.part.clone());
         }
@@ -278,8 +376,15 @@ impl SealboxS3 {
         record.etag = multipart_etag(&chosen.iter().map(|p| p.etag.clone()).collect::<Vec<_>>());
         record.checksums = BTreeMap::new();
         if let Some(alg) = upload_algorithm(&up) {
-            let values: Option<Vec<(String, u64)>> = chosen.iter().map(|p| p.checksums.get(alg).map(|v| (v.clone(), p.size))).collect();
-            let kind = up.template.checksum_type.clone().unwrap_or_else(|| "COMPOSITE".into());
+            let values: Option<Vec<(String, u64)>> = chosen
+                .iter()
+                .map(|p| p.checksums.get(alg).map(|v| (v.clone(), p.size)))
+                .collect();
+            let kind = up
+                .template
+                .checksum_type
+                .clone()
+                .unwrap_or_else(|| "COMPOSITE".into());
             let value = values.and_then(|vals| {
                 if kind == "FULL_OBJECT" {
                     full_object_crc(alg, &vals)
@@ -301,11 +406,16 @@ impl SealboxS3 {
         record.last_modified_ms = now_ms();
         let meta = self.meta.clone();
         let (id, rec) = (up.upload_id.clone(), record.clone());
-        let (previous, unused) = blocking(move || meta.complete_upload(&id, &rec, &condition)).await?;
+        let (previous, unused) =
+            blocking(move || meta.complete_upload(&id, &rec, &condition)).await?;
         let mut garbage: Vec<String> = unused.into_iter().map(|p| p.part.blob).collect();
         if let Some(prev) = previous {
             let keep: std::collections::HashSet<&str> = record.blob_ids().collect();
-            garbage.extend(prev.blob_ids().filter(|b| !keep.contains(b)).map(str::to_owned));
+            garbage.extend(
+                prev.blob_ids()
+                    .filter(|b| !keep.contains(b))
+                    .map(str::to_owned),
+            );
         }
         self.blobs.remove(garbage).await;
         let s = &record.checksums;
@@ -319,23 +429,39 @@ impl SealboxS3 {
             checksum_crc64nvme: s.get("CRC64NVME").cloned(),
             checksum_sha1: s.get("SHA1").cloned(),
             checksum_sha256: s.get("SHA256").cloned(),
-            checksum_type: record.checksum_type.clone().filter(|_| !s.is_empty()).map(ChecksumType::from),
+            checksum_type: record
+                .checksum_type
+                .clone()
+                .filter(|_| !s.is_empty())
+                .map(ChecksumType::from),
             ..Default::default()
         }))
     }
 
-    pub(crate) async fn op_abort_multipart_upload(&self, req: S3Request<AbortMultipartUploadInput>) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+    pub(crate) async fn op_abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         let input = req.input;
-        let up = self.load_upload(&input.bucket, &input.key, &input.upload_id).await?;
+        let up = self
+            .load_upload(&input.bucket, &input.key, &input.upload_id)
+            .await?;
         let meta = self.meta.clone();
         let parts = blocking(move || meta.abort_upload(&up.upload_id)).await?;
-        self.blobs.remove(parts.into_iter().map(|p| p.part.blob)).await;
+        self.blobs
+            .remove(parts.into_iter().map(|p| p.part.blob))
+            .await;
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
 
-    pub(crate) async fn op_list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+    pub(crate) async fn op_list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
         let input = req.input;
-        let up = self.load_upload(&input.bucket, &input.key, &input.upload_id).await?;
+        let up = self
+            .load_upload(&input.bucket, &input.key, &input.upload_id)
+            .await?;
         let max = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
         let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
         let meta = self.meta.clone();
@@ -368,25 +494,43 @@ impl SealboxS3 {
             is_truncated: Some(truncated),
             parts: (!out.is_empty()).then_some(out),
             owner: Some(owner()),
-            initiator: Some(Initiator { id: Some("000000000000".into()), display_name: Some("sealbox".into()) }),
+            initiator: Some(Initiator {
+                id: Some("000000000000".into()),
+                display_name: Some("sealbox".into()),
+            }),
             storage_class: Some(StorageClass::from("STANDARD".to_owned())),
-            checksum_algorithm: upload_algorithm(&up).map(|a| ChecksumAlgorithm::from(a.to_owned())),
+            checksum_algorithm: upload_algorithm(&up)
+                .map(|a| ChecksumAlgorithm::from(a.to_owned())),
             checksum_type: up.template.checksum_type.clone().map(ChecksumType::from),
             ..Default::default()
         }))
     }
 
-    pub(crate) async fn op_list_multipart_uploads(&self, req: S3Request<ListMultipartUploadsInput>) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+    pub(crate) async fn op_list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         let input = req.input;
         let max = input.max_uploads.unwrap_or(1000).clamp(0, 1000) as usize;
         let prefix = input.prefix.clone().unwrap_or_default();
         let key_marker = input.key_marker.clone().filter(|m| !m.is_empty());
         let id_marker = input.upload_id_marker.clone().filter(|m| !m.is_empty());
         let meta = self.meta.clone();
-        let (b, p, km, im) = (input.bucket.clone(), prefix.clone(), key_marker.clone(), id_marker.clone());
+        let (b, p, km, im) = (
+            input.bucket.clone(),
+            prefix.clone(),
+            key_marker.clone(),
+            id_marker.clone(),
+        );
         let ups = blocking(move || {
             meta.require_bucket(&b)?;
-            meta.list_uploads(&b, p.as_bytes(), km.as_deref().map(str::as_bytes), im.as_deref(), usize::MAX)
+            meta.list_uploads(
+                &b,
+                p.as_bytes(),
+                km.as_deref().map(str::as_bytes),
+                im.as_deref(),
+                usize::MAX,
+            )
         })
         .await?;
         let mut uploads = Vec::new();
@@ -394,10 +538,15 @@ impl SealboxS3 {
         let mut truncated = false;
         let mut last: Option<(String, Option<String>)> = None;
         for up in ups {
-            let cp = input.delimiter.as_deref().filter(|d| !d.is_empty()).and_then(|d| {
-                let rest = up.key.strip_prefix(prefix.as_str())?;
-                rest.find(d).map(|i| format!("{prefix}{}", &rest[..i + d.len()]))
-            });
+            let cp = input
+                .delimiter
+                .as_deref()
+                .filter(|d| !d.is_empty())
+                .and_then(|d| {
+                    let rest = up.key.strip_prefix(prefix.as_str())?;
+                    rest.find(d)
+                        .map(|i| format!("{prefix}{}", &rest[..i + d.len()]))
+                });
             if let Some(cp) = &cp {
                 if prefixes.last() == Some(cp) {
                     continue;
@@ -419,9 +568,13 @@ impl SealboxS3 {
                         upload_id: Some(up.upload_id.clone()),
                         initiated: Some(timestamp(up.initiated_ms)),
                         owner: Some(owner()),
-                        initiator: Some(Initiator { id: Some("000000000000".into()), display_name: Some("sealbox".into()) }),
+                        initiator: Some(Initiator {
+                            id: Some("000000000000".into()),
+                            display_name: Some("sealbox".into()),
+                        }),
                         storage_class: Some(StorageClass::from("STANDARD".to_owned())),
-                        checksum_algorithm: upload_algorithm(&up).map(|a| ChecksumAlgorithm::from(a.to_owned())),
+                        checksum_algorithm: upload_algorithm(&up)
+                            .map(|a| ChecksumAlgorithm::from(a.to_owned())),
                         checksum_type: up.template.checksum_type.clone().map(ChecksumType::from),
                     });
                 }
@@ -442,7 +595,12 @@ impl SealboxS3 {
             max_uploads: Some(max as i32),
             is_truncated: Some(truncated),
             uploads: (!uploads.is_empty()).then_some(uploads),
-            common_prefixes: (!prefixes.is_empty()).then(|| prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(p) }).collect()),
+            common_prefixes: (!prefixes.is_empty()).then(|| {
+                prefixes
+                    .into_iter()
+                    .map(|p| CommonPrefix { prefix: Some(p) })
+                    .collect()
+            }),
             encoding_type: input.encoding_type,
             ..Default::default()
         }))
@@ -451,7 +609,9 @@ impl SealboxS3 {
 
 /// `x-amz-copy-source-range: bytes=first-last`, both required and inside the source.
 fn parse_copy_range(r: &str, size: u64) -> S3Result<(u64, u64)> {
-    let bad = || s3_error!(InvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy");
+    let bad = || {
+        s3_error!(InvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
+    };
     let spec = r.strip_prefix("bytes=").ok_or_else(bad)?;
     let (a, b) = spec.split_once('-').ok_or_else(bad)?;
     let first: u64 = a.trim().parse().map_err(|_| bad())?;
@@ -460,7 +620,10 @@ fn parse_copy_range(r: &str, size: u64) -> S3Result<(u64, u64)> {
         return Err(bad());
     }
     if last >= size {
-        return Err(s3_error!(InvalidRange, "The requested range is not satisfiable"));
+        return Err(s3_error!(
+            InvalidRange,
+            "The requested range is not satisfiable"
+        ));
     }
     Ok((first, last + 1))
 }

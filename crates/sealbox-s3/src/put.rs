@@ -33,13 +33,29 @@ impl Attributes {
     /// Validates and turns the attributes into an object record without data.
     pub(crate) fn into_record(self, bucket: &str, key: &str) -> S3Result<ObjectRecord> {
         if let Some(sc) = &self.storage_class {
-            let known = ["STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER", "DEEP_ARCHIVE", "GLACIER_IR"];
+            let known = [
+                "STANDARD",
+                "REDUCED_REDUNDANCY",
+                "STANDARD_IA",
+                "ONEZONE_IA",
+                "INTELLIGENT_TIERING",
+                "GLACIER",
+                "DEEP_ARCHIVE",
+                "GLACIER_IR",
+            ];
             if !known.contains(&sc.as_str()) {
-                return Err(s3_error!(InvalidStorageClass, "The storage class you specified is not valid"));
+                return Err(s3_error!(
+                    InvalidStorageClass,
+                    "The storage class you specified is not valid"
+                ));
             }
         }
-        let user_metadata: BTreeMap<String, String> =
-            self.metadata.unwrap_or_default().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+        let user_metadata: BTreeMap<String, String> = self
+            .metadata
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect();
         let meta_size: usize = user_metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
         if meta_size > MAX_USER_METADATA {
             return Err(s3_error!(
@@ -58,7 +74,10 @@ impl Attributes {
             etag: String::new(),
             last_modified_ms: 0,
             content_type: self.content_type,
-            content_encoding: self.content_encoding.map(strip_aws_chunked).filter(|s| !s.is_empty()),
+            content_encoding: self
+                .content_encoding
+                .map(strip_aws_chunked)
+                .filter(|s| !s.is_empty()),
             content_disposition: self.content_disposition,
             content_language: self.content_language,
             cache_control: self.cache_control,
@@ -76,7 +95,11 @@ impl Attributes {
 
 /// `aws-chunked` is transfer framing, not a content coding of the object: store the rest.
 fn strip_aws_chunked(enc: String) -> String {
-    enc.split(',').map(str::trim).filter(|t| !t.eq_ignore_ascii_case("aws-chunked")).collect::<Vec<_>>().join(",")
+    enc.split(',')
+        .map(str::trim)
+        .filter(|t| !t.eq_ignore_ascii_case("aws-chunked"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub(crate) fn format_http_date(t: &Timestamp) -> Option<String> {
@@ -94,39 +117,69 @@ fn parse_tagging(s: &str) -> S3Result<BTreeMap<String, String>> {
     let mut tags = BTreeMap::new();
     for pair in s.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let k = urlencoding::decode(k).map_err(|_| s3_error!(InvalidTag, "The tag provided was not a valid tag."))?;
-        let v = urlencoding::decode(v).map_err(|_| s3_error!(InvalidTag, "The tag provided was not a valid tag."))?;
+        let k = urlencoding::decode(k)
+            .map_err(|_| s3_error!(InvalidTag, "The tag provided was not a valid tag."))?;
+        let v = urlencoding::decode(v)
+            .map_err(|_| s3_error!(InvalidTag, "The tag provided was not a valid tag."))?;
         if k.is_empty() || k.len() > 128 || v.len() > 256 {
-            return Err(s3_error!(InvalidTag, "The tag provided was not a valid tag."));
+            return Err(s3_error!(
+                InvalidTag,
+                "The tag provided was not a valid tag."
+            ));
         }
         tags.insert(k.into_owned(), v.into_owned());
     }
     if tags.len() > 10 {
-        return Err(s3_error!(InvalidTag, "Object tags cannot be greater than 10"));
+        return Err(s3_error!(
+            InvalidTag,
+            "Object tags cannot be greater than 10"
+        ));
     }
     Ok(tags)
 }
 
 /// Turns `If-None-Match` / `If-Match` on a write into a store condition.
-pub(crate) fn write_condition(if_match: Option<&ETagCondition>, if_none_match: Option<&ETagCondition>) -> S3Result<WriteCondition> {
+pub(crate) fn write_condition(
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> S3Result<WriteCondition> {
     match (if_match, if_none_match) {
         (_, Some(c)) if c.is_any() => Ok(WriteCondition::IfAbsent),
-        (_, Some(_)) => Err(s3_error!(NotImplemented, "If-None-Match on writes supports only '*'")),
+        (_, Some(_)) => Err(s3_error!(
+            NotImplemented,
+            "If-None-Match on writes supports only '*'"
+        )),
         (Some(ETagCondition::ETag(e)), None) => Ok(WriteCondition::IfEtag(e.value().to_owned())),
-        (Some(ETagCondition::Any), None) => Err(s3_error!(NotImplemented, "If-Match: * on writes is not supported")),
+        (Some(ETagCondition::Any), None) => Err(s3_error!(
+            NotImplemented,
+            "If-Match: * on writes is not supported"
+        )),
         (None, None) => Ok(WriteCondition::None),
     }
 }
 
 impl SealboxS3 {
-    pub(crate) async fn op_put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
-        let trailer = req.headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    pub(crate) async fn op_put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let trailer = req
+            .headers
+            .get("x-amz-trailer")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let trailing = req.trailing_headers.clone();
         let input = req.input;
         check_key(&input.key)?;
         self.require_bucket(&input.bucket).await?;
-        if input.content_length.is_some_and(|l| l as u64 > self.config.max_put_size) {
-            return Err(s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."));
+        if input
+            .content_length
+            .is_some_and(|l| l as u64 > self.config.max_put_size)
+        {
+            return Err(s3_error!(
+                EntityTooLarge,
+                "Your proposed upload exceeds the maximum allowed object size."
+            ));
         }
         let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let mut checks = ChecksumRequest::from_headers(
@@ -179,15 +232,25 @@ impl SealboxS3 {
 
         let etag = hex::encode(stored.md5);
         fill_single_part(&mut record, &stored, &etag);
-        let committed = self.commit_object(record.clone(), condition, vec![stored.blob.clone()]).await?;
-        let mut output = PutObjectOutput { e_tag: Some(ETag::Strong(etag)), ..Default::default() };
+        let committed = self
+            .commit_object(record.clone(), condition, vec![stored.blob.clone()])
+            .await?;
+        let mut output = PutObjectOutput {
+            e_tag: Some(ETag::Strong(etag)),
+            ..Default::default()
+        };
         set_put_checksums(&mut output, &committed.checksums);
         Ok(S3Response::new(output))
     }
 
     /// Commits a record whose blobs are already durable; removes the replaced object's blobs after
     /// the commit, or the new blobs if the commit fails (condition not met, bucket gone).
-    pub(crate) async fn commit_object(&self, mut record: ObjectRecord, condition: WriteCondition, new_blobs: Vec<String>) -> S3Result<ObjectRecord> {
+    pub(crate) async fn commit_object(
+        &self,
+        mut record: ObjectRecord,
+        condition: WriteCondition,
+        new_blobs: Vec<String>,
+    ) -> S3Result<ObjectRecord> {
         record.last_modified_ms = now_ms();
         let meta = self.meta.clone();
         let rec = record.clone();
@@ -195,7 +258,11 @@ impl SealboxS3 {
             Ok(previous) => {
                 if let Some(prev) = previous {
                     let keep: std::collections::HashSet<&str> = record.blob_ids().collect();
-                    let old: Vec<String> = prev.blob_ids().filter(|b| !keep.contains(b)).map(str::to_owned).collect();
+                    let old: Vec<String> = prev
+                        .blob_ids()
+                        .filter(|b| !keep.contains(b))
+                        .map(str::to_owned)
+                        .collect();
                     self.blobs.remove(old).await;
                 }
                 Ok(record)

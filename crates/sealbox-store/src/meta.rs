@@ -79,7 +79,9 @@ impl MetaStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -114,7 +116,8 @@ impl MetaStore {
     }
 
     pub fn require_bucket(&self, name: &str) -> Result<BucketRecord> {
-        self.bucket(name)?.ok_or_else(|| StoreError::NoSuchBucket(name.to_owned()))
+        self.bucket(name)?
+            .ok_or_else(|| StoreError::NoSuchBucket(name.to_owned()))
     }
 
     pub fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
@@ -130,14 +133,22 @@ impl MetaStore {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let exists: bool = tx
-            .query_row("SELECT 1 FROM buckets WHERE name = ?1", params![name], |_| Ok(true))
+            .query_row(
+                "SELECT 1 FROM buckets WHERE name = ?1",
+                params![name],
+                |_| Ok(true),
+            )
             .optional()?
             .unwrap_or(false);
         if !exists {
             return Err(StoreError::NoSuchBucket(name.to_owned()));
         }
         let has_objects: bool = tx
-            .query_row("SELECT 1 FROM objects WHERE bucket = ?1 LIMIT 1", params![name], |_| Ok(true))
+            .query_row(
+                "SELECT 1 FROM objects WHERE bucket = ?1 LIMIT 1",
+                params![name],
+                |_| Ok(true),
+            )
             .optional()?
             .unwrap_or(false);
         if has_objects {
@@ -155,7 +166,12 @@ impl MetaStore {
     }
 
     /// Sets one of the bucket's configuration documents (`encryption`, `policy`, `versioning`).
-    pub fn set_bucket_config(&self, name: &str, field: BucketConfig, value: Option<&str>) -> Result<()> {
+    pub fn set_bucket_config(
+        &self,
+        name: &str,
+        field: BucketConfig,
+        value: Option<&str>,
+    ) -> Result<()> {
         let sql = match field {
             BucketConfig::Encryption => "UPDATE buckets SET encryption = ?2 WHERE name = ?1",
             BucketConfig::Policy => "UPDATE buckets SET policy = ?2 WHERE name = ?1",
@@ -184,7 +200,11 @@ impl MetaStore {
 
     /// Commits an object record, replacing any previous one under the same key. Returns the
     /// replaced record so the caller can delete its blobs *after* this commit.
-    pub fn put_object(&self, record: &ObjectRecord, condition: &WriteCondition) -> Result<Option<ObjectRecord>> {
+    pub fn put_object(
+        &self,
+        record: &ObjectRecord,
+        condition: &WriteCondition,
+    ) -> Result<Option<ObjectRecord>> {
         let doc = serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -240,7 +260,10 @@ impl MetaStore {
             .optional()?
             .transpose()?;
         if previous.is_some() {
-            tx.execute("DELETE FROM objects WHERE bucket = ?1 AND key = ?2", params![bucket, key.as_bytes()])?;
+            tx.execute(
+                "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
+                params![bucket, key.as_bytes()],
+            )?;
         }
         tx.commit()?;
         Ok(previous)
@@ -248,7 +271,13 @@ impl MetaStore {
 
     /// Objects in key order (bytewise) whose keys start with `prefix`, beginning at `start`
     /// (`(key, inclusive)`), at most `limit` of them.
-    pub fn list_objects(&self, bucket: &str, prefix: &[u8], start: Option<(&[u8], bool)>, limit: usize) -> Result<Vec<ObjectRecord>> {
+    pub fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &[u8],
+        start: Option<(&[u8], bool)>,
+        limit: usize,
+    ) -> Result<Vec<ObjectRecord>> {
         let upper = prefix_upper_bound(prefix);
         let (lower, inclusive): (&[u8], bool) = match start {
             Some((s, incl)) if s >= prefix => (s, incl),
@@ -273,7 +302,8 @@ impl MetaStore {
     // ---- multipart ----
 
     pub fn create_upload(&self, upload: &UploadRecord) -> Result<()> {
-        let doc = serde_json::to_string(&TemplateDoc::from(&upload.template)).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let doc = serde_json::to_string(&TemplateDoc::from(&upload.template))
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         require_bucket_tx(&tx, &upload.bucket)?;
@@ -338,11 +368,16 @@ impl MetaStore {
 
     /// Records a part; returns the part it replaced (same number) so its blob can be deleted.
     pub fn put_part(&self, part: &PartRecord) -> Result<Option<PartRecord>> {
-        let doc = serde_json::to_string(&part.part).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let doc =
+            serde_json::to_string(&part.part).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let exists: bool = tx
-            .query_row("SELECT 1 FROM uploads WHERE upload_id = ?1", params![part.upload_id], |_| Ok(true))
+            .query_row(
+                "SELECT 1 FROM uploads WHERE upload_id = ?1",
+                params![part.upload_id],
+                |_| Ok(true),
+            )
             .optional()?
             .unwrap_or(false);
         if !exists {
@@ -392,7 +427,11 @@ impl MetaStore {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let exists: bool = tx
-            .query_row("SELECT 1 FROM uploads WHERE upload_id = ?1", params![upload_id], |_| Ok(true))
+            .query_row(
+                "SELECT 1 FROM uploads WHERE upload_id = ?1",
+                params![upload_id],
+                |_| Ok(true),
+            )
             .optional()?
             .unwrap_or(false);
         if !exists {
@@ -426,7 +465,10 @@ impl MetaStore {
             params![record.bucket, record.key.as_bytes(), record.size as i64, record.etag, record.last_modified_ms, doc],
         )?;
         tx.execute("DELETE FROM parts WHERE upload_id = ?1", params![upload_id])?;
-        tx.execute("DELETE FROM uploads WHERE upload_id = ?1", params![upload_id])?;
+        tx.execute(
+            "DELETE FROM uploads WHERE upload_id = ?1",
+            params![upload_id],
+        )?;
         tx.commit()?;
         Ok((previous, unused))
     }
@@ -436,7 +478,11 @@ impl MetaStore {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let exists: bool = tx
-            .query_row("SELECT 1 FROM uploads WHERE upload_id = ?1", params![upload_id], |_| Ok(true))
+            .query_row(
+                "SELECT 1 FROM uploads WHERE upload_id = ?1",
+                params![upload_id],
+                |_| Ok(true),
+            )
             .optional()?
             .unwrap_or(false);
         if !exists {
@@ -450,7 +496,10 @@ impl MetaStore {
             }
         }
         tx.execute("DELETE FROM parts WHERE upload_id = ?1", params![upload_id])?;
-        tx.execute("DELETE FROM uploads WHERE upload_id = ?1", params![upload_id])?;
+        tx.execute(
+            "DELETE FROM uploads WHERE upload_id = ?1",
+            params![upload_id],
+        )?;
         tx.commit()?;
         Ok(parts)
     }
@@ -461,12 +510,14 @@ impl MetaStore {
         let mut set = HashSet::new();
         let mut stmt = conn.prepare("SELECT doc FROM objects")?;
         for doc in stmt.query_map([], |r| r.get::<_, String>(0))? {
-            let rec: ObjectRecord = serde_json::from_str(&doc?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let rec: ObjectRecord =
+                serde_json::from_str(&doc?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             set.extend(rec.parts.into_iter().map(|p| p.blob));
         }
         let mut stmt = conn.prepare("SELECT doc FROM parts")?;
         for doc in stmt.query_map([], |r| r.get::<_, String>(0))? {
-            let part: StoredPart = serde_json::from_str(&doc?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let part: StoredPart =
+                serde_json::from_str(&doc?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             set.insert(part.blob);
         }
         Ok(set)
@@ -493,7 +544,11 @@ fn check_condition(current: Option<&ObjectRecord>, condition: &WriteCondition) -
 
 fn require_bucket_tx(tx: &rusqlite::Transaction<'_>, bucket: &str) -> Result<()> {
     let exists: bool = tx
-        .query_row("SELECT 1 FROM buckets WHERE name = ?1", params![bucket], |_| Ok(true))
+        .query_row(
+            "SELECT 1 FROM buckets WHERE name = ?1",
+            params![bucket],
+            |_| Ok(true),
+        )
         .optional()?
         .unwrap_or(false);
     if exists {
@@ -525,7 +580,8 @@ fn object_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ObjectRecord>> {
     let last_modified_ms: i64 = row.get(4)?;
     let doc: String = row.get(5)?;
     Ok((|| {
-        let mut rec: ObjectRecord = serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut rec: ObjectRecord =
+            serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         rec.bucket = bucket;
         rec.key = key_from_blob(key)?;
         rec.size = size as u64;
@@ -554,12 +610,19 @@ fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<Result<UploadRecord>> {
     let initiated_ms: i64 = row.get(3)?;
     let doc: String = row.get(4)?;
     Ok((|| {
-        let t: TemplateDoc = serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let t: TemplateDoc =
+            serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let key = key_from_blob(key)?;
         let mut template = t.record;
         template.bucket = bucket.clone();
         template.key = key.clone();
-        Ok(UploadRecord { upload_id, bucket, key, initiated_ms, template })
+        Ok(UploadRecord {
+            upload_id,
+            bucket,
+            key,
+            initiated_ms,
+            template,
+        })
     })())
 }
 
@@ -569,7 +632,13 @@ fn part_from_row(row: &Row<'_>) -> rusqlite::Result<Result<PartRecord>> {
     let last_modified_ms: i64 = row.get(2)?;
     let doc: String = row.get(3)?;
     Ok((|| {
-        let part: StoredPart = serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        Ok(PartRecord { upload_id, part_number, last_modified_ms, part })
+        let part: StoredPart =
+            serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(PartRecord {
+            upload_id,
+            part_number,
+            last_modified_ms,
+            part,
+        })
     })())
 }

@@ -24,9 +24,34 @@ pub struct ServeArgs {
     /// Log format: text or json.
     #[arg(long, env = "SEALBOX_LOG_FORMAT")]
     pub log_format: Option<String>,
-    /// TOML config file with the same keys (data, listen, region, domain, log_format).
+    /// TLS: `auto` makes a private CA and a certificate in DATA/tls (trust DATA/tls/ca.pem).
+    #[arg(long, env = "SEALBOX_TLS", value_parser = ["auto"])]
+    pub tls: Option<String>,
+    /// TLS certificate chain (PEM); reloaded on SIGHUP.
+    #[arg(long, env = "SEALBOX_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM); reloaded on SIGHUP.
+    #[arg(long, env = "SEALBOX_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Address of the HTTPS listener (when TLS is configured). Default: 127.0.0.1:9443
+    #[arg(long, env = "SEALBOX_LISTEN_TLS")]
+    pub listen_tls: Option<SocketAddr>,
+    /// Disable the plain-HTTP listener (serve HTTPS only).
+    #[arg(long, env = "SEALBOX_NO_HTTP")]
+    pub no_http: bool,
+    /// DANGER, local testing only: accept SSE-C keys over plain HTTP (they travel in the clear).
+    #[arg(long, env = "SEALBOX_INSECURE_ALLOW_SSE_C_OVER_HTTP")]
+    pub insecure_allow_sse_c_over_http: bool,
+    /// TOML config file with the same keys (data, listen, region, domain, log_format, tls, ...).
     #[arg(long, env = "SEALBOX_CONFIG")]
     pub config: Option<PathBuf>,
+}
+
+/// How the HTTPS listener gets its certificate.
+#[derive(Debug, Clone)]
+pub enum TlsSource {
+    Auto,
+    Files { cert: PathBuf, key: PathBuf },
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -38,6 +63,14 @@ struct FileConfig {
     #[serde(default)]
     domain: Vec<String>,
     log_format: Option<String>,
+    tls: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    listen_tls: Option<SocketAddr>,
+    #[serde(default)]
+    no_http: bool,
+    #[serde(default)]
+    insecure_allow_sse_c_over_http: bool,
 }
 
 /// The resolved configuration the server runs with.
@@ -48,6 +81,10 @@ pub struct ServerConfig {
     pub region: String,
     pub domains: Vec<String>,
     pub json_logs: bool,
+    pub tls: Option<TlsSource>,
+    pub listen_tls: SocketAddr,
+    pub http_enabled: bool,
+    pub insecure_allow_sse_c_over_http: bool,
     /// Test-only: shift the server's clock (rotation, deletion windows) by this many seconds.
     pub test_clock_offset_secs: i64,
 }
@@ -58,21 +95,64 @@ impl ServerConfig {
             Some(path) => load_file(path)?,
             None => FileConfig::default(),
         };
-        let domains = if args.domain.is_empty() { file.domain } else { args.domain };
-        let log_format = args.log_format.or(file.log_format).unwrap_or_else(|| "text".into());
+        let domains = if args.domain.is_empty() {
+            file.domain
+        } else {
+            args.domain
+        };
+        let log_format = args
+            .log_format
+            .or(file.log_format)
+            .unwrap_or_else(|| "text".into());
         let json_logs = match log_format.as_str() {
             "json" => true,
             "text" => false,
             other => anyhow::bail!("unknown log format {other:?} (expected text or json)"),
         };
         let test_clock_offset_secs = match std::env::var("SEALBOX_TEST_CLOCK_OFFSET_SECS") {
-            Ok(v) => v.parse().with_context(|| format!("SEALBOX_TEST_CLOCK_OFFSET_SECS={v:?} is not an integer"))?,
+            Ok(v) => v.parse().with_context(|| {
+                format!("SEALBOX_TEST_CLOCK_OFFSET_SECS={v:?} is not an integer")
+            })?,
             Err(_) => 0,
         };
+        let tls = match (
+            args.tls.or(file.tls),
+            args.tls_cert.or(file.tls_cert),
+            args.tls_key.or(file.tls_key),
+        ) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                anyhow::bail!("use either --tls auto or --tls-cert/--tls-key, not both")
+            }
+            (Some(_), None, None) => Some(TlsSource::Auto),
+            (None, Some(cert), Some(key)) => Some(TlsSource::Files { cert, key }),
+            (None, None, None) => None,
+            _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+        };
+        let http_enabled = !(args.no_http || file.no_http);
+        if !http_enabled && tls.is_none() {
+            anyhow::bail!("--no-http needs TLS (--tls auto or --tls-cert/--tls-key)");
+        }
         Ok(Self {
-            data: args.data.or(file.data).unwrap_or_else(|| PathBuf::from("sealbox-data")),
-            listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9000))),
-            region: args.region.or(file.region).unwrap_or_else(|| "us-east-1".into()),
+            tls,
+            listen_tls: args
+                .listen_tls
+                .or(file.listen_tls)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9443))),
+            http_enabled,
+            insecure_allow_sse_c_over_http: args.insecure_allow_sse_c_over_http
+                || file.insecure_allow_sse_c_over_http,
+            data: args
+                .data
+                .or(file.data)
+                .unwrap_or_else(|| PathBuf::from("sealbox-data")),
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9000))),
+            region: args
+                .region
+                .or(file.region)
+                .unwrap_or_else(|| "us-east-1".into()),
             domains,
             json_logs,
             test_clock_offset_secs,
@@ -81,6 +161,8 @@ impl ServerConfig {
 }
 
 fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("while reading the config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("while parsing the config file {}", path.display()))
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("while reading the config file {}", path.display()))?;
+    toml::from_str(&text)
+        .with_context(|| format!("while parsing the config file {}", path.display()))
 }

@@ -4,11 +4,16 @@ mod config;
 mod credentials;
 mod router;
 mod serve;
+mod tls;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "sealbox", version, about = "An S3-compatible object store that encrypts every byte at rest, with a built-in KMS")]
+#[command(
+    name = "sealbox",
+    version,
+    about = "An S3-compatible object store that encrypts every byte at rest, with a built-in KMS"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -26,7 +31,9 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let cfg = config::ServerConfig::resolve(args)?;
             serve::init_tracing(&cfg);
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(serve::run(cfg))
         }
     }

@@ -32,7 +32,11 @@ pub struct RouterState {
 
 impl Router {
     pub fn for_connection(&self, peer: Peer) -> Self {
-        Self { s3: self.s3.clone(), state: self.state.clone(), peer: Some(peer) }
+        Self {
+            s3: self.s3.clone(),
+            state: self.state.clone(),
+            peer: Some(peer),
+        }
     }
 }
 
@@ -52,7 +56,9 @@ impl hyper::service::Service<Request<Incoming>> for Router {
         if req.method() == http::Method::GET && path.starts_with("/health/") {
             let resp = match path {
                 "/health/live" => plain(StatusCode::OK, "ok\n"),
-                "/health/ready" if self.state.ready.load(std::sync::atomic::Ordering::Acquire) => plain(StatusCode::OK, "ready\n"),
+                "/health/ready" if self.state.ready.load(std::sync::atomic::Ordering::Acquire) => {
+                    plain(StatusCode::OK, "ready\n")
+                }
                 "/health/ready" => plain(StatusCode::SERVICE_UNAVAILABLE, "starting\n"),
                 _ => plain(StatusCode::NOT_FOUND, "not found\n"),
             };
