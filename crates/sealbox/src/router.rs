@@ -1,7 +1,6 @@
 //! The front door: one listener, three APIs. Health checks and the KMS JSON API
 //! (`X-Amz-Target: TrentService.*`) are answered here; everything else is S3, handled by s3s.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -68,12 +67,64 @@ impl hyper::service::Service<Request<Incoming>> for Router {
             req.extensions_mut().insert(peer);
         }
         let s3 = self.s3.clone();
-        Box::pin(async move { s3.call(req.map(Body::from)).await })
+        Box::pin(async move {
+            let mut resp = s3.call(req.map(Body::from)).await?;
+            fill_error_message(&mut resp);
+            Ok(resp)
+        })
     }
 }
 
-#[allow(dead_code)]
-fn _assert_send(r: Router) -> impl Send {
-    let _: Option<Infallible> = None;
-    r
+/// Errors raised inside s3s (signature checks, XML parsing) carry a code but no message; clients
+/// then print "Unknown". Fill in AWS's wording for the common ones.
+fn fill_error_message(resp: &mut Response<Body>) {
+    if !(resp.status().is_client_error() || resp.status().is_server_error()) {
+        return;
+    }
+    let Some(bytes) = resp.body().bytes() else {
+        return;
+    };
+    if bytes.len() > 8192 {
+        return;
+    }
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return;
+    };
+    if text.contains("<Message>") {
+        return;
+    }
+    let Some(code) = text
+        .split("<Code>")
+        .nth(1)
+        .and_then(|r| r.split("</Code>").next())
+    else {
+        return;
+    };
+    let message = match code {
+        "SignatureDoesNotMatch" => "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+        "InvalidAccessKeyId" => "The AWS Access Key Id you provided does not exist in our records.",
+        "AccessDenied" => "Access Denied",
+        "RequestTimeTooSkewed" => "The difference between the request time and the current time is too large.",
+        "AuthorizationHeaderMalformed" => "The authorization header is malformed.",
+        "MalformedXML" => "The XML you provided was not well-formed or did not validate against our published schema",
+        "InvalidBucketName" => "The specified bucket is not valid.",
+        "XAmzContentSHA256Mismatch" => "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        "MissingContentLength" => "You must provide the Content-Length HTTP header.",
+        "NotImplemented" => "A header you provided implies functionality that is not implemented.",
+        "MethodNotAllowed" => "The specified method is not allowed against this resource.",
+        "InvalidArgument" => "Invalid Argument",
+        "InvalidRequest" => "Invalid Request",
+        "IncompleteBody" => "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+        _ => return,
+    };
+    let filled = text.replacen(
+        "</Code>",
+        &format!("</Code><Message>{message}</Message>"),
+        1,
+    );
+    let len = filled.len();
+    *resp.body_mut() = Body::from(filled);
+    if let Ok(v) = http::HeaderValue::from_str(&len.to_string()) {
+        resp.headers_mut().insert(http::header::CONTENT_LENGTH, v);
+    }
 }
