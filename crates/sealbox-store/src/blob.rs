@@ -44,14 +44,10 @@ impl BlobStore {
         Ok(BlobWriter {
             id,
             tmp_path,
-            final_path: self.path_of_owned(),
+            root: self.root.clone(),
             file: Some(BufWriter::with_capacity(1 << 20, file)),
             written: 0,
         })
-    }
-
-    fn path_of_owned(&self) -> PathBuf {
-        self.root.clone()
     }
 
     /// Opens a committed blob positioned at `offset`.
@@ -116,7 +112,8 @@ impl BlobStore {
 pub struct BlobWriter {
     id: BlobId,
     tmp_path: PathBuf,
-    final_path: PathBuf,
+    /// The blob root; the final path is `root/<fan>/<id>`.
+    root: PathBuf,
     file: Option<BufWriter<tokio::fs::File>>,
     written: u64,
 }
@@ -151,7 +148,7 @@ impl BlobWriter {
         let file = file.into_inner();
         file.sync_all().await.map_err(StoreError::from_io)?;
         drop(file);
-        let fan_dir = self.final_path.join(self.id.get(..2).unwrap_or("00"));
+        let fan_dir = self.root.join(self.id.get(..2).unwrap_or("00"));
         let final_path = fan_dir.join(&self.id);
         let tmp_path = self.tmp_path.clone();
         let id = self.id.clone();
