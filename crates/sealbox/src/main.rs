@@ -1,7 +1,9 @@
 //! The `sealbox` binary: parses the command line and wires the crates together.
 
+mod access;
 mod config;
 mod credentials;
+mod metrics;
 mod router;
 mod serve;
 mod tls;

@@ -2,6 +2,9 @@
 //! (`X-Amz-Target: TrentService.*`) are answered here; everything else is S3, handled by s3s.
 
 use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::metrics::OperationSlot;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -27,6 +30,7 @@ pub struct Router {
 /// Shared server state the router needs beyond S3.
 pub struct RouterState {
     pub ready: std::sync::atomic::AtomicBool,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Router {
@@ -59,20 +63,55 @@ impl hyper::service::Service<Request<Incoming>> for Router {
                     plain(StatusCode::OK, "ready\n")
                 }
                 "/health/ready" => plain(StatusCode::SERVICE_UNAVAILABLE, "starting\n"),
+                "/health/metrics" => metrics_response(&self.state.metrics),
                 _ => plain(StatusCode::NOT_FOUND, "not found\n"),
             };
+            return Box::pin(async move { Ok::<_, HttpError>(resp) });
+        }
+        if req.method() == http::Method::GET && path == "/metrics" && req.uri().query().is_none() {
+            let resp = metrics_response(&self.state.metrics);
             return Box::pin(async move { Ok::<_, HttpError>(resp) });
         }
         if let Some(peer) = self.peer {
             req.extensions_mut().insert(peer);
         }
+        let slot = OperationSlot::default();
+        req.extensions_mut().insert(slot.clone());
+        let bytes_in = content_length(req.headers());
         let s3 = self.s3.clone();
+        let state = self.state.clone();
         Box::pin(async move {
+            let started = Instant::now();
             let mut resp = s3.call(req.map(Body::from)).await?;
             fill_error_message(&mut resp);
+            let op = slot.0.get().map(String::as_str).unwrap_or("Unknown");
+            state.metrics.record(
+                "s3",
+                op,
+                resp.status().as_u16(),
+                started.elapsed(),
+                bytes_in,
+                content_length(resp.headers()),
+            );
             Ok(resp)
         })
     }
+}
+
+fn content_length(h: &http::HeaderMap) -> u64 {
+    h.get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn metrics_response(m: &crate::metrics::Metrics) -> Response<Body> {
+    let mut resp = Response::new(Body::from(m.render()));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    resp
 }
 
 /// Errors raised inside s3s (signature checks, XML parsing) carry a code but no message; clients

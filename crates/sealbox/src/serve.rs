@@ -110,11 +110,13 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     );
     let mut builder = S3ServiceBuilder::new(s3);
     builder.set_auth(KeyRingAuth(keyring.clone()));
+    builder.set_access(crate::access::SealboxAccess);
     if !cfg.domains.is_empty() {
         builder.set_host(s3s::host::MultiDomain::new(&cfg.domains).context("invalid --domain")?);
     }
     let state = Arc::new(RouterState {
         ready: AtomicBool::new(false),
+        metrics: Default::default(),
     });
     let router = Router {
         s3: builder.build(),
