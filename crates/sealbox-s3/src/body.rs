@@ -34,12 +34,18 @@ pub(crate) async fn store_body(
     checksum_algorithms: &[&'static str],
     max_size: u64,
     expected_len: Option<u64>,
+    idle_timeout: std::time::Duration,
 ) -> S3Result<StoredBody> {
     let mut hasher = BodyHasher::new(checksum_algorithms);
     let mut writer = blobs.create().await.map_err(store_error)?;
     let mut size: u64 = 0;
     let mut body = body;
-    while let Some(chunk) = body.next().await {
+    loop {
+        // A client that stops sending must not hold a connection and a temp file forever.
+        let next = tokio::time::timeout(idle_timeout, body.next()).await.map_err(|_| {
+            s3_error!(RequestTimeout, "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.")
+        })?;
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(body_error)?;
         size += chunk.len() as u64;
         if size > max_size {

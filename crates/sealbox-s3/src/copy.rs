@@ -183,6 +183,7 @@ impl SealboxS3 {
             &algorithms,
             MAX_COPY_SIZE,
             Some(src.size),
+            self.config.body_idle_timeout,
         )
         .await?;
         let etag = hex::encode(stored.md5);

@@ -221,6 +221,7 @@ impl SealboxS3 {
             &algorithms,
             MAX_PART_SIZE,
             input.content_length.map(|l| l as u64),
+            self.config.body_idle_timeout,
         )
         .await?;
         let verified = (|| {
@@ -291,6 +292,7 @@ impl SealboxS3 {
             &algorithms,
             MAX_PART_SIZE,
             Some(end - start),
+            self.config.body_idle_timeout,
         )
         .await?;
         let etag = hex::encode(stored.md5);

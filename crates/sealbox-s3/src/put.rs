@@ -216,6 +216,7 @@ impl SealboxS3 {
             &checks.algorithms(),
             self.config.max_put_size,
             input.content_length.map(|l| l as u64),
+            self.config.body_idle_timeout,
         )
         .await?;
         let verified = (|| {

@@ -12,6 +12,8 @@ pub struct S3Config {
     pub region: String,
     /// Largest single PUT (AWS: 5 GiB).
     pub max_put_size: u64,
+    /// A request body that sends nothing for this long is abandoned (S3 `RequestTimeout`).
+    pub body_idle_timeout: std::time::Duration,
 }
 
 impl Default for S3Config {
@@ -19,6 +21,7 @@ impl Default for S3Config {
         Self {
             region: "us-east-1".into(),
             max_put_size: 5 * 1024 * 1024 * 1024,
+            body_idle_timeout: std::time::Duration::from_secs(60),
         }
     }
 }

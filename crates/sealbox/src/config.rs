@@ -42,6 +42,18 @@ pub struct ServeArgs {
     /// DANGER, local testing only: accept SSE-C keys over plain HTTP (they travel in the clear).
     #[arg(long, env = "SEALBOX_INSECURE_ALLOW_SSE_C_OVER_HTTP")]
     pub insecure_allow_sse_c_over_http: bool,
+    /// Most concurrent connections; further clients wait in the accept queue. Default: 1024
+    #[arg(long, env = "SEALBOX_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a client may take to send the request head (slow-loris guard). Default: 30
+    #[arg(long, env = "SEALBOX_HEADER_TIMEOUT_SECS")]
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds an upload may send nothing before it is abandoned (RequestTimeout). Default: 60
+    #[arg(long, env = "SEALBOX_BODY_IDLE_TIMEOUT_SECS")]
+    pub body_idle_timeout_secs: Option<u64>,
+    /// Largest single PUT in bytes (AWS: 5 GiB). Default: 5368709120
+    #[arg(long, env = "SEALBOX_MAX_PUT_SIZE")]
+    pub max_put_size: Option<u64>,
     /// TOML config file with the same keys (data, listen, region, domain, log_format, tls, ...).
     #[arg(long, env = "SEALBOX_CONFIG")]
     pub config: Option<PathBuf>,
@@ -71,6 +83,10 @@ struct FileConfig {
     no_http: bool,
     #[serde(default)]
     insecure_allow_sse_c_over_http: bool,
+    max_connections: Option<usize>,
+    header_timeout_secs: Option<u64>,
+    body_idle_timeout_secs: Option<u64>,
+    max_put_size: Option<u64>,
 }
 
 /// The resolved configuration the server runs with.
@@ -85,6 +101,10 @@ pub struct ServerConfig {
     pub listen_tls: SocketAddr,
     pub http_enabled: bool,
     pub insecure_allow_sse_c_over_http: bool,
+    pub max_connections: usize,
+    pub header_timeout: std::time::Duration,
+    pub body_idle_timeout: std::time::Duration,
+    pub max_put_size: u64,
     /// Test-only: shift the server's clock (rotation, deletion windows) by this many seconds.
     pub test_clock_offset_secs: i64,
 }
@@ -133,6 +153,27 @@ impl ServerConfig {
             anyhow::bail!("--no-http needs TLS (--tls auto or --tls-cert/--tls-key)");
         }
         Ok(Self {
+            max_connections: args
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(1024)
+                .max(1),
+            header_timeout: std::time::Duration::from_secs(
+                args.header_timeout_secs
+                    .or(file.header_timeout_secs)
+                    .unwrap_or(30)
+                    .max(1),
+            ),
+            body_idle_timeout: std::time::Duration::from_secs(
+                args.body_idle_timeout_secs
+                    .or(file.body_idle_timeout_secs)
+                    .unwrap_or(60)
+                    .max(1),
+            ),
+            max_put_size: args
+                .max_put_size
+                .or(file.max_put_size)
+                .unwrap_or(5 * 1024 * 1024 * 1024),
             tls,
             listen_tls: args
                 .listen_tls

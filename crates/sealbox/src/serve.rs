@@ -160,6 +160,10 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     print_banner(&cfg, http_addr, tls_addr.as_ref(), &creds, created);
     state.ready.store(true, Ordering::Release);
 
+    let limits = Limits {
+        connections: Arc::new(tokio::sync::Semaphore::new(cfg.max_connections)),
+        header_timeout: cfg.header_timeout,
+    };
     let stop = tokio_util::sync::CancellationToken::new();
     let signal_stop = stop.clone();
     tokio::spawn(async move {
@@ -175,6 +179,7 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
             router.clone(),
             graceful.clone(),
             stop.clone(),
+            limits.clone(),
         )));
     }
     if let Some((listener, acceptor, _)) = tls {
@@ -184,6 +189,7 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
             router.clone(),
             graceful.clone(),
             stop.clone(),
+            limits.clone(),
         )));
     }
     for t in tasks {
@@ -271,6 +277,13 @@ async fn shutdown_signal() {
     }
 }
 
+/// Connection limits shared by the listeners.
+#[derive(Clone)]
+struct Limits {
+    connections: Arc<tokio::sync::Semaphore>,
+    header_timeout: Duration,
+}
+
 /// Accepts connections until `stop`; TLS handshakes run in the connection's own task.
 async fn accept_loop(
     listener: TcpListener,
@@ -278,9 +291,18 @@ async fn accept_loop(
     router: Router,
     graceful: Arc<hyper_util::server::graceful::GracefulShutdown>,
     stop: tokio_util::sync::CancellationToken,
+    limits: Limits,
 ) {
-    let http = ConnBuilder::new(TokioExecutor::new());
+    let mut http = ConnBuilder::new(TokioExecutor::new());
+    http.http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
     loop {
+        // Past the connection limit, stop accepting: clients queue in the kernel's backlog.
+        let permit = tokio::select! {
+            p = limits.connections.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = stop.cancelled() => break,
+        };
         let (socket, addr) = tokio::select! {
             res = listener.accept() => match res {
                 Ok(conn) => conn,
@@ -312,6 +334,7 @@ async fn accept_loop(
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
                 let http = http.clone();
+                let limits_header_timeout = limits.header_timeout;
                 let graceful = graceful.clone();
                 tokio::spawn(async move {
                     let stream = match tokio::time::timeout(
