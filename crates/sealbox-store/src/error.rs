@@ -16,11 +16,21 @@ pub enum StoreError {
     #[error("no space left on the data volume")]
     NoSpace,
     #[error("meta store: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Sql(rusqlite::Error),
     #[error("blob store I/O: {0}")]
     Io(#[from] std::io::Error),
     #[error("corrupt record: {0}")]
     Corrupt(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        // SQLite reports a full disk as SQLITE_FULL: keep it distinguishable from corruption.
+        match err.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::NoSpace,
+            _ => StoreError::Sql(err),
+        }
+    }
 }
 
 impl StoreError {
