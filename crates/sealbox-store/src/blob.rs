@@ -128,10 +128,7 @@ impl BlobWriter {
     }
 
     pub async fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        let file = self
-            .file
-            .as_mut()
-            .ok_or_else(|| StoreError::Corrupt("blob writer used after commit".into()))?;
+        let file = self.file.as_mut().ok_or_else(|| StoreError::Corrupt("blob writer used after commit".into()))?;
         file.write_all(bytes).await.map_err(StoreError::from_io)?;
         self.written += bytes.len() as u64;
         Ok(())
@@ -140,10 +137,7 @@ impl BlobWriter {
     /// Makes the blob durable and visible under its id: flush, fsync, rename, fsync the directory.
     /// Only after this returns may metadata naming the blob be committed.
     pub async fn commit(mut self) -> Result<BlobId> {
-        let mut file = self
-            .file
-            .take()
-            .ok_or_else(|| StoreError::Corrupt("blob committed twice".into()))?;
+        let mut file = self.file.take().ok_or_else(|| StoreError::Corrupt("blob committed twice".into()))?;
         file.flush().await.map_err(StoreError::from_io)?;
         let file = file.into_inner();
         file.sync_all().await.map_err(StoreError::from_io)?;

@@ -20,7 +20,7 @@ mod records;
 
 pub use blob::{BlobId, BlobStore, BlobWriter};
 pub use error::StoreError;
-pub use meta::{prefix_upper_bound, BucketConfig, MetaStore, WriteCondition};
+pub use meta::{prefix_upper_bound, AccessKeyRecord, BucketConfig, MetaStore, UserRecord, WriteCondition};
 pub use records::{BucketRecord, ObjectRecord, PartRecord, StoredPart, UploadRecord};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -32,6 +32,25 @@ CREATE TABLE IF NOT EXISTS uploads (
     doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads (bucket, key, initiated_ms);
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL UNIQUE,
+    path TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS access_keys (
+    access_key_id TEXT PRIMARY KEY,
+    user_name TEXT NOT NULL REFERENCES users (name),
+    secret_wrapped BLOB NOT NULL,
+    status TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS user_policies (
+    user_name TEXT NOT NULL REFERENCES users (name),
+    policy_name TEXT NOT NULL,
+    document TEXT NOT NULL,
+    PRIMARY KEY (user_name, policy_name)
+);
 CREATE TABLE IF NOT EXISTS parts (
     upload_id TEXT NOT NULL,
     part_number INTEGER NOT NULL,
@@ -79,9 +98,7 @@ impl MetaStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Self {
-            conn: Mutex::new(conn),
-        })
+        Ok(Self { conn: Mutex::new(conn) })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -116,15 +133,13 @@ impl MetaStore {
     }
 
     pub fn require_bucket(&self, name: &str) -> Result<BucketRecord> {
-        self.bucket(name)?
-            .ok_or_else(|| StoreError::NoSuchBucket(name.to_owned()))
+        self.bucket(name)?.ok_or_else(|| StoreError::NoSuchBucket(name.to_owned()))
     }
 
     pub fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT name, created_ms, encryption, policy, versioning FROM buckets ORDER BY name",
-        )?;
+        let mut stmt =
+            conn.prepare("SELECT name, created_ms, encryption, policy, versioning FROM buckets ORDER BY name")?;
         let rows = stmt.query_map([], bucket_from_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
@@ -133,22 +148,14 @@ impl MetaStore {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let exists: bool = tx
-            .query_row(
-                "SELECT 1 FROM buckets WHERE name = ?1",
-                params![name],
-                |_| Ok(true),
-            )
+            .query_row("SELECT 1 FROM buckets WHERE name = ?1", params![name], |_| Ok(true))
             .optional()?
             .unwrap_or(false);
         if !exists {
             return Err(StoreError::NoSuchBucket(name.to_owned()));
         }
         let has_objects: bool = tx
-            .query_row(
-                "SELECT 1 FROM objects WHERE bucket = ?1 LIMIT 1",
-                params![name],
-                |_| Ok(true),
-            )
+            .query_row("SELECT 1 FROM objects WHERE bucket = ?1 LIMIT 1", params![name], |_| Ok(true))
             .optional()?
             .unwrap_or(false);
         if has_objects {
@@ -166,12 +173,7 @@ impl MetaStore {
     }
 
     /// Sets one of the bucket's configuration documents (`encryption`, `policy`, `versioning`).
-    pub fn set_bucket_config(
-        &self,
-        name: &str,
-        field: BucketConfig,
-        value: Option<&str>,
-    ) -> Result<()> {
+    pub fn set_bucket_config(&self, name: &str, field: BucketConfig, value: Option<&str>) -> Result<()> {
         let sql = match field {
             BucketConfig::Encryption => "UPDATE buckets SET encryption = ?2 WHERE name = ?1",
             BucketConfig::Policy => "UPDATE buckets SET policy = ?2 WHERE name = ?1",
@@ -200,11 +202,7 @@ impl MetaStore {
 
     /// Commits an object record, replacing any previous one under the same key. Returns the
     /// replaced record so the caller can delete its blobs *after* this commit.
-    pub fn put_object(
-        &self,
-        record: &ObjectRecord,
-        condition: &WriteCondition,
-    ) -> Result<Option<ObjectRecord>> {
+    pub fn put_object(&self, record: &ObjectRecord, condition: &WriteCondition) -> Result<Option<ObjectRecord>> {
         let doc = serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -260,10 +258,7 @@ impl MetaStore {
             .optional()?
             .transpose()?;
         if previous.is_some() {
-            tx.execute(
-                "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
-                params![bucket, key.as_bytes()],
-            )?;
+            tx.execute("DELETE FROM objects WHERE bucket = ?1 AND key = ?2", params![bucket, key.as_bytes()])?;
         }
         tx.commit()?;
         Ok(previous)
@@ -368,16 +363,11 @@ impl MetaStore {
 
     /// Records a part; returns the part it replaced (same number) so its blob can be deleted.
     pub fn put_part(&self, part: &PartRecord) -> Result<Option<PartRecord>> {
-        let doc =
-            serde_json::to_string(&part.part).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let doc = serde_json::to_string(&part.part).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let exists: bool = tx
-            .query_row(
-                "SELECT 1 FROM uploads WHERE upload_id = ?1",
-                params![part.upload_id],
-                |_| Ok(true),
-            )
+            .query_row("SELECT 1 FROM uploads WHERE upload_id = ?1", params![part.upload_id], |_| Ok(true))
             .optional()?
             .unwrap_or(false);
         if !exists {
@@ -427,11 +417,7 @@ impl MetaStore {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let exists: bool = tx
-            .query_row(
-                "SELECT 1 FROM uploads WHERE upload_id = ?1",
-                params![upload_id],
-                |_| Ok(true),
-            )
+            .query_row("SELECT 1 FROM uploads WHERE upload_id = ?1", params![upload_id], |_| Ok(true))
             .optional()?
             .unwrap_or(false);
         if !exists {
@@ -449,7 +435,8 @@ impl MetaStore {
         check_condition(previous.as_ref(), condition)?;
         let mut unused = Vec::new();
         {
-            let mut stmt = tx.prepare("SELECT upload_id, part_number, last_modified_ms, doc FROM parts WHERE upload_id = ?1")?;
+            let mut stmt =
+                tx.prepare("SELECT upload_id, part_number, last_modified_ms, doc FROM parts WHERE upload_id = ?1")?;
             let used: HashSet<&str> = record.blob_ids().collect();
             for row in stmt.query_map(params![upload_id], part_from_row)? {
                 let part = row??;
@@ -462,13 +449,17 @@ impl MetaStore {
             "INSERT INTO objects (bucket, key, size, etag, last_modified_ms, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (bucket, key) DO UPDATE SET size = excluded.size, etag = excluded.etag,
                  last_modified_ms = excluded.last_modified_ms, doc = excluded.doc",
-            params![record.bucket, record.key.as_bytes(), record.size as i64, record.etag, record.last_modified_ms, doc],
+            params![
+                record.bucket,
+                record.key.as_bytes(),
+                record.size as i64,
+                record.etag,
+                record.last_modified_ms,
+                doc
+            ],
         )?;
         tx.execute("DELETE FROM parts WHERE upload_id = ?1", params![upload_id])?;
-        tx.execute(
-            "DELETE FROM uploads WHERE upload_id = ?1",
-            params![upload_id],
-        )?;
+        tx.execute("DELETE FROM uploads WHERE upload_id = ?1", params![upload_id])?;
         tx.commit()?;
         Ok((previous, unused))
     }
@@ -478,11 +469,7 @@ impl MetaStore {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let exists: bool = tx
-            .query_row(
-                "SELECT 1 FROM uploads WHERE upload_id = ?1",
-                params![upload_id],
-                |_| Ok(true),
-            )
+            .query_row("SELECT 1 FROM uploads WHERE upload_id = ?1", params![upload_id], |_| Ok(true))
             .optional()?
             .unwrap_or(false);
         if !exists {
@@ -490,16 +477,14 @@ impl MetaStore {
         }
         let mut parts = Vec::new();
         {
-            let mut stmt = tx.prepare("SELECT upload_id, part_number, last_modified_ms, doc FROM parts WHERE upload_id = ?1")?;
+            let mut stmt =
+                tx.prepare("SELECT upload_id, part_number, last_modified_ms, doc FROM parts WHERE upload_id = ?1")?;
             for row in stmt.query_map(params![upload_id], part_from_row)? {
                 parts.push(row??);
             }
         }
         tx.execute("DELETE FROM parts WHERE upload_id = ?1", params![upload_id])?;
-        tx.execute(
-            "DELETE FROM uploads WHERE upload_id = ?1",
-            params![upload_id],
-        )?;
+        tx.execute("DELETE FROM uploads WHERE upload_id = ?1", params![upload_id])?;
         tx.commit()?;
         Ok(parts)
     }
@@ -510,17 +495,149 @@ impl MetaStore {
         let mut set = HashSet::new();
         let mut stmt = conn.prepare("SELECT doc FROM objects")?;
         for doc in stmt.query_map([], |r| r.get::<_, String>(0))? {
-            let rec: ObjectRecord =
-                serde_json::from_str(&doc?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let rec: ObjectRecord = serde_json::from_str(&doc?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             set.extend(rec.parts.into_iter().map(|p| p.blob));
         }
         let mut stmt = conn.prepare("SELECT doc FROM parts")?;
         for doc in stmt.query_map([], |r| r.get::<_, String>(0))? {
-            let part: StoredPart =
-                serde_json::from_str(&doc?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let part: StoredPart = serde_json::from_str(&doc?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             set.insert(part.blob);
         }
         Ok(set)
+    }
+}
+
+/// An IAM user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub name: String,
+    pub user_id: String,
+    pub path: String,
+    pub created_ms: i64,
+}
+
+/// An access key; the secret is kept only wrapped (by the root key, in the server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKeyRecord {
+    pub access_key_id: String,
+    pub user_name: String,
+    pub secret_wrapped: Vec<u8>,
+    pub status: String,
+    pub created_ms: i64,
+}
+
+/// Users, access keys and inline user policies (the IAM subset sealbox serves).
+impl MetaStore {
+    pub fn create_user(&self, user: &UserRecord) -> Result<bool> {
+        let n = self.conn().execute(
+            "INSERT INTO users (name, user_id, path, created_ms) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO NOTHING",
+            params![user.name, user.user_id, user.path, user.created_ms],
+        )?;
+        Ok(n == 1)
+    }
+
+    pub fn user(&self, name: &str) -> Result<Option<UserRecord>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT name, user_id, path, created_ms FROM users WHERE name = ?1", params![name], |r| {
+                Ok(UserRecord { name: r.get(0)?, user_id: r.get(1)?, path: r.get(2)?, created_ms: r.get(3)? })
+            })
+            .optional()?)
+    }
+
+    pub fn list_users(&self) -> Result<Vec<UserRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT name, user_id, path, created_ms FROM users ORDER BY name")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(UserRecord { name: r.get(0)?, user_id: r.get(1)?, path: r.get(2)?, created_ms: r.get(3)? })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Deletes a user; false when there was none. IAM refuses to delete a user that still has
+    /// access keys or policies (DeleteConflict): callers check `user_has_dependents` first.
+    pub fn delete_user(&self, name: &str) -> Result<bool> {
+        Ok(self.conn().execute("DELETE FROM users WHERE name = ?1", params![name])? == 1)
+    }
+
+    pub fn user_has_dependents(&self, name: &str) -> Result<bool> {
+        let conn = self.conn();
+        let keys: i64 =
+            conn.query_row("SELECT COUNT(*) FROM access_keys WHERE user_name = ?1", params![name], |r| r.get(0))?;
+        let pols: i64 =
+            conn.query_row("SELECT COUNT(*) FROM user_policies WHERE user_name = ?1", params![name], |r| r.get(0))?;
+        Ok(keys + pols > 0)
+    }
+
+    pub fn put_access_key(&self, key: &AccessKeyRecord) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO access_keys (access_key_id, user_name, secret_wrapped, status, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (access_key_id) DO UPDATE SET status = excluded.status",
+            params![key.access_key_id, key.user_name, key.secret_wrapped, key.status, key.created_ms],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_access_key(&self, user: &str, access_key_id: &str) -> Result<bool> {
+        Ok(self.conn().execute(
+            "DELETE FROM access_keys WHERE user_name = ?1 AND access_key_id = ?2",
+            params![user, access_key_id],
+        )? == 1)
+    }
+
+    /// Access keys of one user, or of everyone with `None`.
+    pub fn list_access_keys(&self, user: Option<&str>) -> Result<Vec<AccessKeyRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT access_key_id, user_name, secret_wrapped, status, created_ms FROM access_keys
+             WHERE ?1 IS NULL OR user_name = ?1 ORDER BY created_ms, access_key_id",
+        )?;
+        let rows = stmt.query_map(params![user], |r| {
+            Ok(AccessKeyRecord {
+                access_key_id: r.get(0)?,
+                user_name: r.get(1)?,
+                secret_wrapped: r.get(2)?,
+                status: r.get(3)?,
+                created_ms: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    pub fn put_user_policy(&self, user: &str, policy: &str, document: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO user_policies (user_name, policy_name, document) VALUES (?1, ?2, ?3)
+             ON CONFLICT (user_name, policy_name) DO UPDATE SET document = excluded.document",
+            params![user, policy, document],
+        )?;
+        Ok(())
+    }
+
+    pub fn user_policy(&self, user: &str, policy: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT document FROM user_policies WHERE user_name = ?1 AND policy_name = ?2",
+                params![user, policy],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn delete_user_policy(&self, user: &str, policy: &str) -> Result<bool> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM user_policies WHERE user_name = ?1 AND policy_name = ?2", params![user, policy])?
+            == 1)
+    }
+
+    /// (policy name, document) pairs of a user, by name.
+    pub fn user_policies(&self, user: &str) -> Result<Vec<(String, String)>> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT policy_name, document FROM user_policies WHERE user_name = ?1 ORDER BY policy_name")?;
+        let rows = stmt.query_map(params![user], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 }
 
@@ -544,11 +661,7 @@ fn check_condition(current: Option<&ObjectRecord>, condition: &WriteCondition) -
 
 fn require_bucket_tx(tx: &rusqlite::Transaction<'_>, bucket: &str) -> Result<()> {
     let exists: bool = tx
-        .query_row(
-            "SELECT 1 FROM buckets WHERE name = ?1",
-            params![bucket],
-            |_| Ok(true),
-        )
+        .query_row("SELECT 1 FROM buckets WHERE name = ?1", params![bucket], |_| Ok(true))
         .optional()?
         .unwrap_or(false);
     if exists {
@@ -580,8 +693,7 @@ fn object_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ObjectRecord>> {
     let last_modified_ms: i64 = row.get(4)?;
     let doc: String = row.get(5)?;
     Ok((|| {
-        let mut rec: ObjectRecord =
-            serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut rec: ObjectRecord = serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         rec.bucket = bucket;
         rec.key = key_from_blob(key)?;
         rec.size = size as u64;
@@ -610,19 +722,12 @@ fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<Result<UploadRecord>> {
     let initiated_ms: i64 = row.get(3)?;
     let doc: String = row.get(4)?;
     Ok((|| {
-        let t: TemplateDoc =
-            serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let t: TemplateDoc = serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let key = key_from_blob(key)?;
         let mut template = t.record;
         template.bucket = bucket.clone();
         template.key = key.clone();
-        Ok(UploadRecord {
-            upload_id,
-            bucket,
-            key,
-            initiated_ms,
-            template,
-        })
+        Ok(UploadRecord { upload_id, bucket, key, initiated_ms, template })
     })())
 }
 
@@ -632,13 +737,7 @@ fn part_from_row(row: &Row<'_>) -> rusqlite::Result<Result<PartRecord>> {
     let last_modified_ms: i64 = row.get(2)?;
     let doc: String = row.get(3)?;
     Ok((|| {
-        let part: StoredPart =
-            serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        Ok(PartRecord {
-            upload_id,
-            part_number,
-            last_modified_ms,
-            part,
-        })
+        let part: StoredPart = serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(PartRecord { upload_id, part_number, last_modified_ms, part })
     })())
 }
