@@ -1,0 +1,41 @@
+//! The one error type of the crate.
+
+/// Why sealing or opening failed.
+///
+/// Authentication failures say only *which segment* failed, never why: a tag mismatch from a
+/// flipped bit, a wrong key, a reordered segment or a wrong final flag all look the same, so the
+/// error cannot be used as an oracle.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum SealError {
+    /// The bytes are not a sealed-object header (bad magic, bad field, too short).
+    #[error("not a sealed object header")]
+    BadHeader,
+    /// A header from a format version this build does not know.
+    #[error("unsupported sealed object format version {version}")]
+    UnsupportedVersion { version: u8 },
+    /// A segment failed AEAD authentication (tampered, reordered, wrong key or wrong final flag).
+    #[error("sealed segment {segment} failed authentication")]
+    Authentication { segment: u64 },
+    /// The sealed input ended inside, or before, a segment that must exist.
+    #[error("sealed object is truncated at segment {segment}")]
+    Truncated { segment: u64 },
+    /// More bytes than the format allows: a segment longer than a sealed segment, bytes after the
+    /// final segment, or an object larger than `MAX_PLAIN_LEN`.
+    #[error("sealed object is longer than its format allows")]
+    TooLong,
+    /// A data key that is not exactly 32 bytes.
+    #[error("a data key must be exactly 32 bytes")]
+    BadKeyLength,
+    /// Neither 1 nor 2 layers (data keys).
+    #[error("an object has 1 or 2 layers (one data key each), got {got}")]
+    LayerCount { got: usize },
+    /// The header says `layers` layers but `keys` data keys were given.
+    #[error("the object has {layers} layer(s) but {keys} data key(s) were given")]
+    KeyCount { layers: usize, keys: usize },
+    /// A plaintext range that is empty-inverted or reaches past the object.
+    #[error("range {start}..{end} is outside an object of {len} bytes")]
+    BadRange { start: u64, end: u64, len: u64 },
+    /// The system random generator or the crypto library failed (should never happen).
+    #[error("internal cryptographic failure")]
+    Crypto,
+}
