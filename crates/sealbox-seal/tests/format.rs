@@ -254,6 +254,26 @@ fn dropping_whole_trailing_segments_fails() {
 }
 
 #[test]
+fn extension_arriving_as_its_own_chunk_fails() {
+    for layers in [Layers::One, Layers::Two] {
+        let keys = keys(layers);
+        for len in [0, 5, S, 2 * S + 1] {
+            let data = object(len, 2);
+            let sealed = seal_with_sealer(&keys, &data, &[S]);
+            let plan = plan_range(len as u64, layers, 0, len as u64).unwrap();
+            let body = &sealed[plan.sealed_range().start as usize..];
+            let input: Vec<Result<Bytes, StdError>> =
+                vec![Ok(Bytes::copy_from_slice(body)), Ok(Bytes::new()), Ok(Bytes::from_static(b"!"))];
+            let items: Vec<_> = block_on(open_stream(&keys, &sealed, stream::iter(input), plan).unwrap().collect());
+            let last = items.last().unwrap().as_ref().unwrap_err();
+            assert_eq!(last.downcast_ref::<SealError>(), Some(&SealError::TooLong), "{layers:?} {len}");
+            let yielded: usize = items.iter().filter_map(|i| i.as_ref().ok()).map(Bytes::len).sum();
+            assert!(yielded < len.max(1), "the final segment is held back until the input is known to end");
+        }
+    }
+}
+
+#[test]
 fn header_only_empty_object_fails() {
     let keys = keys(Layers::One);
     let sealed = seal_with_sealer(&keys, &[], &[1]);
