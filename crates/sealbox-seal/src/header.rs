@@ -76,6 +76,17 @@ impl ObjectHeader {
         Ok(Self { bytes, layers })
     }
 
+    /// A header with the given salts, for known-answer tests only.
+    #[cfg(test)]
+    pub(crate) fn with_salts(salts: &[[u8; SALT_LEN]]) -> Self {
+        let layers = Layers::try_from(salts.len()).expect("1 or 2 salts");
+        let mut header = Self::generate(layers).expect("random salts");
+        for (layer, salt) in salts.iter().enumerate() {
+            header.bytes[FIXED_LEN + layer * SALT_LEN..][..SALT_LEN].copy_from_slice(salt);
+        }
+        header
+    }
+
     /// Parses the header at the start of `bytes` (trailing bytes, e.g. the first segment, are
     /// ignored). Rejects anything that is not exactly a header this version writes.
     pub fn parse(bytes: &[u8]) -> Result<Self, SealError> {

@@ -1,5 +1,6 @@
 //! The per-object data key.
 
+use aws_lc_rs::hkdf::{KeyType, Salt, HKDF_SHA256};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use zeroize::{ZeroizeOnDrop, Zeroizing};
 
@@ -29,9 +30,33 @@ impl DataKey {
         Ok(Self(Zeroizing::new(*array)))
     }
 
+    /// A key for one place that shares this key with others, e.g. one part of a multipart upload
+    /// (`binding` = upload id and part number). The format binds a segment to its object but not
+    /// the object to its name: blobs sealed under one data key could be swapped undetected.
+    /// Sealing each place under its own bound key makes a moved blob fail authentication.
+    pub fn bound_to(&self, binding: &[u8]) -> Result<Self, SealError> {
+        let prk = Salt::new(HKDF_SHA256, &[]).extract(&self.0[..]);
+        let info = [BINDING_LABEL, binding];
+        let okm = prk.expand(&info, KeyLen).map_err(|_| SealError::Crypto)?;
+        let mut bytes = Zeroizing::new([0u8; DATA_KEY_LEN]);
+        okm.fill(&mut bytes[..]).map_err(|_| SealError::Crypto)?;
+        Ok(Self(bytes))
+    }
+
     /// The key bytes, for wrapping under a KMS or customer key. Never log or store them.
     pub fn expose_secret(&self) -> &[u8; DATA_KEY_LEN] {
         &self.0
+    }
+}
+
+/// HKDF `info` prefix of [`DataKey::bound_to`], distinct from the segment-key label.
+const BINDING_LABEL: &[u8] = b"sealbox-seal bound data key";
+
+struct KeyLen;
+
+impl KeyType for KeyLen {
+    fn len(&self) -> usize {
+        DATA_KEY_LEN
     }
 }
 
@@ -63,6 +88,15 @@ mod tests {
         let key = DataKey::from_bytes(&[0xab; 32]).unwrap();
         assert_eq!(format!("{key:?}"), "DataKey(<redacted>)");
         assert_eq!(format!("{:?}", [key]), "[DataKey(<redacted>)]");
+    }
+
+    #[test]
+    fn bound_keys_are_deterministic_and_distinct() {
+        let key = DataKey::from_bytes(&[1; 32]).unwrap();
+        let part1 = key.bound_to(b"upload-1 part 1").unwrap();
+        assert_eq!(part1.expose_secret(), key.bound_to(b"upload-1 part 1").unwrap().expose_secret());
+        assert_ne!(part1.expose_secret(), key.bound_to(b"upload-1 part 2").unwrap().expose_secret());
+        assert_ne!(part1.expose_secret(), key.expose_secret());
     }
 
     #[test]

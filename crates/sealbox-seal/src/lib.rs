@@ -22,6 +22,8 @@ mod opener;
 mod sealer;
 mod segment;
 mod stream;
+#[cfg(test)]
+mod vectors;
 
 pub use error::SealError;
 pub use header::{header_len, Layers, ObjectHeader, FORMAT_VERSION, SALT_LEN};

@@ -35,7 +35,10 @@ impl ObjectSealer {
     /// A sealer for a new object under `keys` (1 or 2 data keys: one per layer, inner first).
     /// Draws fresh random salts, so sealing the same bytes twice gives different output.
     pub fn new(keys: &[DataKey]) -> Result<Self, SealError> {
-        let header = ObjectHeader::generate(Layers::for_keys(keys)?)?;
+        Self::with_header(keys, ObjectHeader::generate(Layers::for_keys(keys)?)?)
+    }
+
+    pub(crate) fn with_header(keys: &[DataKey], header: ObjectHeader) -> Result<Self, SealError> {
         Ok(Self {
             keys: SegmentKeys::derive(keys, header)?,
             is_header_emitted: false,

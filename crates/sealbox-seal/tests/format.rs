@@ -135,7 +135,7 @@ fn chunk_sizes() -> impl Strategy<Value = Vec<usize>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     #[test]
     fn round_trip(len in size_strategy(), seed: u64, layers in layers_strategy(),
@@ -304,6 +304,18 @@ fn reusing_a_data_key_still_gives_distinct_ciphertexts() {
     let b = seal_with_sealer(&keys, &data, &[S]);
     assert_ne!(a[..48], b[..48], "fresh salt");
     assert_ne!(a[48..], b[48..], "so a different derived key");
+}
+
+#[test]
+fn parts_sealed_under_bound_keys_cannot_be_swapped() {
+    let upload_key = DataKey::generate().unwrap();
+    let part_key = |n: u32| [upload_key.bound_to(format!("upload-9 part {n}").as_bytes()).unwrap()];
+    let (one, two) = (object(S, 1), object(S, 2));
+    let sealed_one = seal_with_sealer(&part_key(1), &one, &[S]);
+    let sealed_two = seal_with_sealer(&part_key(2), &two, &[S]);
+    assert_eq!(open_all(&part_key(1), &sealed_one, &one), Ok(one.clone()));
+    // Same data key, same size: only the binding tells the blobs apart.
+    assert_eq!(open_all(&part_key(1), &sealed_two, &one), Err(SealError::Authentication { segment: 0 }));
 }
 
 #[test]
