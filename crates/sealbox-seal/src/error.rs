@@ -12,13 +12,22 @@ pub enum SealError {
     BadHeader,
     /// A header from a format version this build does not know.
     #[error("unsupported sealed object format version {version}")]
-    UnsupportedVersion { version: u8 },
+    UnsupportedVersion {
+        /// The version byte found.
+        version: u8,
+    },
     /// A segment failed AEAD authentication (tampered, reordered, wrong key or wrong final flag).
     #[error("sealed segment {segment} failed authentication")]
-    Authentication { segment: u64 },
+    Authentication {
+        /// Index of the segment that failed.
+        segment: u64,
+    },
     /// The sealed input ended inside, or before, a segment that must exist.
     #[error("sealed object is truncated at segment {segment}")]
-    Truncated { segment: u64 },
+    Truncated {
+        /// Index of the first segment that is missing or incomplete.
+        segment: u64,
+    },
     /// More bytes than the format allows: a segment longer than a sealed segment, bytes after the
     /// final segment, or an object larger than `MAX_PLAIN_LEN`.
     #[error("sealed object is longer than its format allows")]
@@ -28,13 +37,28 @@ pub enum SealError {
     BadKeyLength,
     /// Neither 1 nor 2 layers (data keys).
     #[error("an object has 1 or 2 layers (one data key each), got {got}")]
-    LayerCount { got: usize },
+    LayerCount {
+        /// The number of layers (keys) asked for.
+        got: usize,
+    },
     /// The header says `layers` layers but `keys` data keys were given.
     #[error("the object has {layers} layer(s) but {keys} data key(s) were given")]
-    KeyCount { layers: usize, keys: usize },
+    KeyCount {
+        /// Layers in the header.
+        layers: usize,
+        /// Data keys given.
+        keys: usize,
+    },
     /// A plaintext range that is empty-inverted or reaches past the object.
     #[error("range {start}..{end} is outside an object of {len} bytes")]
-    BadRange { start: u64, end: u64, len: u64 },
+    BadRange {
+        /// First plaintext byte asked for.
+        start: u64,
+        /// One past the last plaintext byte asked for.
+        end: u64,
+        /// The object's plaintext length.
+        len: u64,
+    },
     /// The system random generator or the crypto library failed (should never happen).
     #[error("internal cryptographic failure")]
     Crypto,

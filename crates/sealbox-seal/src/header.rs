@@ -27,7 +27,9 @@ const MAX_HEADER_LEN: usize = FIXED_LEN + 2 * SALT_LEN;
 /// `Two` is DSSE-KMS (the inner layer is sealed again by the outer one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Layers {
+    /// One data key: SSE-S3, SSE-KMS, SSE-C.
     One = 1,
+    /// Two independent data keys: DSSE-KMS.
     Two = 2,
 }
 
@@ -113,6 +115,7 @@ impl ObjectHeader {
         &self.bytes[..header_len(self.layers)]
     }
 
+    /// How many layers (data keys) the object is sealed with.
     pub fn layers(&self) -> Layers {
         self.layers
     }

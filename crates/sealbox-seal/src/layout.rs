@@ -130,6 +130,7 @@ impl RangePlan {
         self.plain_len
     }
 
+    /// The layer count the plan was made for.
     pub fn layers(&self) -> Layers {
         self.layers
     }

@@ -14,6 +14,8 @@
 //!
 //! Start reading at [`ObjectSealer`] and [`open_stream`].
 
+#![warn(missing_docs)]
+
 mod error;
 mod header;
 mod key;
@@ -34,4 +36,4 @@ pub use layout::{
 };
 pub use opener::SegmentOpener;
 pub use sealer::ObjectSealer;
-pub use stream::{open_stream, seal_stream, StdError};
+pub use stream::{open_stream, seal_stream, OpenStream, SealStream, StdError};

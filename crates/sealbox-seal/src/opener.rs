@@ -22,6 +22,7 @@ impl SegmentOpener {
         Ok(Self { keys: SegmentKeys::derive(keys, header)? })
     }
 
+    /// The parsed header of the object.
     pub fn header(&self) -> &ObjectHeader {
         self.keys.header()
     }

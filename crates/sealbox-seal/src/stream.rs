@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -17,23 +18,22 @@ pub type StdError = Box<dyn std::error::Error + Send + Sync>;
 /// Seals a plaintext body: yields the header, then each sealed segment. Input chunks may have any
 /// size; a large chunk is sealed one segment per poll, so output never runs far ahead of the
 /// consumer. Input errors are passed through unchanged (so the caller can downcast its own).
-pub fn seal_stream<S>(
-    keys: &[DataKey],
-    plaintext: S,
-) -> Result<impl Stream<Item = Result<Bytes, StdError>> + Send + Unpin + 'static, SealError>
+pub fn seal_stream<S>(keys: &[DataKey], plaintext: S) -> Result<SealStream<S>, SealError>
 where
     S: Stream<Item = Result<Bytes, StdError>> + Send + 'static,
 {
     Ok(SealStream {
-        input: Box::pin(plaintext),
+        input: ExclusiveInput::new(plaintext),
         sealer: Some(ObjectSealer::new(keys)?),
         ready: VecDeque::new(),
         chunk: Bytes::new(),
     })
 }
 
-struct SealStream<S> {
-    input: Pin<Box<S>>,
+/// The stream returned by [`seal_stream`]: `Send + Sync + Unpin` whenever the input is `Send`
+/// (s3s's `StreamingBlob` needs `Sync`).
+pub struct SealStream<S> {
+    input: ExclusiveInput<S>,
     /// `None` once finished or failed.
     sealer: Option<ObjectSealer>,
     ready: VecDeque<Bytes>,
@@ -64,7 +64,7 @@ where
                 }
                 continue;
             }
-            match this.input.as_mut().poll_next(cx) {
+            match this.input.poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(chunk))) => this.chunk = chunk,
                 Poll::Ready(Some(Err(err))) => {
@@ -91,12 +91,7 @@ where
 /// Yields exactly `plan.plain_len()` bytes, one decrypted segment per item. Every byte yielded
 /// has been authenticated; on tampering, short input or bytes after the final segment the stream
 /// yields a [`SealError`] (boxed) and ends. Input errors are passed through unchanged.
-pub fn open_stream<S>(
-    keys: &[DataKey],
-    header: &[u8],
-    sealed: S,
-    plan: RangePlan,
-) -> Result<impl Stream<Item = Result<Bytes, StdError>> + Send + Unpin + 'static, SealError>
+pub fn open_stream<S>(keys: &[DataKey], header: &[u8], sealed: S, plan: RangePlan) -> Result<OpenStream<S>, SealError>
 where
     S: Stream<Item = Result<Bytes, StdError>> + Send + 'static,
 {
@@ -105,7 +100,7 @@ where
         return Err(SealError::BadHeader);
     }
     Ok(OpenStream {
-        input: Box::pin(sealed),
+        input: ExclusiveInput::new(sealed),
         opener,
         next_index: plan.first_segment(),
         skip: plan.skip(),
@@ -118,8 +113,9 @@ where
     })
 }
 
-struct OpenStream<S> {
-    input: Pin<Box<S>>,
+/// The stream returned by [`open_stream`]: `Send + Sync + Unpin` whenever the input is `Send`.
+pub struct OpenStream<S> {
+    input: ExclusiveInput<S>,
     opener: SegmentOpener,
     plan: RangePlan,
     next_index: u64,
@@ -135,6 +131,17 @@ struct OpenStream<S> {
     is_done: bool,
 }
 
+impl<S> OpenStream<S> {
+    /// Plaintext bytes still to be yielded (for an exact `Content-Length` / remaining length).
+    pub fn remaining(&self) -> u64 {
+        if self.is_done {
+            0
+        } else {
+            self.remaining
+        }
+    }
+}
+
 impl<S> OpenStream<S>
 where
     S: Stream<Item = Result<Bytes, StdError>>,
@@ -146,7 +153,7 @@ where
 
     /// Polls the input for more bytes; `Some` is what `poll_next` must return now.
     fn poll_input(&mut self, cx: &mut Context<'_>) -> Option<Poll<Option<Result<Bytes, StdError>>>> {
-        match self.input.as_mut().poll_next(cx) {
+        match self.input.poll_next(cx) {
             Poll::Pending => Some(Poll::Pending),
             Poll::Ready(Some(Ok(chunk))) => {
                 self.chunk = chunk;
@@ -225,5 +232,20 @@ where
                 Err(err) => return this.fail(err),
             }
         }
+    }
+}
+
+/// The input stream, behind a `Mutex` that is never locked: polling takes `&mut self`, so
+/// `Mutex::get_mut` reaches the stream without locking. It only makes the adapters `Sync` for
+/// inputs that are merely `Send` (the input is never shared between threads).
+struct ExclusiveInput<S>(Mutex<Pin<Box<S>>>);
+
+impl<S: Stream> ExclusiveInput<S> {
+    fn new(stream: S) -> Self {
+        Self(Mutex::new(Box::pin(stream)))
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        self.0.get_mut().unwrap_or_else(PoisonError::into_inner).as_mut().poll_next(cx)
     }
 }

@@ -389,6 +389,25 @@ fn plan_with_other_layer_count_is_refused() {
     assert_eq!(open_stream(&keys, &sealed, stream::iter(empty), plan).err(), Some(SealError::BadHeader));
 }
 
+#[test]
+fn streams_are_send_sync_unpin_for_send_inputs() {
+    fn assert_body<T: futures::Stream<Item = Result<Bytes, StdError>> + Send + Sync + Unpin + 'static>(_: &T) {}
+    // A boxed `dyn Stream + Send` input is not `Sync`; the adapters must still be.
+    type SendOnly = std::pin::Pin<Box<dyn futures::Stream<Item = Result<Bytes, StdError>> + Send>>;
+    let keys = keys(Layers::One);
+    let input: SendOnly = Box::pin(stream::iter(Vec::<Result<Bytes, StdError>>::new()));
+    assert_body(&seal_stream(&keys, input).unwrap());
+    let sealed = seal_with_sealer(&keys, b"abcdef", &[6]);
+    let plan = plan_range(6, Layers::One, 1, 4).unwrap();
+    let input: SendOnly = Box::pin(stream::iter(vec![Ok(Bytes::copy_from_slice(&sealed[48..]))]));
+    let mut opened = open_stream(&keys, &sealed, input, plan).unwrap();
+    assert_body(&opened);
+    assert_eq!(opened.remaining(), 3);
+    assert_eq!(block_on(opened.next()).unwrap().unwrap(), Bytes::from_static(b"bcd"));
+    assert_eq!(opened.remaining(), 0);
+    assert!(block_on(opened.next()).is_none());
+}
+
 /// Input that arrives slowly, one small chunk per wake-up, through a real runtime.
 #[tokio::test]
 async fn works_with_pending_input() {
