@@ -17,6 +17,10 @@ const MAX_AAD_LEN: usize = 80 + 8 + 1 + 1;
 
 /// The AES-256-GCM keys of one object, one per layer (index 0 is the inner layer), derived from
 /// the object's data keys and the header's salts, plus the header they are bound to.
+///
+/// Zeroized on drop: the raw derived bytes only ever sit in `Zeroizing`, and the expanded AES key
+/// lives in AWS-LC's `OPENSSL_malloc`ed `EVP_AEAD_CTX`, which `OPENSSL_free` cleanses when the
+/// `LessSafeKey` drops (aws-lc-rs 1.19 / aws-lc-sys 0.47).
 pub(crate) struct SegmentKeys {
     header: ObjectHeader,
     layers: Vec<LessSafeKey>,
