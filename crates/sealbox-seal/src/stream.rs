@@ -60,6 +60,7 @@ where
                 let piece = this.chunk.split_to(SEGMENT_SIZE.min(this.chunk.len()));
                 if let Err(err) = sealer.push(&piece, &mut this.ready) {
                     this.sealer = None;
+                    this.ready.clear();
                     return Poll::Ready(Some(Err(err.into())));
                 }
                 continue;
