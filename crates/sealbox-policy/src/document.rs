@@ -465,3 +465,7 @@ fn statement_json(statement: &Statement) -> String {
     }
     json_object(&fields)
 }
+
+#[cfg(test)]
+#[path = "document_tests.rs"]
+mod tests;
