@@ -250,3 +250,7 @@ fn resource_matches(element: &ResourceElement, ctx: &RequestContext, substitute:
         ResourceElement::NotResource(patterns) => !listed(patterns),
     }
 }
+
+#[cfg(test)]
+#[path = "evaluate_tests.rs"]
+mod tests;
