@@ -168,6 +168,33 @@ impl PolicyDocument {
         Ok(())
     }
 
+    /// S3's extra rules for PutBucketPolicy: a resource policy whose actions are S3 actions (or
+    /// `*`) and whose resources are the bucket itself or objects in it (AWS: "Policy has invalid
+    /// action" / "Policy has invalid resource").
+    pub fn check_bucket_policy(&self, bucket: &str) -> Result<(), PolicyError> {
+        self.check_kind(PolicyKind::Resource)?;
+        for (index, statement) in self.statements.iter().enumerate() {
+            let label = || statement_label(index, statement.sid.as_deref());
+            let (ActionElement::Action(actions) | ActionElement::NotAction(actions)) = &statement.action;
+            if let Some(action) = actions.iter().find(|a| !is_s3_action(a)) {
+                return Err(PolicyError::ActionOutsideService {
+                    statement: label(),
+                    action: action.clone(),
+                    service: "s3",
+                });
+            }
+            let (ResourceElement::Resource(resources) | ResourceElement::NotResource(resources)) = &statement.resource;
+            if let Some(resource) = resources.iter().find(|r| !is_in_bucket(r, bucket)) {
+                return Err(PolicyError::ResourceOutsideBucket {
+                    statement: label(),
+                    resource: resource.clone(),
+                    bucket: bucket.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Whether `${...}` policy variables are substituted (Version 2012-10-17 only).
     pub fn substitutes_variables(&self) -> bool {
         self.version == Some(PolicyVersion::V2012_10_17)
@@ -352,6 +379,21 @@ fn check_statement_action(action: &str, label: &str) -> Result<(), PolicyError> 
         Err(ActionProblem::UnknownService) => Err(PolicyError::UnknownService { statement, action }),
         Err(ActionProblem::UnknownAction) => Err(PolicyError::UnknownAction { statement, action }),
     }
+}
+
+fn is_s3_action(action: &str) -> bool {
+    action == "*" || action.split_once(':').is_some_and(|(service, _)| service.eq_ignore_ascii_case("s3"))
+}
+
+/// `arn:aws:s3:::<bucket>` or `arn:aws:s3:::<bucket>/<key pattern>`, where the bucket part may be
+/// a glob that covers this bucket (`arn:aws:s3:::*` is accepted, as S3 does).
+fn is_in_bucket(resource: &str, bucket: &str) -> bool {
+    if resource == "*" {
+        return true;
+    }
+    let Some(path) = resource.strip_prefix("arn:aws:s3:::") else { return false };
+    let bucket_part = path.split('/').next().unwrap_or(path);
+    crate::wildcard::Pattern::glob(bucket_part).matches(bucket)
 }
 
 /// `"*"` or an ARN with its six parts (a wildcard may stand for the tail, as in `arn:aws:s3:*`).

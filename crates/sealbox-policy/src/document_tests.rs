@@ -232,6 +232,42 @@ fn kind_rules() {
 }
 
 #[test]
+fn bucket_policy_rules() {
+    let policy = |action: &str, resource: &str| {
+        PolicyDocument::parse(&format!(
+            r#"{{"Statement":[{{"Effect":"Allow","Principal":"*","Action":"{action}","Resource":"{resource}"}}]}}"#
+        ))
+        .unwrap()
+    };
+    for (action, resource) in [
+        ("s3:GetObject", "arn:aws:s3:::photos/*"),
+        ("s3:ListBucket", "arn:aws:s3:::photos"),
+        ("*", "arn:aws:s3:::photos/a/${aws:username}/*"),
+        ("s3:*", "arn:aws:s3:::pho*"),
+        ("s3:*", "arn:aws:s3:::*"),
+        ("S3:Get*", "*"),
+    ] {
+        assert_eq!(policy(action, resource).check_bucket_policy("photos"), Ok(()), "{action} {resource}");
+    }
+    assert_eq!(
+        policy("kms:Decrypt", "arn:aws:s3:::photos/*").check_bucket_policy("photos").unwrap_err().to_string(),
+        "Statement 1: action \"kms:Decrypt\" does not apply to s3 resources"
+    );
+    for resource in ["arn:aws:s3:::other/*", "arn:aws:s3:::photosx", "arn:aws:kms:us-east-1:000000000000:key/k"] {
+        assert_eq!(
+            policy("s3:GetObject", resource).check_bucket_policy("photos").unwrap_err().to_string(),
+            format!("Statement 1: resource \"{resource}\" is not bucket photos or an object in it")
+        );
+    }
+    let identity =
+        PolicyDocument::parse(r#"{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#).unwrap();
+    assert!(matches!(
+        identity.check_bucket_policy("photos"),
+        Err(PolicyError::MissingField { field: "Principal", .. })
+    ));
+}
+
+#[test]
 fn to_json_writes_aws_field_order_and_round_trips() {
     let policy = PolicyDocument::parse(SEED_POLICIES).unwrap();
     let json = policy.to_json();

@@ -71,6 +71,12 @@ pub enum PolicyError {
     #[error("{statement}: field {field} is not allowed in this kind of policy")]
     ProhibitedField { statement: String, field: &'static str },
 
+    #[error("{statement}: action \"{action}\" does not apply to {service} resources")]
+    ActionOutsideService { statement: String, action: String, service: &'static str },
+
+    #[error("{statement}: resource \"{resource}\" is not bucket {bucket} or an object in it")]
+    ResourceOutsideBucket { statement: String, resource: String, bucket: String },
+
     #[error("{statement}: unknown condition operator \"{operator}\"")]
     UnknownConditionOperator { statement: String, operator: String },
 
