@@ -371,7 +371,7 @@ fn entry_holds(operator: ConditionOperator, entry: &ConditionEntry, ctx: &Reques
             (false, None) => operator.kind.is_negated(),
         };
     }
-    let matchers: Vec<ValueMatcher> =
+    let matchers: Vec<ValueMatcher<'_>> =
         entry.values.iter().map(|p| ValueMatcher::compile(operator.kind.comparison(), p, ctx, substitute)).collect();
     let matches_any_policy_value = |request: &String| matchers.iter().any(|m| m.matches(request));
     let negated = operator.kind.is_negated();
@@ -387,8 +387,13 @@ fn entry_holds(operator: ConditionOperator, entry: &ConditionEntry, ctx: &Reques
 }
 
 /// One policy value, ready to compare against request values.
-enum ValueMatcher {
-    Text { pattern: Option<Pattern>, ignore_case: bool },
+enum ValueMatcher<'a> {
+    /// Case-sensitive equality with a value that has no policy variable (the common case).
+    Exact(&'a str),
+    Text {
+        pattern: Option<Pattern>,
+        ignore_case: bool,
+    },
     Arn(Option<Pattern>),
     Numeric(Relation, Option<f64>),
     Date(Relation, Option<i128>),
@@ -397,11 +402,14 @@ enum ValueMatcher {
     Ip(Option<(IpAddr, u8)>),
 }
 
-impl ValueMatcher {
-    fn compile(comparison: Comparison, policy_value: &str, ctx: &RequestContext, substitute: bool) -> ValueMatcher {
+impl<'a> ValueMatcher<'a> {
+    fn compile(comparison: Comparison, policy_value: &'a str, ctx: &RequestContext, substitute: bool) -> Self {
         let lookup = |key: &str| ctx.single_value(key);
         let pattern = |wildcards: bool| variables::compile(policy_value, substitute, wildcards, &lookup);
         match comparison {
+            Comparison::StringExact if !(substitute && variables::has_variable(policy_value)) => {
+                ValueMatcher::Exact(policy_value)
+            }
             Comparison::StringExact => ValueMatcher::Text { pattern: pattern(false), ignore_case: false },
             Comparison::StringIgnoreCase => {
                 ValueMatcher::Text { pattern: pattern(false).map(|p| p.to_lowercase()), ignore_case: true }
@@ -420,6 +428,7 @@ impl ValueMatcher {
     /// matches nothing.
     fn matches(&self, request: &str) -> bool {
         match self {
+            ValueMatcher::Exact(policy) => *policy == request,
             ValueMatcher::Text { pattern: Some(p), ignore_case: false } => p.matches(request),
             ValueMatcher::Text { pattern: Some(p), ignore_case: true } => p.matches(&request.to_lowercase()),
             ValueMatcher::Arn(Some(p)) => p.matches_arn(request),

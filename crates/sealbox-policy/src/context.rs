@@ -1,6 +1,7 @@
 //! What a request looks like to the policy engine: who, what, on which resource, and the condition
 //! key values the S3 / KMS layer filled in.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// One request to authorise.
@@ -77,9 +78,9 @@ impl RequestContext {
     /// Values of a key as the condition evaluator sees them: explicit values first, then the
     /// principal keys IAM always knows (aws:PrincipalArn, aws:PrincipalAccount, aws:username,
     /// aws:PrincipalType) derived from the principal when the caller did not set them.
-    pub(crate) fn lookup(&self, lower_key: &str) -> Vec<String> {
+    pub(crate) fn lookup(&self, lower_key: &str) -> Cow<'_, [String]> {
         if let Some(values) = self.values.get(lower_key) {
-            return values.clone();
+            return Cow::Borrowed(values.as_slice());
         }
         let anonymous = self.principal_arn == Self::ANONYMOUS || self.principal_arn.is_empty();
         let derived = match lower_key {
@@ -91,16 +92,14 @@ impl RequestContext {
             "aws:principaltype" if self.user_name().is_some() => Some("User".to_string()),
             _ => None,
         };
-        derived.into_iter().collect()
+        Cow::Owned(derived.into_iter().collect())
     }
 
     /// Single value of a key, for policy-variable substitution (multi-valued keys never substitute).
     pub(crate) fn single_value(&self, lower_key: &str) -> Option<String> {
-        let mut values = self.lookup(lower_key);
-        if values.len() == 1 {
-            values.pop()
-        } else {
-            None
+        match self.lookup(lower_key).as_ref() {
+            [single] => Some(single.clone()),
+            _ => None,
         }
     }
 
@@ -127,7 +126,7 @@ mod tests {
         ctx.add_value("AWS:SOURCEIP", "10.0.0.2");
         assert_eq!(ctx.values("aws:sourceip").unwrap(), ["10.0.0.1", "10.0.0.2"]);
         ctx.set_values("kms:EncryptionContextKeys", vec!["a".into()]);
-        assert_eq!(ctx.lookup("kms:encryptioncontextkeys"), ["a"]);
+        assert_eq!(ctx.lookup("kms:encryptioncontextkeys").as_ref(), ["a"]);
         ctx.remove_value("aws:sourceip");
         assert!(ctx.values("aws:SourceIp").is_none());
     }
@@ -135,21 +134,21 @@ mod tests {
     #[test]
     fn principal_keys_are_derived() {
         let ctx = RequestContext::new("arn:aws:iam::000000000000:user/dev/alice", "000000000000", "s3:GetObject", "r");
-        assert_eq!(ctx.lookup("aws:username"), ["alice"]);
-        assert_eq!(ctx.lookup("aws:principalaccount"), ["000000000000"]);
-        assert_eq!(ctx.lookup("aws:principalarn"), ["arn:aws:iam::000000000000:user/dev/alice"]);
-        assert_eq!(ctx.lookup("aws:principaltype"), ["User"]);
+        assert_eq!(ctx.lookup("aws:username").as_ref(), ["alice"]);
+        assert_eq!(ctx.lookup("aws:principalaccount").as_ref(), ["000000000000"]);
+        assert_eq!(ctx.lookup("aws:principalarn").as_ref(), ["arn:aws:iam::000000000000:user/dev/alice"]);
+        assert_eq!(ctx.lookup("aws:principaltype").as_ref(), ["User"]);
         assert!(!ctx.is_root());
 
         let root = RequestContext::new(root_arn("000000000000"), "000000000000", "s3:GetObject", "r");
         assert!(root.is_root());
         assert!(root.lookup("aws:username").is_empty());
-        assert_eq!(root.lookup("aws:principaltype"), ["Account"]);
+        assert_eq!(root.lookup("aws:principaltype").as_ref(), ["Account"]);
 
         let anon = RequestContext::anonymous("s3:GetObject", "r");
         assert!(anon.lookup("aws:principalarn").is_empty());
         assert!(anon.lookup("aws:principalaccount").is_empty());
-        assert_eq!(anon.lookup("aws:principaltype"), ["Anonymous"]);
+        assert_eq!(anon.lookup("aws:principaltype").as_ref(), ["Anonymous"]);
     }
 
     #[test]

@@ -231,10 +231,20 @@ fn principal_id_match(principal_type: PrincipalType, id: &str, ctx: &RequestCont
 }
 
 fn action_matches(element: &ActionElement, action: &str) -> bool {
-    let listed = |patterns: &[String]| patterns.iter().any(|p| Pattern::glob(p).matches_ignore_case(action));
+    let listed = |patterns: &[String]| patterns.iter().any(|p| action_pattern_matches(p, action));
     match element {
         ActionElement::Action(patterns) => listed(patterns),
         ActionElement::NotAction(patterns) => !listed(patterns),
+    }
+}
+
+fn action_pattern_matches(pattern: &str, action: &str) -> bool {
+    if pattern == "*" {
+        true
+    } else if pattern.contains(['*', '?']) {
+        Pattern::glob(pattern).matches_ignore_case(action)
+    } else {
+        pattern.eq_ignore_ascii_case(action)
     }
 }
 
@@ -242,7 +252,15 @@ fn resource_matches(element: &ResourceElement, ctx: &RequestContext, substitute:
     let lookup = |key: &str| ctx.single_value(key);
     let listed = |patterns: &[String]| {
         patterns.iter().any(|p| {
-            variables::compile(p, substitute, true, &lookup).is_some_and(|pattern| pattern.matches_arn(&ctx.resource))
+            // Most resources are `*` or plain ARNs: skip compiling a pattern for those.
+            if p == "*" {
+                true
+            } else if !p.contains(['*', '?', '$']) {
+                *p == ctx.resource
+            } else {
+                variables::compile(p, substitute, true, &lookup)
+                    .is_some_and(|pattern| pattern.matches_arn(&ctx.resource))
+            }
         })
     };
     match element {

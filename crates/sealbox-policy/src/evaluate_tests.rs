@@ -508,3 +508,25 @@ fn public_bucket_policies() {
     assert!(bucket_policy_is_public(&not_principal));
     assert!(!bucket_policy_is_public(&doc(SEED_POLICIES)), "deny statements never make a policy public");
 }
+
+/// `cargo test -p sealbox-policy --release -- --ignored --nocapture evaluation_speed`
+#[test]
+#[ignore = "timing, not a check"]
+fn evaluation_speed() {
+    let seed = doc(SEED_POLICIES);
+    let identity = doc(APP_DB_POLICY);
+    let allow_all = doc(ALLOW_ALL_S3);
+    let ctx = put(true, Some("aws:kms"), Some(SEED_KEY));
+    let rounds = 100_000;
+    let started = std::time::Instant::now();
+    for _ in 0..rounds {
+        assert!(s3_allowed(&[&identity, &allow_all], Some(&seed), false, &ctx).is_allowed());
+    }
+    let per_call = started.elapsed() / rounds;
+    println!("s3_allowed with the C.10 bucket policy and two identity policies: {per_call:?} per call");
+    let started = std::time::Instant::now();
+    for _ in 0..rounds {
+        let _ = PolicyDocument::parse(SEED_POLICIES);
+    }
+    println!("parse of the C.10 policy: {:?} per call", started.elapsed() / rounds);
+}

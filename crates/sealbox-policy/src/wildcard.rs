@@ -63,24 +63,26 @@ impl Pattern {
     /// so a wildcard never spans a `:` before the resource part (which may itself contain colons).
     /// A pattern with fewer parts (`*`, `arn:aws:s3:*`) lets its last part cover the rest.
     pub(crate) fn matches_arn(&self, arn: &str) -> bool {
-        let pattern_parts = self.split_arn_parts();
-        let arn_parts: Vec<&str> = arn.splitn(pattern_parts.len(), ':').collect();
-        arn_parts.len() == pattern_parts.len()
-            && pattern_parts.iter().zip(arn_parts).all(|(pattern, part)| pattern.matches(part))
+        let text: Vec<char> = arn.chars().collect();
+        let pattern_parts = split_parts(&self.tokens, |t| *t == Token::Literal(':'), 6);
+        let text_parts = split_parts(&text, |c| *c == ':', pattern_parts.len());
+        text_parts.len() == pattern_parts.len()
+            && pattern_parts.iter().zip(&text_parts).all(|(pattern, part)| glob_match(pattern, part))
     }
+}
 
-    fn split_arn_parts(&self) -> Vec<Pattern> {
-        let mut parts = vec![Pattern::default()];
-        for token in &self.tokens {
-            let last = parts.len() - 1;
-            if *token == Token::Literal(':') && parts.len() < 6 {
-                parts.push(Pattern::default());
-            } else {
-                parts[last].tokens.push(token.clone());
-            }
+/// Splits at separators into at most `max` parts; the last part keeps any further separators.
+fn split_parts<T>(items: &[T], is_separator: impl Fn(&T) -> bool, max: usize) -> Vec<&[T]> {
+    let mut parts = Vec::with_capacity(max);
+    let mut start = 0;
+    for (i, item) in items.iter().enumerate() {
+        if parts.len() + 1 < max && is_separator(item) {
+            parts.push(&items[start..i]);
+            start = i + 1;
         }
-        parts
     }
+    parts.push(&items[start..]);
+    parts
 }
 
 /// Linear-time-per-backtrack glob matcher: remembers the last `*` and retries from there.
