@@ -585,7 +585,7 @@ fn split_zone(time: &str) -> Option<(&str, i64)> {
     let zone = zone[1..].replace(':', "");
     let (hours, minutes) = match zone.len() {
         2 => (digits(&zone)?, 0),
-        4 => (digits(&zone[..2])?, digits(&zone[2..])?),
+        4 => (digits(zone.get(..2)?)?, digits(zone.get(2..)?)?),
         _ => return None,
     };
     if hours > 23 || minutes > 59 {

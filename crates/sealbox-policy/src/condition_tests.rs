@@ -252,6 +252,10 @@ fn date_parsing() {
         "2024-01-31T12:00.5Z",
         "2024-01-31X",
         "1234567890123",
+        "2024-01-31T12:00:00+aéb",
+        "2024-01-31T12:00:00-éé",
+        "2024-01-éT12:00:00Z",
+        "éééééé",
     ] {
         assert_eq!(parse_date(bad), None, "{bad:?}");
     }
@@ -400,4 +404,38 @@ fn cidr_parsing() {
     assert!(parse_cidr("10.0.0.1/").is_none());
     assert!(parse_cidr("10.0.0.1/+8").is_none());
     assert_eq!(parse_cidr(" 10.0.0.1 ").map(|(_, p)| p), Some(32));
+}
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn date_parser_never_panics(text in "\\PC{0,40}", shaped in "[0-9T:+.Zé-]{0,30}") {
+            let _ = parse_date(&text);
+            let _ = parse_date(&shaped);
+            let _ = parse_date(&format!("2024-01-31T{shaped}"));
+        }
+
+        #[test]
+        fn any_request_value_evaluates_without_panicking(
+            kind in proptest::sample::select(OPERATOR_KINDS),
+            request in "\\PC{0,30}",
+            if_exists in any::<bool>(),
+        ) {
+            let value = match kind {
+                OperatorKind::NumericEquals | OperatorKind::NumericLessThan => "5",
+                OperatorKind::DateEquals | OperatorKind::DateGreaterThan => "2024-01-31T12:00:00Z",
+                OperatorKind::Bool | OperatorKind::Null => "true",
+                OperatorKind::IpAddress | OperatorKind::NotIpAddress => "10.0.0.0/8",
+                _ => "a*b${aws:username}",
+            };
+            let if_exists = if_exists && kind != OperatorKind::Null;
+            let operator = ConditionOperator { set: None, kind, if_exists };
+            let block = ConditionBlock { operator, entries: vec![ConditionEntry { key: "k".into(), values: vec![value.into()] }] };
+            let _ = block_holds(&block, &ctx(&[("k", &request)]), true);
+        }
+    }
 }
