@@ -614,6 +614,11 @@ impl Engine {
         if size != t.src.size as i64 {
             return Err(fail("size", format!("destination has {size} bytes, source {}", t.src.size)));
         }
+        if let (Some(wanted), Some(got)) = (t.sse.header(), head.server_side_encryption()) {
+            if wanted != *got {
+                return Err(fail("encryption", format!("destination reports {got:?}, asked for {wanted:?}")));
+            }
+        }
         let etag = head.e_tag().or(w.etag.as_deref()).unwrap_or("").to_owned();
         let checksum = head.checksum_sha256().map(str::to_owned);
         let mut read_back = self.verify == VerifyMode::Full;

@@ -84,15 +84,14 @@ async fn reencrypt_one(conn: &Conn, bucket: &str, sse: &SseSpec, o: &SourceObjec
         .await
         .map_err(|e| classify(conn.site("HeadObject", bucket, Some(&o.key)), e))?;
     let wanted: Option<ServerSideEncryption> = sse.header();
-    if head.server_side_encryption() != wanted.as_ref() {
+    // AWS reports the encryption on every CopyObject and HEAD; a rewrite nobody confirms is not
+    // counted done.
+    let reported = head.server_side_encryption().or(resp.server_side_encryption());
+    if reported != wanted.as_ref() {
         return Err(MigrateError::VerifyFailed {
             key: o.key.clone(),
             mode: "encryption",
-            reason: format!(
-                "object reports {:?} after the rewrite, wanted {:?}",
-                head.server_side_encryption(),
-                wanted
-            ),
+            reason: format!("object reports {reported:?} after the rewrite, wanted {wanted:?}"),
         });
     }
     let etag = resp.copy_object_result().and_then(|r| r.e_tag()).or(head.e_tag()).unwrap_or("").to_owned();
