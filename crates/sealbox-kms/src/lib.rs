@@ -1,0 +1,27 @@
+//! sealbox-kms: sealbox's built-in key management service, wire-compatible with AWS KMS.
+//!
+//! - [`Kms`] owns keys, their material versions (only ever stored wrapped by the [`RootKey`]),
+//!   aliases, tags, policies, rotation ([`Kms::rotate_due_keys`]) and deletion
+//!   ([`Kms::purge_deleted_keys`], crypto-shredding).
+//! - [`api::handle`] speaks the AWS KMS JSON protocol (operation name + JSON body in, status +
+//!   JSON out) — no HTTP here: the server verifies SigV4 and routes `TrentService.*` to it.
+//! - Time comes from a [`Clock`] so rotation and deletion windows are testable without sleeping.
+//!
+//! This crate must never: store key material unwrapped, log or return material except as the
+//! Plaintext of GenerateDataKey/Decrypt, or let a ciphertext decrypt under another context, key or
+//! material version. Start reading at `kms.rs`; the blob format is in `blob.rs`.
+
+pub mod api;
+mod blob;
+mod clock;
+mod error;
+mod kms;
+mod root;
+
+pub use clock::{Clock, FakeClock, OffsetClock, SystemClock};
+pub use error::KmsError;
+pub use kms::{
+    Caller, Decrypted, GeneratedDataKey, KeyRecord, Kms, KmsConfig, KmsStats, MaterialInfo, RotationEvent,
+    S3_DEFAULT_ALIAS,
+};
+pub use root::RootKey;
