@@ -23,6 +23,8 @@ pub(crate) struct DoneRecord {
     pub dst_etag: String,
     /// The destination's x-amz-checksum-sha256 (may be composite, `...-N`).
     pub dst_checksum: Option<String>,
+    /// Multipart parts this run took over from a killed one (not stored).
+    pub resumed_parts: u32,
 }
 
 /// A multipart upload started and not yet completed or aborted.
@@ -31,6 +33,18 @@ pub(crate) struct OpenUpload {
     pub dst_bucket: String,
     pub dst_key: String,
     pub upload_id: String,
+    /// The source version being uploaded; a resumed run reuses the upload only for the same one.
+    pub src_tag: String,
+    pub part_size: u64,
+}
+
+/// A part uploaded (and acknowledged with its checksum) inside an open upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UploadedPart {
+    pub number: i32,
+    pub etag: String,
+    /// Base64 SHA-256 of the part's plaintext, as sent in x-amz-checksum-sha256.
+    pub sha256_b64: String,
 }
 
 pub(crate) struct Checkpoint {
@@ -56,7 +70,11 @@ impl Checkpoint {
                 PRIMARY KEY(dst_bucket, dst_key));
              CREATE TABLE IF NOT EXISTS uploads(
                 dst_bucket TEXT NOT NULL, dst_key TEXT NOT NULL, upload_id TEXT NOT NULL,
-                PRIMARY KEY(dst_bucket, dst_key, upload_id));",
+                src_tag TEXT NOT NULL, part_size INTEGER NOT NULL,
+                PRIMARY KEY(dst_bucket, dst_key, upload_id));
+             CREATE TABLE IF NOT EXISTS parts(
+                upload_id TEXT NOT NULL, part_number INTEGER NOT NULL, etag TEXT NOT NULL,
+                sha256 TEXT NOT NULL, PRIMARY KEY(upload_id, part_number));",
         )
         .map_err(err)?;
         let existing: Option<String> =
@@ -101,6 +119,7 @@ impl Checkpoint {
                         sha256: r.get(3)?,
                         dst_etag: r.get(4)?,
                         dst_checksum: r.get(5)?,
+                        resumed_parts: 0,
                     })
                 },
             )
@@ -141,29 +160,64 @@ impl Checkpoint {
     pub(crate) fn add_upload(&self, u: &OpenUpload) -> Result<(), MigrateError> {
         self.lock()
             .execute(
-                "INSERT OR IGNORE INTO uploads(dst_bucket, dst_key, upload_id) VALUES (?1, ?2, ?3)",
-                params![u.dst_bucket, u.dst_key, u.upload_id],
+                "INSERT OR IGNORE INTO uploads(dst_bucket, dst_key, upload_id, src_tag, part_size)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![u.dst_bucket, u.dst_key, u.upload_id, u.src_tag, u.part_size as i64],
             )
             .map(|_| ())
             .map_err(|e| self.err(e))
     }
 
     pub(crate) fn remove_upload(&self, u: &OpenUpload) -> Result<(), MigrateError> {
+        let db = self.lock();
+        db.execute("DELETE FROM parts WHERE upload_id = ?1", params![u.upload_id]).map_err(|e| self.err(e))?;
+        db.execute(
+            "DELETE FROM uploads WHERE dst_bucket = ?1 AND dst_key = ?2 AND upload_id = ?3",
+            params![u.dst_bucket, u.dst_key, u.upload_id],
+        )
+        .map(|_| ())
+        .map_err(|e| self.err(e))
+    }
+
+    pub(crate) fn add_part(&self, upload_id: &str, part: &UploadedPart) -> Result<(), MigrateError> {
         self.lock()
             .execute(
-                "DELETE FROM uploads WHERE dst_bucket = ?1 AND dst_key = ?2 AND upload_id = ?3",
-                params![u.dst_bucket, u.dst_key, u.upload_id],
+                "INSERT OR REPLACE INTO parts(upload_id, part_number, etag, sha256) VALUES (?1, ?2, ?3, ?4)",
+                params![upload_id, part.number, part.etag, part.sha256_b64],
             )
             .map(|_| ())
             .map_err(|e| self.err(e))
     }
 
+    pub(crate) fn parts(&self, upload_id: &str) -> Result<Vec<UploadedPart>, MigrateError> {
+        let db = self.lock();
+        let mut st = db
+            .prepare("SELECT part_number, etag, sha256 FROM parts WHERE upload_id = ?1 ORDER BY part_number")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![upload_id], |r| {
+                Ok(UploadedPart { number: r.get(0)?, etag: r.get(1)?, sha256_b64: r.get(2)? })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
     /// Uploads a killed run left open (to abort before starting again).
     pub(crate) fn open_uploads(&self) -> Result<Vec<OpenUpload>, MigrateError> {
         let db = self.lock();
-        let mut st = db.prepare("SELECT dst_bucket, dst_key, upload_id FROM uploads").map_err(|e| self.err(e))?;
+        let mut st = db
+            .prepare("SELECT dst_bucket, dst_key, upload_id, src_tag, part_size FROM uploads")
+            .map_err(|e| self.err(e))?;
         let rows = st
-            .query_map([], |r| Ok(OpenUpload { dst_bucket: r.get(0)?, dst_key: r.get(1)?, upload_id: r.get(2)? }))
+            .query_map([], |r| {
+                Ok(OpenUpload {
+                    dst_bucket: r.get(0)?,
+                    dst_key: r.get(1)?,
+                    upload_id: r.get(2)?,
+                    src_tag: r.get(3)?,
+                    part_size: r.get::<_, i64>(4)? as u64,
+                })
+            })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
@@ -187,6 +241,7 @@ mod tests {
             sha256: "00".into(),
             dst_etag: "\"e\"".into(),
             dst_checksum: None,
+            resumed_parts: 0,
         };
         assert_eq!(cp.done("b", "k").unwrap(), None);
         cp.mark_done(&rec).unwrap();

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use aws_lc_rs::digest;
@@ -18,7 +18,7 @@ use base64::Engine as _;
 use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::checkpoint::{Checkpoint, DoneRecord, OpenUpload};
+use crate::checkpoint::{Checkpoint, DoneRecord, OpenUpload, UploadedPart};
 use crate::cli::{CopyArgs, SseArg, TransferOpts, VerifyMode};
 use crate::conn::{Conn, Endpoint};
 use crate::error::{classify, MigrateError, Side};
@@ -300,6 +300,8 @@ pub(crate) struct Engine {
     pub throttle: Throttle,
     pub progress: Progress,
     out_of_space: AtomicBool,
+    /// Uploads a killed run left open, reusable by `--resume` (keyed by destination bucket, key).
+    resumable: Mutex<HashMap<(String, String), OpenUpload>>,
 }
 
 impl Engine {
@@ -321,27 +323,49 @@ impl Engine {
             throttle: Throttle::new(opts.rate),
             progress: Progress::new("copy", totals.0, totals.1),
             out_of_space: AtomicBool::new(false),
+            resumable: Mutex::new(HashMap::new()),
         };
-        engine.abort_leftover_uploads().await?;
+        let leftovers = engine.checkpoint.open_uploads()?;
+        if engine.resume {
+            let mut map = engine.resumable.lock().unwrap_or_else(|p| p.into_inner());
+            for u in leftovers {
+                map.insert((u.dst_bucket.clone(), u.dst_key.clone()), u);
+            }
+        } else {
+            for u in leftovers {
+                engine.abort_upload(&u).await?;
+            }
+        }
         Ok(engine)
     }
 
-    /// A killed run may have left multipart uploads open; they hold space and are not reusable
-    /// without their part list, so abort them before starting again.
-    async fn abort_leftover_uploads(&self) -> Result<(), MigrateError> {
-        for u in self.checkpoint.open_uploads()? {
-            let _ = self
-                .dst
-                .s3
-                .abort_multipart_upload()
-                .bucket(&u.dst_bucket)
-                .key(&u.dst_key)
-                .upload_id(&u.upload_id)
-                .send()
-                .await;
-            self.checkpoint.remove_upload(&u)?;
+    /// Aborts an upload (best effort: one the server forgot is gone anyway) and forgets it.
+    async fn abort_upload(&self, u: &OpenUpload) -> Result<(), MigrateError> {
+        let _ = self
+            .dst
+            .s3
+            .abort_multipart_upload()
+            .bucket(&u.dst_bucket)
+            .key(&u.dst_key)
+            .upload_id(&u.upload_id)
+            .send()
+            .await;
+        self.checkpoint.remove_upload(u)
+    }
+
+    /// The open upload of an earlier run for this very source version and part size, if any;
+    /// one for another version is aborted (its parts hold other bytes).
+    async fn take_resumable(&self, t: &Transfer) -> Result<Option<OpenUpload>, MigrateError> {
+        let found =
+            self.resumable.lock().unwrap_or_else(|p| p.into_inner()).remove(&(t.dst_bucket.clone(), t.dst_key.clone()));
+        match found {
+            Some(u) if u.src_tag == t.src.tag && u.part_size == self.part_size => Ok(Some(u)),
+            Some(u) => {
+                self.abort_upload(&u).await?;
+                Ok(None)
+            }
+            None => Ok(None),
         }
-        Ok(())
     }
 
     /// Runs every transfer, `parallel` at a time; one failure never stops the others (except
@@ -359,6 +383,12 @@ impl Engine {
         .collect::<Vec<_>>()
         .await;
         self.progress.finish();
+        // Open uploads of a killed run that no object of this run took over.
+        let unused: Vec<OpenUpload> =
+            self.resumable.lock().unwrap_or_else(|p| p.into_inner()).drain().map(|(_, u)| u).collect();
+        for u in unused {
+            let _ = self.abort_upload(&u).await;
+        }
         let mut results = results;
         results.sort_by(|a, b| (&a.dst_bucket, &a.dst_key).cmp(&(&b.dst_bucket, &b.dst_key)));
         results
@@ -424,6 +454,7 @@ impl Engine {
             sha256: hex::encode(&written.sha256),
             dst_etag,
             dst_checksum,
+            resumed_parts: written.reused_parts,
         })
     }
 
@@ -484,10 +515,39 @@ impl Engine {
             .send()
             .await
             .map_err(|e| classify(self.dst.site("PutObject", &t.dst_bucket, Some(&t.dst_key)), e))?;
-        Ok(Written { sha256: sha, expected_checksum: checksum, etag: resp.e_tag().map(str::to_owned) })
+        Ok(Written { sha256: sha, expected_checksum: checksum, etag: resp.e_tag().map(str::to_owned), reused_parts: 0 })
     }
 
     async fn put_multipart(&self, t: &Transfer, body: &mut Body, attrs: &ObjectAttrs) -> Result<Written, MigrateError> {
+        let (upload, done_parts) = match self.take_resumable(t).await? {
+            Some(u) => {
+                let parts = self.checkpoint.parts(&u.upload_id)?;
+                (u, parts)
+            }
+            None => (self.create_upload(t, attrs).await?, Vec::new()),
+        };
+        let result = self.upload_parts(t, body, &upload, done_parts).await;
+        if result.is_err() {
+            // Best effort: an abort that fails leaves the row, and the next run aborts it.
+            let aborted = self
+                .dst
+                .s3
+                .abort_multipart_upload()
+                .bucket(&upload.dst_bucket)
+                .key(&upload.dst_key)
+                .upload_id(&upload.upload_id)
+                .send()
+                .await;
+            if aborted.is_ok() {
+                self.checkpoint.remove_upload(&upload)?;
+            }
+        } else {
+            self.checkpoint.remove_upload(&upload)?;
+        }
+        result
+    }
+
+    async fn create_upload(&self, t: &Transfer, attrs: &ObjectAttrs) -> Result<OpenUpload, MigrateError> {
         let created = self
             .dst
             .s3
@@ -512,30 +572,24 @@ impl Engine {
             dst_bucket: t.dst_bucket.clone(),
             dst_key: t.dst_key.clone(),
             upload_id: created.upload_id().unwrap_or_default().to_owned(),
+            src_tag: t.src.tag.clone(),
+            part_size: self.part_size,
         };
         self.checkpoint.add_upload(&upload)?;
-        let result = self.upload_parts(t, body, &upload).await;
-        if result.is_err() {
-            // Best effort: an abort that fails leaves the row, and the next run aborts it.
-            let aborted = self
-                .dst
-                .s3
-                .abort_multipart_upload()
-                .bucket(&upload.dst_bucket)
-                .key(&upload.dst_key)
-                .upload_id(&upload.upload_id)
-                .send()
-                .await;
-            if aborted.is_ok() {
-                self.checkpoint.remove_upload(&upload)?;
-            }
-        } else {
-            self.checkpoint.remove_upload(&upload)?;
-        }
-        result
+        Ok(upload)
     }
 
-    async fn upload_parts(&self, t: &Transfer, body: &mut Body, upload: &OpenUpload) -> Result<Written, MigrateError> {
+    /// Streams the parts; a part an earlier run already uploaded is read and hashed again (the
+    /// whole-object hash needs its bytes) but only re-sent if its bytes differ.
+    async fn upload_parts(
+        &self,
+        t: &Transfer,
+        body: &mut Body,
+        upload: &OpenUpload,
+        done_parts: Vec<UploadedPart>,
+    ) -> Result<Written, MigrateError> {
+        let done: HashMap<i32, UploadedPart> = done_parts.into_iter().map(|p| (p.number, p)).collect();
+        let mut reused_parts = 0u32;
         let mut whole = digest::Context::new(&digest::SHA256);
         let mut part_digests = Vec::new();
         let mut parts = Vec::new();
@@ -553,6 +607,17 @@ impl Engine {
             let part_checksum = B64.encode(&part_sha);
             part_digests.extend_from_slice(&part_sha);
             let number = parts.len() as i32 + 1;
+            if let Some(p) = done.get(&number).filter(|p| p.sha256_b64 == part_checksum) {
+                parts.push(
+                    CompletedPart::builder()
+                        .part_number(number)
+                        .e_tag(p.etag.clone())
+                        .checksum_sha256(part_checksum)
+                        .build(),
+                );
+                reused_parts += 1;
+                continue;
+            }
             let resp = self
                 .dst
                 .s3
@@ -566,13 +631,12 @@ impl Engine {
                 .send()
                 .await
                 .map_err(|e| classify(site("UploadPart"), e))?;
-            parts.push(
-                CompletedPart::builder()
-                    .part_number(number)
-                    .set_e_tag(resp.e_tag().map(str::to_owned))
-                    .checksum_sha256(part_checksum)
-                    .build(),
-            );
+            let etag = resp.e_tag().unwrap_or_default().to_owned();
+            self.checkpoint.add_part(
+                &upload.upload_id,
+                &UploadedPart { number, etag: etag.clone(), sha256_b64: part_checksum.clone() },
+            )?;
+            parts.push(CompletedPart::builder().part_number(number).e_tag(etag).checksum_sha256(part_checksum).build());
         }
         self.expect_end(&t.src.key, body, sent, t.src.size).await?;
         let n = parts.len();
@@ -593,6 +657,7 @@ impl Engine {
             sha256: whole.finish().as_ref().to_vec(),
             expected_checksum: format!("{composite}-{n}"),
             etag: resp.e_tag().map(str::to_owned),
+            reused_parts,
         })
     }
 
@@ -673,6 +738,8 @@ struct Written {
     sha256: Vec<u8>,
     expected_checksum: String,
     etag: Option<String>,
+    /// Multipart parts taken over from a killed run instead of being sent again.
+    reused_parts: u32,
 }
 
 /// Compares x-amz-checksum values; a store may omit the `-N` part count of a composite checksum.
@@ -700,6 +767,7 @@ fn to_report(t: Transfer, outcome: Result<(Outcome, DoneRecord), MigrateError>) 
         sha256: None,
         dst_etag: None,
         dst_checksum: None,
+        resumed_parts: None,
         error: None,
     };
     match outcome {
@@ -708,6 +776,7 @@ fn to_report(t: Transfer, outcome: Result<(Outcome, DoneRecord), MigrateError>) 
             r.sha256 = Some(rec.sha256);
             r.dst_etag = Some(rec.dst_etag);
             r.dst_checksum = rec.dst_checksum;
+            r.resumed_parts = (rec.resumed_parts > 0).then_some(rec.resumed_parts);
         }
         Err(e) => r.error = Some(e.to_string()),
     }

@@ -104,6 +104,7 @@ async fn reencrypt_one(conn: &Conn, bucket: &str, sse: &SseSpec, o: &SourceObjec
         sha256: String::new(),
         dst_etag: etag,
         dst_checksum: head.checksum_sha256().map(str::to_owned),
+        resumed_parts: 0,
     })
 }
 

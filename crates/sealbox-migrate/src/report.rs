@@ -33,6 +33,9 @@ pub(crate) struct ObjectReport {
     pub dst_etag: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub dst_checksum: Option<String>,
+    /// Multipart parts taken over from a killed run.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub resumed_parts: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
 }

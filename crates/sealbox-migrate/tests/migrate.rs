@@ -435,3 +435,63 @@ async fn an_object_that_vanishes_mid_copy_is_reported_not_done() {
         .unwrap();
     assert_eq!(done, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_multipart_upload_resumes_at_part_level() {
+    let server = TestServer::start();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let data = bytes(77, 64 * 1024 * 1024);
+    std::fs::write(src.join("big.bin"), &data).unwrap();
+    let c = server.client();
+    create_bucket(&c, "dest").await;
+    let creds = credentials_file(work.path(), &[("sb", &server)]);
+    let cp = work.path().join("cp.sqlite");
+    let report = work.path().join("r.json");
+    let args = vec![
+        "copy".to_owned(),
+        src.to_str().unwrap().to_owned(),
+        "s3://dest".into(),
+        "--dst-endpoint".into(),
+        server.endpoint.clone(),
+        "--dst-profile".into(),
+        "sb".into(),
+        "--credentials-file".into(),
+        creds.to_str().unwrap().into(),
+        "--checkpoint".into(),
+        cp.to_str().unwrap().into(),
+        "--report".into(),
+        report.to_str().unwrap().into(),
+        "--multipart-threshold-mib".into(),
+        "8".into(),
+        "--part-size-mib".into(),
+        "8".into(),
+    ];
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let task = tokio::spawn(sealbox_migrate::run(parse(&argv)));
+    // Kill the run once at least two of its eight parts are recorded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut parts = 0i64;
+    while parts < 2 {
+        assert!(std::time::Instant::now() < deadline, "no part recorded in time");
+        assert!(!task.is_finished(), "the upload finished before it could be killed");
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        if let Ok(db) = rusqlite::Connection::open(&cp) {
+            parts = db.query_row("SELECT count(*) FROM parts", [], |r| r.get(0)).unwrap_or(0);
+        }
+    }
+    task.abort();
+    let _ = task.await;
+
+    let mut resume = argv.clone();
+    resume.push("--resume");
+    assert_eq!(migrate(&resume).await.unwrap(), 0);
+    let r = read_json(&report);
+    assert_eq!(r["summary"]["copied"], 1);
+    let resumed = r["objects"][0]["resumed_parts"].as_u64().unwrap_or(0);
+    assert!(resumed >= 2, "parts taken over: {resumed}");
+    assert!(get(&c, "dest", "big.bin").await == data, "resumed object differs");
+    let uploads = c.list_multipart_uploads().bucket("dest").send().await.unwrap();
+    assert!(uploads.uploads().is_empty(), "no upload left open");
+}
