@@ -863,6 +863,15 @@ impl Kms {
         blob::parse(blob_bytes).ok().map(|(h, ..)| (h.key_id.to_string(), h.version))
     }
 
+    /// Seals a server secret (access-key secrets, the SSE-C recognition key) under the root key.
+    pub fn seal_secret(&self, plaintext: &[u8], purpose: &str) -> Result<Vec<u8>, KmsError> {
+        self.root.wrap(plaintext, format!("sealbox secret v1 {purpose}").as_bytes())
+    }
+
+    pub fn open_secret(&self, sealed: &[u8], purpose: &str) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+        self.root.unwrap(sealed, format!("sealbox secret v1 {purpose}").as_bytes())
+    }
+
     /// Changes the root key: every material version is re-wrapped in one transaction.
     pub fn rewrap_all(&self, new_root: &RootKey) -> Result<usize, KmsError> {
         let mut conn = self.conn();

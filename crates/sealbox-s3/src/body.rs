@@ -2,7 +2,7 @@
 //! bytes reach a blob and `read_parts` the only way they come back, so sealing lives here.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -11,12 +11,14 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use s3s::dto::StreamingBlob;
 use s3s::{s3_error, S3Error, S3Result, StdError};
+use sealbox_seal::{header_len, open_stream, plan_range, sealed_len, DataKey, Layers, ObjectSealer};
 use sealbox_store::{BlobStore, StoredPart};
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
 use crate::checksum::BodyHasher;
 use crate::error::store_error;
+use crate::sse::PlainKey;
 
 /// A body that has been hashed and durably written as a blob (not yet named by any record).
 pub(crate) struct StoredBody {
@@ -26,8 +28,10 @@ pub(crate) struct StoredBody {
     pub checksums: BTreeMap<String, String>,
 }
 
-/// Streams `body` into a new blob, hashing the plaintext on the way. Memory use is bounded by the
-/// chunk sizes of the stream and the writer's buffer, whatever the object size.
+/// Streams `body` into a new blob, hashing the plaintext and sealing it on the way: the blob
+/// holds only sealed bytes. Memory use is bounded by the chunk sizes of the stream, one segment
+/// and the writer's buffer, whatever the object size.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn store_body(
     blobs: &BlobStore,
     body: StreamingBlob,
@@ -35,27 +39,39 @@ pub(crate) async fn store_body(
     max_size: u64,
     expected_len: Option<u64>,
     idle_timeout: std::time::Duration,
+    keys: &[PlainKey],
+    part_number: Option<u32>,
 ) -> S3Result<StoredBody> {
+    let data_keys = data_keys(keys, part_number)?;
+    if data_keys.is_empty() {
+        // Every write is sealed; reaching here would put plaintext on disk.
+        return Err(crate::error::internal("store_body", "no data key for a write"));
+    }
+    let mut sealer = ObjectSealer::new(&data_keys).map_err(|e| crate::error::internal("sealer", e))?;
     let mut hasher = BodyHasher::new(checksum_algorithms);
     let mut writer = blobs.create().await.map_err(store_error)?;
+    let mut sealed: Vec<Bytes> = Vec::new();
     let mut size: u64 = 0;
     let mut body = body;
     loop {
         // A client that stops sending must not hold a connection and a temp file forever.
         let next = tokio::time::timeout(idle_timeout, body.next()).await.map_err(|_| {
-            s3_error!(RequestTimeout, "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.")
+            s3_error!(
+                RequestTimeout,
+                "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed."
+            )
         })?;
         let Some(chunk) = next else { break };
         let chunk = chunk.map_err(body_error)?;
         size += chunk.len() as u64;
         if size > max_size {
-            return Err(s3_error!(
-                EntityTooLarge,
-                "Your proposed upload exceeds the maximum allowed object size."
-            ));
+            return Err(s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."));
         }
         hasher.update(&chunk);
-        writer.write(&chunk).await.map_err(store_error)?;
+        sealer.push(&chunk, &mut sealed).map_err(|e| crate::error::internal("seal", e))?;
+        for b in sealed.drain(..) {
+            writer.write(&b).await.map_err(store_error)?;
+        }
     }
     if let Some(expected) = expected_len {
         if expected != size {
@@ -65,14 +81,29 @@ pub(crate) async fn store_body(
             ));
         }
     }
+    sealer.finish(&mut sealed).map_err(|e| crate::error::internal("seal", e))?;
+    for b in sealed.drain(..) {
+        writer.write(&b).await.map_err(store_error)?;
+    }
     let blob = writer.commit().await.map_err(store_error)?;
     let (md5, checksums) = hasher.finish();
-    Ok(StoredBody {
-        blob,
-        size,
-        md5,
-        checksums,
-    })
+    Ok(StoredBody { blob, size, md5, checksums })
+}
+
+/// The keys that seal one blob. Parts of a multipart upload share the upload's data key, so each
+/// part seals under a key bound to its part number: a part blob moved to another part's place
+/// fails authentication instead of being served in the wrong order.
+fn data_keys(keys: &[PlainKey], part_number: Option<u32>) -> S3Result<Vec<DataKey>> {
+    keys.iter()
+        .map(|k| {
+            let key = DataKey::from_bytes(&k[..])?;
+            match part_number {
+                Some(n) => key.bound_to(format!("part {n}").as_bytes()),
+                None => Ok(key),
+            }
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| crate::error::internal("data key", e))
 }
 
 /// An error from the request body: a client that went away, or a bad chunk signature / trailer
@@ -87,11 +118,14 @@ fn body_error(err: StdError) -> S3Error {
     }
 }
 
-/// One contiguous slice of one stored blob.
+/// The plaintext bytes `[from, to)` of one stored part.
 struct Slice {
     path: PathBuf,
-    offset: u64,
-    len: u64,
+    part_number: Option<u32>,
+    /// Plaintext size of the whole part (its final segment is found from it).
+    part_size: u64,
+    from: u64,
+    to: u64,
 }
 
 /// Plans which bytes of which parts cover the plaintext range `[start, end)` of an object.
@@ -105,8 +139,10 @@ fn plan_slices(blobs: &BlobStore, parts: &[StoredPart], start: u64, end: u64) ->
             let to = end.min(part_end) - part_start;
             out.push_back(Slice {
                 path: blobs.blob_path(&part.blob),
-                offset: from,
-                len: to - from,
+                part_number: part.part_number,
+                part_size: part.size,
+                from,
+                to,
             });
         }
         part_start = part_end;
@@ -117,38 +153,67 @@ fn plan_slices(blobs: &BlobStore, parts: &[StoredPart], start: u64, end: u64) ->
     out
 }
 
-/// The plaintext bytes `[start, end)` of an object made of `parts`, as a stream.
+/// The plaintext bytes `[start, end)` of an object made of `parts`, as a stream that opens only
+/// the segments the range needs. `keys` empty means the parts are stored unsealed (never written
+/// by this version; kept readable for imported data).
 pub(crate) fn read_parts(
     blobs: &BlobStore,
     parts: &[StoredPart],
     start: u64,
     end: u64,
+    keys: &[PlainKey],
 ) -> StreamingBlob {
-    let reader = PartsReader {
-        slices: plan_slices(blobs, parts, start, end),
-        current: None,
-        remaining: end - start,
-    };
-    StreamingBlob::new(reader)
+    let keys = keys.to_vec();
+    let reader =
+        PartsReader { slices: plan_slices(blobs, parts, start, end), keys, current: None, remaining: end - start };
+    StreamingBlob::new(SyncReader(sync_wrapper::SyncStream::new(reader), end - start))
 }
+
+type DynBytes = Pin<Box<dyn Stream<Item = Result<Bytes, StdError>> + Send>>;
 
 /// Reads slices one after another. Opening a local file is a short syscall, done inline.
 struct PartsReader {
     slices: VecDeque<Slice>,
-    current: Option<ReaderStream<tokio::io::Take<tokio::fs::File>>>,
+    keys: Vec<PlainKey>,
+    current: Option<DynBytes>,
     remaining: u64,
 }
 
+/// Opens `len` bytes of a file at `offset` as a byte stream.
+fn file_stream(
+    path: &PathBuf,
+    offset: u64,
+    len: u64,
+) -> std::io::Result<ReaderStream<tokio::io::Take<tokio::fs::File>>> {
+    let mut file = std::fs::File::open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    Ok(ReaderStream::with_capacity(tokio::fs::File::from_std(file).take(len), 256 * 1024))
+}
+
 impl PartsReader {
-    fn open_next(&mut self) -> std::io::Result<bool> {
-        let Some(slice) = self.slices.pop_front() else {
-            return Ok(false);
-        };
-        let mut file = std::fs::File::open(&slice.path)?;
-        file.seek(SeekFrom::Start(slice.offset))?;
-        let file = tokio::fs::File::from_std(file).take(slice.len);
-        self.current = Some(ReaderStream::with_capacity(file, 256 * 1024));
-        Ok(true)
+    fn open_slice(&self, slice: &Slice) -> Result<DynBytes, StdError> {
+        if self.keys.is_empty() {
+            return Ok(Box::pin(
+                file_stream(&slice.path, slice.from, slice.to - slice.from)?.map(|r| r.map_err(StdError::from)),
+            ));
+        }
+        let keys = data_keys(&self.keys, slice.part_number).map_err(|e| -> StdError { e.to_string().into() })?;
+        let layers = Layers::for_keys(&keys)?;
+        // The blob must be exactly as long as the format says for the recorded size: bytes
+        // appended or cut off are tampering, reported before any plaintext.
+        let on_disk = std::fs::metadata(&slice.path)?.len();
+        if on_disk != sealed_len(slice.part_size, layers) {
+            return Err("stored object failed its integrity check (length)".into());
+        }
+        let mut header = vec![0u8; header_len(layers)];
+        {
+            let mut f = std::fs::File::open(&slice.path)?;
+            f.read_exact(&mut header)?;
+        }
+        let plan = plan_range(slice.part_size, layers, slice.from, slice.to)?;
+        let sealed = plan.sealed_range();
+        let raw = file_stream(&slice.path, sealed.start, sealed.end - sealed.start)?.map(|r| r.map_err(StdError::from));
+        Ok(Box::pin(open_stream(&keys, &header, raw, plan)?))
     }
 }
 
@@ -158,36 +223,61 @@ impl Stream for PartsReader {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
             if let Some(cur) = self.current.as_mut() {
-                match cur.poll_next_unpin(cx) {
+                match cur.as_mut().poll_next(cx) {
                     Poll::Ready(Some(Ok(bytes))) => {
                         self.remaining = self.remaining.saturating_sub(bytes.len() as u64);
                         return Poll::Ready(Some(Ok(bytes)));
                     }
-                    Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(Box::new(e)))),
+                    Poll::Ready(Some(Err(e))) => {
+                        tracing::error!(error = %e, "object read failed (integrity or I/O)");
+                        self.slices.clear();
+                        self.current = None;
+                        self.remaining = 0;
+                        return Poll::Ready(Some(Err(e)));
+                    }
                     Poll::Ready(None) => self.current = None,
                     Poll::Pending => return Poll::Pending,
                 }
             }
-            match self.open_next() {
-                Ok(true) => continue,
-                Ok(false) => {
-                    if self.remaining > 0 {
-                        // A blob shorter than its record says: never end the body silently short.
-                        self.remaining = 0;
-                        return Poll::Ready(Some(Err(
-                            "stored object is shorter than its metadata".into(),
-                        )));
-                    }
-                    return Poll::Ready(None);
+            let Some(slice) = self.slices.pop_front() else {
+                if self.remaining > 0 {
+                    // A blob shorter than its record says: never end the body silently short.
+                    self.remaining = 0;
+                    return Poll::Ready(Some(Err("stored object is shorter than its metadata".into())));
                 }
-                Err(e) => return Poll::Ready(Some(Err(Box::new(e)))),
+                return Poll::Ready(None);
+            };
+            match self.open_slice(&slice) {
+                Ok(s) => self.current = Some(s),
+                Err(e) => {
+                    tracing::error!(error = %e, "object read failed (integrity or I/O)");
+                    self.slices.clear();
+                    self.remaining = 0;
+                    return Poll::Ready(Some(Err(e)));
+                }
             }
         }
     }
 }
 
-impl s3s::stream::ByteStream for PartsReader {
+/// s3s wants `Sync` bodies; the decrypting stream is only `Send`, so it goes behind a SyncStream
+/// (it is only ever polled through `&mut`). Also reports the exact remaining length.
+struct SyncReader(sync_wrapper::SyncStream<PartsReader>, u64);
+
+impl Stream for SyncReader {
+    type Item = Result<Bytes, StdError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let r = Pin::new(&mut self.0).poll_next(cx);
+        if let Poll::Ready(Some(Ok(b))) = &r {
+            self.1 = self.1.saturating_sub(b.len() as u64);
+        }
+        r
+    }
+}
+
+impl s3s::stream::ByteStream for SyncReader {
     fn remaining_length(&self) -> s3s::stream::RemainingLength {
-        s3s::stream::RemainingLength::new_exact(self.remaining as usize)
+        s3s::stream::RemainingLength::new_exact(self.1 as usize)
     }
 }

@@ -10,31 +10,13 @@ use crate::service::{now_ms, timestamp, SealboxS3};
 /// S3 bucket naming rules (contract B.8).
 pub(crate) fn is_valid_bucket_name(name: &str) -> bool {
     let len_ok = (3..=63).contains(&name.len());
-    let chars_ok = name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
-    let ends_ok = name
-        .bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_alphanumeric())
-        && name
-            .bytes()
-            .last()
-            .is_some_and(|b| b.is_ascii_alphanumeric());
+    let chars_ok = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    let ends_ok = name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && name.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
     let not_ip = name.parse::<std::net::Ipv4Addr>().is_err();
-    let reserved_prefix = ["xn--", "sthree-", "amzn-s3-demo-"]
-        .iter()
-        .any(|p| name.starts_with(p));
-    let reserved_suffix = ["-s3alias", "--ol-s3", "--x-s3", "--table-s3"]
-        .iter()
-        .any(|s| name.ends_with(s));
-    len_ok
-        && chars_ok
-        && ends_ok
-        && not_ip
-        && !name.contains("..")
-        && !reserved_prefix
-        && !reserved_suffix
+    let reserved_prefix = ["xn--", "sthree-", "amzn-s3-demo-"].iter().any(|p| name.starts_with(p));
+    let reserved_suffix = ["-s3alias", "--ol-s3", "--x-s3", "--table-s3"].iter().any(|s| name.ends_with(s));
+    len_ok && chars_ok && ends_ok && not_ip && !name.contains("..") && !reserved_prefix && !reserved_suffix
 }
 
 impl SealboxS3 {
@@ -44,20 +26,10 @@ impl SealboxS3 {
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         let name = req.input.bucket.clone();
         if !is_valid_bucket_name(&name) {
-            return Err(s3_error!(
-                InvalidBucketName,
-                "The specified bucket is not valid."
-            ));
+            return Err(s3_error!(InvalidBucketName, "The specified bucket is not valid."));
         }
-        if let Some(loc) = req
-            .input
-            .create_bucket_configuration
-            .as_ref()
-            .and_then(|c| c.location_constraint.as_ref())
-        {
-            if loc.as_str() != self.config.region
-                && !(loc.as_str().is_empty() && self.config.region == "us-east-1")
-            {
+        if let Some(loc) = req.input.create_bucket_configuration.as_ref().and_then(|c| c.location_constraint.as_ref()) {
+            if loc.as_str() != self.config.region && !(loc.as_str().is_empty() && self.config.region == "us-east-1") {
                 return Err(s3_error!(
                     InvalidLocationConstraint,
                     "The specified location-constraint is not valid for this endpoint ({}).",
@@ -68,9 +40,7 @@ impl SealboxS3 {
         let meta = self.meta.clone();
         let n = name.clone();
         blocking(move || meta.create_bucket(&n, now_ms())).await?;
-        Ok(S3Response::new(CreateBucketOutput {
-            location: Some(format!("/{name}")),
-        }))
+        Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{name}")) }))
     }
 
     pub(crate) async fn op_delete_bucket(
@@ -104,10 +74,7 @@ impl SealboxS3 {
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
         self.require_bucket(&req.input.bucket).await?;
-        Ok(S3Response::new(HeadBucketOutput {
-            bucket_region: Some(self.config.region.clone()),
-            ..Default::default()
-        }))
+        Ok(S3Response::new(HeadBucketOutput { bucket_region: Some(self.config.region.clone()), ..Default::default() }))
     }
 
     pub(crate) async fn op_list_buckets(
@@ -126,11 +93,7 @@ impl SealboxS3 {
                 bucket_region: Some(self.config.region.clone()),
             })
             .collect();
-        Ok(S3Response::new(ListBucketsOutput {
-            buckets: Some(buckets),
-            owner: Some(owner()),
-            ..Default::default()
-        }))
+        Ok(S3Response::new(ListBucketsOutput { buckets: Some(buckets), owner: Some(owner()), ..Default::default() }))
     }
 
     pub(crate) async fn op_get_bucket_location(
@@ -139,11 +102,9 @@ impl SealboxS3 {
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
         self.require_bucket(&req.input.bucket).await?;
         // us-east-1 answers with an empty LocationConstraint, as AWS does.
-        let location_constraint = (self.config.region != "us-east-1")
-            .then(|| BucketLocationConstraint::from(self.config.region.clone()));
-        Ok(S3Response::new(GetBucketLocationOutput {
-            location_constraint,
-        }))
+        let location_constraint =
+            (self.config.region != "us-east-1").then(|| BucketLocationConstraint::from(self.config.region.clone()));
+        Ok(S3Response::new(GetBucketLocationOutput { location_constraint }))
     }
 
     pub(crate) async fn op_get_bucket_versioning(
@@ -163,11 +124,7 @@ impl SealboxS3 {
     ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
         let name = req.input.bucket.clone();
         self.require_bucket(&name).await?;
-        let status = req
-            .input
-            .versioning_configuration
-            .status
-            .map(|s| s.as_str().to_owned());
+        let status = req.input.versioning_configuration.status.map(|s| s.as_str().to_owned());
         match status.as_deref() {
             // Suspended on a bucket that never kept versions behaves exactly like unversioned.
             Some("Suspended") => {
@@ -179,7 +136,10 @@ impl SealboxS3 {
                 NotImplemented,
                 "Bucket versioning (keeping object versions) is not implemented yet; the bucket stays unversioned."
             )),
-            _ => Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema")),
+            _ => Err(s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            )),
         }
     }
 
@@ -191,10 +151,7 @@ impl SealboxS3 {
 }
 
 pub(crate) fn owner() -> Owner {
-    Owner {
-        display_name: Some("sealbox".into()),
-        id: Some("000000000000".into()),
-    }
+    Owner { display_name: Some("sealbox".into()), id: Some("000000000000".into()) }
 }
 
 #[cfg(test)]
@@ -206,18 +163,9 @@ mod tests {
         for ok in ["abc", "my-bucket", "my.bucket.1", "a1b", &"a".repeat(63)] {
             assert!(is_valid_bucket_name(ok), "{ok}");
         }
-        for bad in [
-            "ab",
-            "ABC",
-            "-abc",
-            "abc-",
-            "a..b",
-            "192.168.1.1",
-            "xn--abc",
-            "abc-s3alias",
-            "a_b",
-            &"a".repeat(64),
-        ] {
+        for bad in
+            ["ab", "ABC", "-abc", "abc-", "a..b", "192.168.1.1", "xn--abc", "abc-s3alias", "a_b", &"a".repeat(64)]
+        {
             assert!(!is_valid_bucket_name(bad), "{bad}");
         }
     }

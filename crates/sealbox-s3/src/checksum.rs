@@ -61,14 +61,8 @@ pub(crate) struct BodyHasher {
 
 impl BodyHasher {
     pub(crate) fn new(algorithms: &[&'static str]) -> Self {
-        let checksums = algorithms
-            .iter()
-            .filter_map(|a| Hasher::new(a).map(|h| (*a, h)))
-            .collect();
-        Self {
-            md5: Md5::new(),
-            checksums,
-        }
+        let checksums = algorithms.iter().filter_map(|a| Hasher::new(a).map(|h| (*a, h))).collect();
+        Self { md5: Md5::new(), checksums }
     }
 
     pub(crate) fn update(&mut self, data: &[u8]) {
@@ -81,11 +75,7 @@ impl BodyHasher {
     /// (MD5 digest, checksums by algorithm as base64).
     pub(crate) fn finish(self) -> ([u8; 16], BTreeMap<String, String>) {
         let md5: [u8; 16] = self.md5.finalize().into();
-        let sums = self
-            .checksums
-            .into_iter()
-            .map(|(a, h)| (a.to_owned(), B64.encode(h.finish())))
-            .collect();
+        let sums = self.checksums.into_iter().map(|(a, h)| (a.to_owned(), B64.encode(h.finish()))).collect();
         (md5, sums)
     }
 }
@@ -126,9 +116,10 @@ impl ChecksumRequest {
         }
         if let Some(sdk) = sdk_algorithm {
             let upper = sdk.to_ascii_uppercase();
-            let alg = ALGORITHMS.iter().find(|a| **a == upper).ok_or_else(|| {
-                s3_error!(InvalidRequest, "Checksum algorithm {sdk} is not supported")
-            })?;
+            let alg = ALGORITHMS
+                .iter()
+                .find(|a| **a == upper)
+                .ok_or_else(|| s3_error!(InvalidRequest, "Checksum algorithm {sdk} is not supported"))?;
             if !req.expected.contains_key(alg) {
                 // The SDK names an algorithm but sent no value: AWS rejects this.
                 if req.expected.is_empty() {
@@ -137,14 +128,14 @@ impl ChecksumRequest {
                         "x-amz-sdk-checksum-algorithm specified, but no corresponding x-amz-checksum-* or x-amz-trailer headers were found."
                     ));
                 }
-                return Err(s3_error!(
-                    BadDigest,
-                    "The checksum algorithm does not match the checksum provided"
-                ));
+                return Err(s3_error!(BadDigest, "The checksum algorithm does not match the checksum provided"));
             }
         }
         if req.expected.len() > 1 {
-            return Err(s3_error!(InvalidRequest, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."));
+            return Err(s3_error!(
+                InvalidRequest,
+                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
+            ));
         }
         Ok(req)
     }
@@ -154,11 +145,7 @@ impl ChecksumRequest {
         for (alg, value) in &mut self.expected {
             if value.is_none() {
                 if let Some(v) = trailers.get(header_name(alg)) {
-                    *value = Some(
-                        v.to_str()
-                            .map_err(|_| s3_error!(InvalidRequest, "bad trailer value"))?
-                            .to_owned(),
-                    );
+                    *value = Some(v.to_str().map_err(|_| s3_error!(InvalidRequest, "bad trailer value"))?.to_owned());
                 }
             }
         }
@@ -190,20 +177,13 @@ impl ChecksumRequest {
 /// Checks `Content-MD5` against the computed MD5 (InvalidDigest when malformed, BadDigest when wrong).
 pub(crate) fn verify_content_md5(content_md5: Option<&str>, md5: &[u8; 16]) -> S3Result<()> {
     let Some(v) = content_md5 else { return Ok(()) };
-    let decoded = B64
-        .decode(v.trim())
-        .map_err(|_| s3_error!(InvalidDigest, "The Content-MD5 you specified was invalid."))?;
+    let decoded =
+        B64.decode(v.trim()).map_err(|_| s3_error!(InvalidDigest, "The Content-MD5 you specified was invalid."))?;
     if decoded.len() != 16 {
-        return Err(s3_error!(
-            InvalidDigest,
-            "The Content-MD5 you specified was invalid."
-        ));
+        return Err(s3_error!(InvalidDigest, "The Content-MD5 you specified was invalid."));
     }
     if decoded != md5 {
-        return Err(s3_error!(
-            BadDigest,
-            "The Content-MD5 you specified did not match what we received."
-        ));
+        return Err(s3_error!(BadDigest, "The Content-MD5 you specified did not match what we received."));
     }
     Ok(())
 }
@@ -280,28 +260,18 @@ mod tests {
             let parts: Vec<(String, u64)> = [&b"hello world"[..], b", this is sealbox"]
                 .iter()
                 .map(|p| {
-                    let mut h = BodyHasher::new(&[if alg == "CRC32C" {
-                        "CRC32C"
-                    } else {
-                        "CRC64NVME"
-                    }]);
+                    let mut h = BodyHasher::new(&[if alg == "CRC32C" { "CRC32C" } else { "CRC64NVME" }]);
                     h.update(p);
                     (h.finish().1[alg].clone(), p.len() as u64)
                 })
                 .collect();
-            assert_eq!(
-                full_object_crc(alg, &parts).as_deref(),
-                Some(whole[alg].as_str())
-            );
+            assert_eq!(full_object_crc(alg, &parts).as_deref(), Some(whole[alg].as_str()));
         }
     }
 
     #[test]
     fn multipart_etag_shape() {
-        let e = multipart_etag(&[
-            "5eb63bbbe01eeed093cb22bb8f5acdc3".into(),
-            "5eb63bbbe01eeed093cb22bb8f5acdc3".into(),
-        ]);
+        let e = multipart_etag(&["5eb63bbbe01eeed093cb22bb8f5acdc3".into(), "5eb63bbbe01eeed093cb22bb8f5acdc3".into()]);
         assert!(e.ends_with("-2"));
         assert_eq!(e.len(), 34);
     }

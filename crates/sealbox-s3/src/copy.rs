@@ -6,33 +6,26 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 use sealbox_store::ObjectRecord;
 
 use crate::body::{read_parts, store_body};
-use crate::put::{fill_single_part, write_condition, Attributes};
-use crate::service::{check_key, seconds, timestamp, SealboxS3};
+use crate::encryption::bucket_default;
+use crate::put::{fill_single_part, object_etag, write_condition, Attributes};
+use crate::service::{caller_of, check_key, seconds, timestamp, SealboxS3};
+use crate::sse::{SealInfo, SseEcho};
+use crate::sse_request::{resolve_mode, SseHeaders};
 
 /// Largest CopyObject source (AWS: 5 GiB; bigger objects need UploadPartCopy).
 const MAX_COPY_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
 pub(crate) fn source_of(cs: &CopySource) -> S3Result<(String, String)> {
     match cs {
-        CopySource::Bucket {
-            bucket,
-            key,
-            version_id,
-        } => {
+        CopySource::Bucket { bucket, key, version_id } => {
             if let Some(v) = version_id.as_deref() {
                 if v != "null" {
-                    return Err(s3_error!(
-                        NoSuchVersion,
-                        "The specified version does not exist."
-                    ));
+                    return Err(s3_error!(NoSuchVersion, "The specified version does not exist."));
                 }
             }
             Ok((bucket.to_string(), key.to_string()))
         }
-        _ => Err(s3_error!(
-            NotImplemented,
-            "Access point copy sources are not supported"
-        )),
+        _ => Err(s3_error!(NotImplemented, "Access point copy sources are not supported")),
     }
 }
 
@@ -44,12 +37,7 @@ pub(crate) fn check_copy_conditions(
     if_modified_since: Option<&Timestamp>,
     if_unmodified_since: Option<&Timestamp>,
 ) -> S3Result<()> {
-    let failed = || {
-        s3_error!(
-            PreconditionFailed,
-            "At least one of the pre-conditions you specified did not hold"
-        )
-    };
+    let failed = || s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold");
     let modified_s = src.last_modified_ms.div_euclid(1000);
     let etag_matches = |c: &ETagCondition| match c {
         ETagCondition::Any => true,
@@ -81,11 +69,29 @@ impl SealboxS3 {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let caller = caller_of(&req);
         let input = req.input;
         check_key(&input.key)?;
         let (src_bucket, src_key) = source_of(&input.copy_source)?;
+        let src_customer = self.read_customer_key(
+            &caller,
+            input.copy_source_sse_customer_algorithm.as_deref(),
+            input.copy_source_sse_customer_key.as_deref(),
+            input.copy_source_sse_customer_key_md5.as_deref(),
+        )?;
+        let dst_customer = self.read_customer_key(
+            &caller,
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
         let src = self.load_object(&src_bucket, &src_key).await?;
-        self.require_bucket(&input.bucket).await?;
+        let dst_bucket = self.require_bucket(&input.bucket).await?;
+        let src_seal = SealInfo::from_json(src.sse.as_deref())?;
+        let src_keys = match &src_seal {
+            Some(info) => self.enc.open(info, src_customer.as_ref(), &caller).await?,
+            None => Vec::new(),
+        };
         check_copy_conditions(
             &src,
             input.copy_source_if_match.as_ref(),
@@ -94,22 +100,18 @@ impl SealboxS3 {
             input.copy_source_if_unmodified_since.as_ref(),
         )?;
         if src.size > MAX_COPY_SIZE {
-            return Err(s3_error!(InvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"));
+            return Err(s3_error!(
+                InvalidRequest,
+                "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"
+            ));
         }
-        let replace_meta = input
-            .metadata_directive
-            .as_ref()
-            .is_some_and(|d| d.as_str() == "REPLACE");
-        let replace_tags = input
-            .tagging_directive
-            .as_ref()
-            .is_some_and(|d| d.as_str() == "REPLACE");
+        let replace_meta = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == "REPLACE");
+        let replace_tags = input.tagging_directive.as_ref().is_some_and(|d| d.as_str() == "REPLACE");
         let same_object = src_bucket == input.bucket && src_key == input.key;
         let changes_encryption = input.server_side_encryption.is_some()
             || input.sse_customer_algorithm.is_some()
             || input.ssekms_key_id.is_some();
-        let changes_storage =
-            input.storage_class.is_some() || input.website_redirect_location.is_some();
+        let changes_storage = input.storage_class.is_some() || input.website_redirect_location.is_some();
         if same_object && !replace_meta && !changes_encryption && !changes_storage {
             return Err(s3_error!(
                 InvalidRequest,
@@ -158,25 +160,33 @@ impl SealboxS3 {
         };
         // Keep the checksum algorithms the source had (recomputed over the same bytes); a request
         // for another algorithm adds it.
-        let mut algorithms: Vec<&'static str> = crate::checksum::ALGORITHMS
-            .iter()
-            .copied()
-            .filter(|a| src.checksums.contains_key(*a))
-            .collect();
+        let mut algorithms: Vec<&'static str> =
+            crate::checksum::ALGORITHMS.iter().copied().filter(|a| src.checksums.contains_key(*a)).collect();
         if let Some(a) = input.checksum_algorithm.as_ref() {
             let a = a.as_str().to_ascii_uppercase();
             match crate::checksum::ALGORITHMS.iter().find(|x| **x == a) {
                 Some(x) if !algorithms.contains(x) => algorithms.push(x),
                 Some(_) => {}
-                None => {
-                    return Err(s3_error!(
-                        InvalidRequest,
-                        "Checksum algorithm {a} is not supported"
-                    ))
-                }
+                None => return Err(s3_error!(InvalidRequest, "Checksum algorithm {a} is not supported")),
             }
         }
-        let body = read_parts(&self.blobs, &src.parts, 0, src.size);
+        // Copy = new encryption: the destination's own headers, else its bucket default; nothing
+        // is inherited from the source (contract C.5).
+        let mode = resolve_mode(
+            SseHeaders {
+                algorithm: input.server_side_encryption.as_ref().map(|a| a.as_str()),
+                kms_key_id: input.ssekms_key_id.as_deref(),
+                context: input.ssekms_encryption_context.as_deref(),
+                bucket_key: input.bucket_key_enabled,
+                customer: dst_customer,
+            },
+            bucket_default(&dst_bucket).as_ref(),
+        )?;
+        let (dst_keys, seal) = self
+            .enc
+            .seal_new(&input.bucket, &input.key, mode, input.ssekms_encryption_context.clone(), &caller)
+            .await?;
+        let body = read_parts(&self.blobs, &src.parts, 0, src.size, &src_keys);
         let stored = store_body(
             &self.blobs,
             body,
@@ -184,13 +194,14 @@ impl SealboxS3 {
             MAX_COPY_SIZE,
             Some(src.size),
             self.config.body_idle_timeout,
+            &dst_keys,
+            None,
         )
         .await?;
-        let etag = hex::encode(stored.md5);
+        let etag = object_etag(&seal, &stored.md5)?;
         fill_single_part(&mut record, &stored, &etag);
-        let committed = self
-            .commit_object(record, condition, vec![stored.blob.clone()])
-            .await?;
+        record.sse = Some(seal.to_json());
+        let committed = self.commit_object(record, condition, vec![stored.blob.clone()]).await?;
         let sums = &committed.checksums;
         let result = CopyObjectResult {
             e_tag: Some(ETag::Strong(etag)),
@@ -202,8 +213,15 @@ impl SealboxS3 {
             checksum_sha256: sums.get("SHA256").cloned(),
             checksum_type: committed.checksum_type.clone().map(ChecksumType::from),
         };
+        let echo = SseEcho::of(&seal);
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(result),
+            server_side_encryption: echo.sse(),
+            ssekms_key_id: echo.key_arn,
+            bucket_key_enabled: echo.bucket_key,
+            ssekms_encryption_context: echo.context,
+            sse_customer_algorithm: echo.customer_algorithm,
+            sse_customer_key_md5: echo.customer_key_md5,
             ..Default::default()
         }))
     }

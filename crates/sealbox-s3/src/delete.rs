@@ -12,9 +12,7 @@ impl SealboxS3 {
         let meta = self.meta.clone();
         let (b, k) = (bucket.to_owned(), key.to_owned());
         if let Some(prev) = blocking(move || meta.delete_object(&b, &k)).await? {
-            self.blobs
-                .remove(prev.blob_ids().map(str::to_owned).collect::<Vec<_>>())
-                .await;
+            self.blobs.remove(prev.blob_ids().map(str::to_owned).collect::<Vec<_>>()).await;
         }
         Ok(())
     }
@@ -26,12 +24,7 @@ impl SealboxS3 {
         let input = req.input;
         match input.version_id.as_deref() {
             None | Some("null") => {}
-            Some(_) => {
-                return Err(s3_error!(
-                    NoSuchVersion,
-                    "The specified version does not exist."
-                ))
-            }
+            Some(_) => return Err(s3_error!(NoSuchVersion, "The specified version does not exist.")),
         }
         if let Some(cond) = &input.if_match {
             let rec = self.load_object(&input.bucket, &input.key).await?;
@@ -45,10 +38,7 @@ impl SealboxS3 {
             }
         }
         self.remove_object(&input.bucket, &input.key).await?;
-        Ok(S3Response::new(DeleteObjectOutput {
-            version_id: input.version_id,
-            ..Default::default()
-        }))
+        Ok(S3Response::new(DeleteObjectOutput { version_id: input.version_id, ..Default::default() }))
     }
 
     pub(crate) async fn op_delete_objects(
@@ -57,10 +47,7 @@ impl SealboxS3 {
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let input = req.input;
         if input.delete.objects.len() > 1000 {
-            return Err(s3_error!(
-                MalformedXML,
-                "The request must contain no more than 1000 keys"
-            ));
+            return Err(s3_error!(MalformedXML, "The request must contain no more than 1000 keys"));
         }
         self.require_bucket(&input.bucket).await?;
         let quiet = input.delete.quiet.unwrap_or(false);
@@ -69,10 +56,7 @@ impl SealboxS3 {
         for obj in input.delete.objects {
             let result = match obj.version_id.as_deref() {
                 None | Some("null") => self.remove_object(&input.bucket, &obj.key).await,
-                Some(_) => Err(s3_error!(
-                    NoSuchVersion,
-                    "The specified version does not exist."
-                )),
+                Some(_) => Err(s3_error!(NoSuchVersion, "The specified version does not exist.")),
             };
             match result {
                 Ok(()) => {

@@ -13,11 +13,19 @@ pub(crate) fn bucket_default(rec: &sealbox_store::BucketRecord) -> Option<Bucket
 }
 
 impl SealboxS3 {
-    pub(crate) async fn op_put_bucket_encryption(&self, req: S3Request<PutBucketEncryptionInput>) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
+    pub(crate) async fn op_put_bucket_encryption(
+        &self,
+        req: S3Request<PutBucketEncryptionInput>,
+    ) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
         let input = req.input;
         self.require_bucket(&input.bucket).await?;
         let rules = input.server_side_encryption_configuration.rules;
-        let malformed = || s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema");
+        let malformed = || {
+            s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            )
+        };
         let [rule] = rules.as_slice() else { return Err(malformed()) };
         let by_default = rule.apply_server_side_encryption_by_default.as_ref().ok_or_else(malformed)?;
         let default = BucketDefault {
@@ -37,9 +45,16 @@ impl SealboxS3 {
 
     /// Answers with the effective default: SSE-S3 (AES256, no bucket key) when none was set, as AWS
     /// has since 2023 (contract C.6).
-    pub(crate) async fn op_get_bucket_encryption(&self, req: S3Request<GetBucketEncryptionInput>) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+    pub(crate) async fn op_get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
         let rec = self.require_bucket(&req.input.bucket).await?;
-        let d = bucket_default(&rec).unwrap_or(BucketDefault { algorithm: AES256.into(), kms_key_id: None, bucket_key: false });
+        let d = bucket_default(&rec).unwrap_or(BucketDefault {
+            algorithm: AES256.into(),
+            kms_key_id: None,
+            bucket_key: false,
+        });
         let rule = ServerSideEncryptionRule {
             apply_server_side_encryption_by_default: Some(ServerSideEncryptionByDefault {
                 sse_algorithm: ServerSideEncryption::from(d.algorithm.clone()),
@@ -52,7 +67,10 @@ impl SealboxS3 {
         }))
     }
 
-    pub(crate) async fn op_delete_bucket_encryption(&self, req: S3Request<DeleteBucketEncryptionInput>) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
+    pub(crate) async fn op_delete_bucket_encryption(
+        &self,
+        req: S3Request<DeleteBucketEncryptionInput>,
+    ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
         let name = req.input.bucket;
         let meta = self.meta.clone();
         blocking(move || meta.set_bucket_config(&name, BucketConfig::Encryption, None)).await?;

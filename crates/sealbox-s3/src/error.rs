@@ -30,10 +30,7 @@ pub(crate) fn insufficient_storage() -> S3Error {
 
 pub(crate) fn internal(context: &str, err: impl std::fmt::Display) -> S3Error {
     tracing::error!(%err, "{context}");
-    s3_error!(
-        InternalError,
-        "We encountered an internal error. Please try again."
-    )
+    s3_error!(InternalError, "We encountered an internal error. Please try again.")
 }
 
 /// Runs blocking meta-store work off the async runtime.

@@ -7,7 +7,9 @@ use sealbox_store::ObjectRecord;
 use crate::body::read_parts;
 use crate::error::blocking;
 use crate::put::parse_http_date;
-use crate::service::{seconds, timestamp, SealboxS3};
+use crate::service::{caller_of, seconds, timestamp, SealboxS3};
+use crate::sse::{SealInfo, SseEcho};
+use crate::sse_request::{parse_customer_key, CustomerKey};
 
 /// The byte window a read serves, and what the response says about it.
 struct ReadWindow {
@@ -18,24 +20,16 @@ struct ReadWindow {
     is_whole: bool,
 }
 
-fn plan_window(
-    rec: &ObjectRecord,
-    range: Option<&Range>,
-    part_number: Option<i32>,
-) -> S3Result<ReadWindow> {
+fn plan_window(rec: &ObjectRecord, range: Option<&Range>, part_number: Option<i32>) -> S3Result<ReadWindow> {
     let total = rec.size;
     match (range, part_number) {
-        (Some(_), Some(_)) => Err(s3_error!(
-            InvalidRequest,
-            "Cannot specify both Range header and partNumber query parameter"
-        )),
+        (Some(_), Some(_)) => {
+            Err(s3_error!(InvalidRequest, "Cannot specify both Range header and partNumber query parameter"))
+        }
         (Some(r), None) => {
-            let w = r.check(total).map_err(|_| {
-                s3_error!(
-                    InvalidRange,
-                    "The requested range is not satisfiable (object size {total})"
-                )
-            })?;
+            let w = r
+                .check(total)
+                .map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable (object size {total})"))?;
             Ok(ReadWindow {
                 start: w.start,
                 end: w.end,
@@ -56,13 +50,7 @@ fn plan_window(
                 if n != 1 {
                     return Err(invalid_part_number());
                 }
-                return Ok(ReadWindow {
-                    start: 0,
-                    end: total,
-                    content_range: None,
-                    parts_count: None,
-                    is_whole: true,
-                });
+                return Ok(ReadWindow { start: 0, end: total, content_range: None, parts_count: None, is_whole: true });
             }
             let idx = (n - 1) as usize;
             let part = rec.parts.get(idx).ok_or_else(|| invalid_part_number())?;
@@ -71,19 +59,12 @@ fn plan_window(
             Ok(ReadWindow {
                 start,
                 end,
-                content_range: (part.size > 0)
-                    .then(|| format!("bytes {}-{}/{}", start, end - 1, total)),
+                content_range: (part.size > 0).then(|| format!("bytes {}-{}/{}", start, end - 1, total)),
                 parts_count: Some(rec.parts.len() as i32),
                 is_whole: false,
             })
         }
-        (None, None) => Ok(ReadWindow {
-            start: 0,
-            end: total,
-            content_range: None,
-            parts_count: None,
-            is_whole: true,
-        }),
+        (None, None) => Ok(ReadWindow { start: 0, end: total, content_range: None, parts_count: None, is_whole: true }),
     }
 }
 
@@ -153,13 +134,27 @@ fn not_modified(rec: &ObjectRecord) -> s3s::S3Error {
     err
 }
 
+/// GET/HEAD take only the SSE-C trio; SSE-KMS headers there are a client mistake (contract C.1).
+fn reject_sse_headers_on_read(headers: &http::HeaderMap) -> S3Result<()> {
+    const NOT_ON_READS: [&str; 4] = [
+        "x-amz-server-side-encryption",
+        "x-amz-server-side-encryption-aws-kms-key-id",
+        "x-amz-server-side-encryption-context",
+        "x-amz-server-side-encryption-bucket-key-enabled",
+    ];
+    if NOT_ON_READS.iter().any(|h| headers.contains_key(*h)) {
+        return Err(s3_error!(
+            InvalidArgument,
+            "Server Side Encryption headers are not supported on GET or HEAD requests: the object's own encryption applies."
+        ));
+    }
+    Ok(())
+}
+
 fn check_version_id(version_id: Option<&String>) -> S3Result<()> {
     match version_id.map(String::as_str) {
         None | Some("null") => Ok(()),
-        Some(_) => Err(s3_error!(
-            NoSuchVersion,
-            "The specified version does not exist."
-        )),
+        Some(_) => Err(s3_error!(NoSuchVersion, "The specified version does not exist.")),
     }
 }
 
@@ -196,6 +191,21 @@ fn checksum_out(rec: &ObjectRecord, enabled: bool) -> ChecksumOut {
 }
 
 impl SealboxS3 {
+    /// Parses an SSE-C trio on a read; such keys are refused over plain HTTP.
+    pub(crate) fn read_customer_key(
+        &self,
+        caller: &crate::keys::Caller,
+        algorithm: Option<&str>,
+        key: Option<&str>,
+        key_md5: Option<&str>,
+    ) -> S3Result<Option<CustomerKey>> {
+        let ck = parse_customer_key(algorithm, key, key_md5)?;
+        if ck.is_some() && !caller.is_tls && !self.config.allow_sse_c_over_http {
+            return Err(crate::put::ssec_needs_tls());
+        }
+        Ok(ck)
+    }
+
     pub(crate) async fn load_object(&self, bucket: &str, key: &str) -> S3Result<ObjectRecord> {
         let meta = self.meta.clone();
         let (b, k) = (bucket.to_owned(), key.to_owned());
@@ -207,13 +217,24 @@ impl SealboxS3 {
         rec.ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))
     }
 
-    pub(crate) async fn op_get_object(
-        &self,
-        req: S3Request<GetObjectInput>,
-    ) -> S3Result<S3Response<GetObjectOutput>> {
+    pub(crate) async fn op_get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        reject_sse_headers_on_read(&req.headers)?;
+        let caller = caller_of(&req);
         let input = req.input;
         check_version_id(input.version_id.as_ref())?;
+        let customer = self.read_customer_key(
+            &caller,
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
         let rec = self.load_object(&input.bucket, &input.key).await?;
+        let seal = SealInfo::from_json(rec.sse.as_deref())?;
+        // Keys before conditionals: a wrong SSE-C key is 403 whatever the other headers say.
+        let keys = match &seal {
+            Some(info) => self.enc.open(info, customer.as_ref(), &caller).await?,
+            None => Vec::new(),
+        };
         check_read_conditions(
             &rec,
             input.if_match.as_ref(),
@@ -224,15 +245,17 @@ impl SealboxS3 {
         let window = plan_window(&rec, input.range.as_ref(), input.part_number)?;
         let sums = checksum_out(
             &rec,
-            window.is_whole
-                && input
-                    .checksum_mode
-                    .as_ref()
-                    .is_some_and(|m| m.as_str() == "ENABLED"),
+            window.is_whole && input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == "ENABLED"),
         );
-        let body = read_parts(&self.blobs, &rec.parts, window.start, window.end);
+        let body = read_parts(&self.blobs, &rec.parts, window.start, window.end, &keys);
+        let echo = seal.as_ref().map(SseEcho::of).unwrap_or_default();
         let output = GetObjectOutput {
             body: Some(body),
+            server_side_encryption: echo.sse(),
+            ssekms_key_id: echo.key_arn,
+            bucket_key_enabled: echo.bucket_key,
+            sse_customer_algorithm: echo.customer_algorithm,
+            sse_customer_key_md5: echo.customer_key_md5,
             accept_ranges: Some("bytes".into()),
             content_length: Some((window.end - window.start) as i64),
             content_range: window.content_range,
@@ -240,22 +263,13 @@ impl SealboxS3 {
             e_tag: Some(ETag::Strong(rec.etag.clone())),
             last_modified: Some(timestamp(rec.last_modified_ms)),
             content_type: input.response_content_type.or(rec.content_type.clone()),
-            content_encoding: input
-                .response_content_encoding
-                .or(rec.content_encoding.clone()),
-            content_disposition: input
-                .response_content_disposition
-                .or(rec.content_disposition.clone()),
-            content_language: input
-                .response_content_language
-                .or(rec.content_language.clone()),
+            content_encoding: input.response_content_encoding.or(rec.content_encoding.clone()),
+            content_disposition: input.response_content_disposition.or(rec.content_disposition.clone()),
+            content_language: input.response_content_language.or(rec.content_language.clone()),
             cache_control: input.response_cache_control.or(rec.cache_control.clone()),
-            expires: input
-                .response_expires
-                .or_else(|| rec.expires.as_deref().and_then(parse_http_date)),
+            expires: input.response_expires.or_else(|| rec.expires.as_deref().and_then(parse_http_date)),
             website_redirect_location: rec.website_redirect_location.clone(),
-            metadata: (!rec.user_metadata.is_empty())
-                .then(|| rec.user_metadata.clone().into_iter().collect()),
+            metadata: (!rec.user_metadata.is_empty()).then(|| rec.user_metadata.clone().into_iter().collect()),
             tag_count: (!rec.tags.is_empty()).then_some(rec.tags.len() as i32),
             checksum_crc32: sums.crc32,
             checksum_crc32c: sums.crc32c,
@@ -272,9 +286,25 @@ impl SealboxS3 {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
+        reject_sse_headers_on_read(&req.headers)?;
+        let caller = caller_of(&req);
         let input = req.input;
         check_version_id(input.version_id.as_ref())?;
+        let customer = self.read_customer_key(
+            &caller,
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
         let rec = self.load_object(&input.bucket, &input.key).await?;
+        let seal = SealInfo::from_json(rec.sse.as_deref())?;
+        // HEAD reads no data: only SSE-C objects need (and check) the key, no KMS call is made.
+        if let Some(info) = &seal {
+            if info.is_customer() || customer.is_some() {
+                self.enc.open(info, customer.as_ref(), &caller).await?;
+            }
+        }
+        let echo = seal.as_ref().map(SseEcho::of).unwrap_or_default();
         check_read_conditions(
             &rec,
             input.if_match.as_ref(),
@@ -285,13 +315,14 @@ impl SealboxS3 {
         let window = plan_window(&rec, input.range.as_ref(), input.part_number)?;
         let sums = checksum_out(
             &rec,
-            window.is_whole
-                && input
-                    .checksum_mode
-                    .as_ref()
-                    .is_some_and(|m| m.as_str() == "ENABLED"),
+            window.is_whole && input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == "ENABLED"),
         );
         let output = HeadObjectOutput {
+            server_side_encryption: echo.sse(),
+            ssekms_key_id: echo.key_arn,
+            bucket_key_enabled: echo.bucket_key,
+            sse_customer_algorithm: echo.customer_algorithm,
+            sse_customer_key_md5: echo.customer_key_md5,
             accept_ranges: Some("bytes".into()),
             content_length: Some((window.end - window.start) as i64),
             content_range: window.content_range,
@@ -299,22 +330,13 @@ impl SealboxS3 {
             e_tag: Some(ETag::Strong(rec.etag.clone())),
             last_modified: Some(timestamp(rec.last_modified_ms)),
             content_type: input.response_content_type.or(rec.content_type.clone()),
-            content_encoding: input
-                .response_content_encoding
-                .or(rec.content_encoding.clone()),
-            content_disposition: input
-                .response_content_disposition
-                .or(rec.content_disposition.clone()),
-            content_language: input
-                .response_content_language
-                .or(rec.content_language.clone()),
+            content_encoding: input.response_content_encoding.or(rec.content_encoding.clone()),
+            content_disposition: input.response_content_disposition.or(rec.content_disposition.clone()),
+            content_language: input.response_content_language.or(rec.content_language.clone()),
             cache_control: input.response_cache_control.or(rec.cache_control.clone()),
-            expires: input
-                .response_expires
-                .or_else(|| rec.expires.as_deref().and_then(parse_http_date)),
+            expires: input.response_expires.or_else(|| rec.expires.as_deref().and_then(parse_http_date)),
             website_redirect_location: rec.website_redirect_location.clone(),
-            metadata: (!rec.user_metadata.is_empty())
-                .then(|| rec.user_metadata.clone().into_iter().collect()),
+            metadata: (!rec.user_metadata.is_empty()).then(|| rec.user_metadata.clone().into_iter().collect()),
             checksum_crc32: sums.crc32,
             checksum_crc32c: sums.crc32c,
             checksum_crc64nvme: sums.crc64nvme,

@@ -54,46 +54,26 @@ fn run_listing(meta: &MetaStore, bucket: &str, q: &ListQuery) -> Result<ListResu
     let prefix = q.prefix.as_bytes();
     // Where to start: after the marker, or past every key of the marker's common prefix.
     let mut cursor: Option<(Vec<u8>, bool)> =
-        q.after.as_ref().map(
-            |a| match common_prefix_of(a, &q.prefix, q.delimiter.as_deref()) {
-                Some(cp) if cp == *a => match prefix_upper_bound(cp.as_bytes()) {
-                    Some(up) => (up, true),
-                    None => (a.as_bytes().to_vec(), false),
-                },
-                _ => (a.as_bytes().to_vec(), false),
+        q.after.as_ref().map(|a| match common_prefix_of(a, &q.prefix, q.delimiter.as_deref()) {
+            Some(cp) if cp == *a => match prefix_upper_bound(cp.as_bytes()) {
+                Some(up) => (up, true),
+                None => (a.as_bytes().to_vec(), false),
             },
-        );
+            _ => (a.as_bytes().to_vec(), false),
+        });
     let mut entries = Vec::new();
     let batch = (q.max_keys + 1).clamp(2, 1001);
     if q.max_keys == 0 {
-        let any = !meta
-            .list_objects(
-                bucket,
-                prefix,
-                cursor.as_ref().map(|(k, i)| (k.as_slice(), *i)),
-                1,
-            )?
-            .is_empty();
-        return Ok(ListResult {
-            entries,
-            truncated: any,
-        });
+        let any = !meta.list_objects(bucket, prefix, cursor.as_ref().map(|(k, i)| (k.as_slice(), *i)), 1)?.is_empty();
+        return Ok(ListResult { entries, truncated: any });
     }
     loop {
-        let page = meta.list_objects(
-            bucket,
-            prefix,
-            cursor.as_ref().map(|(k, i)| (k.as_slice(), *i)),
-            batch,
-        )?;
+        let page = meta.list_objects(bucket, prefix, cursor.as_ref().map(|(k, i)| (k.as_slice(), *i)), batch)?;
         let exhausted = page.len() < batch;
         let mut jumped = false;
         for rec in page {
             if entries.len() == q.max_keys {
-                return Ok(ListResult {
-                    entries,
-                    truncated: true,
-                });
+                return Ok(ListResult { entries, truncated: true });
             }
             if let Some(cp) = common_prefix_of(&rec.key, &q.prefix, q.delimiter.as_deref()) {
                 match prefix_upper_bound(cp.as_bytes()) {
@@ -117,10 +97,7 @@ fn run_listing(meta: &MetaStore, bucket: &str, q: &ListQuery) -> Result<ListResu
             entries.push(Entry::Object(Box::new(rec)));
         }
         if !jumped && exhausted {
-            return Ok(ListResult {
-                entries,
-                truncated: false,
-            });
+            return Ok(ListResult { entries, truncated: false });
         }
     }
 }
@@ -128,10 +105,7 @@ fn run_listing(meta: &MetaStore, bucket: &str, q: &ListQuery) -> Result<ListResu
 fn max_keys(v: Option<i32>) -> S3Result<usize> {
     match v {
         None => Ok(1000),
-        Some(n) if n < 0 => Err(s3_error!(
-            InvalidArgument,
-            "max-keys must be a non-negative integer"
-        )),
+        Some(n) if n < 0 => Err(s3_error!(InvalidArgument, "max-keys must be a non-negative integer")),
         Some(n) => Ok((n as usize).min(1000)),
     }
 }
@@ -144,10 +118,7 @@ impl Encoder {
         match t.map(|e| e.as_str()) {
             None => Ok(Encoder(false)),
             Some("url") => Ok(Encoder(true)),
-            Some(_) => Err(s3_error!(
-                InvalidArgument,
-                "Invalid Encoding Method specified in Request"
-            )),
+            Some(_) => Err(s3_error!(InvalidArgument, "Invalid Encoding Method specified in Request")),
         }
     }
     fn enc(&self, s: String) -> String {
@@ -162,7 +133,7 @@ impl Encoder {
     }
 }
 
-fn split(entries: Vec<Entry>, enc: &Encoder) -> (Vec<Object>, Vec<CommonPrefix>) {
+fn split(entries: Vec<Entry>, enc: &Encoder, with_owner: bool) -> (Vec<Object>, Vec<CommonPrefix>) {
     let mut objects = Vec::new();
     let mut prefixes = Vec::new();
     for e in entries {
@@ -173,23 +144,13 @@ fn split(entries: Vec<Entry>, enc: &Encoder) -> (Vec<Object>, Vec<CommonPrefix>)
                 size: Some(o.size as i64),
                 last_modified: Some(timestamp(o.last_modified_ms)),
                 storage_class: Some(ObjectStorageClass::from("STANDARD".to_owned())),
-                checksum_algorithm: (!o.checksums.is_empty()).then(|| {
-                    o.checksums
-                        .keys()
-                        .map(|k| ChecksumAlgorithm::from(k.clone()))
-                        .collect()
-                }),
-                checksum_type: o
-                    .checksum_type
-                    .clone()
-                    .filter(|_| !o.checksums.is_empty())
-                    .map(ChecksumType::from),
-                owner: Some(owner()),
+                checksum_algorithm: (!o.checksums.is_empty())
+                    .then(|| o.checksums.keys().map(|k| ChecksumAlgorithm::from(k.clone())).collect()),
+                checksum_type: o.checksum_type.clone().filter(|_| !o.checksums.is_empty()).map(ChecksumType::from),
+                owner: with_owner.then(owner),
                 ..Default::default()
             }),
-            Entry::Prefix(p) => prefixes.push(CommonPrefix {
-                prefix: Some(enc.enc(p)),
-            }),
+            Entry::Prefix(p) => prefixes.push(CommonPrefix { prefix: Some(enc.enc(p)) }),
         }
     }
     (objects, prefixes)
@@ -214,12 +175,7 @@ impl SealboxS3 {
                     .decode(t)
                     .ok()
                     .and_then(|b| String::from_utf8(b).ok())
-                    .ok_or_else(|| {
-                        s3_error!(
-                            InvalidArgument,
-                            "The continuation token provided is incorrect"
-                        )
-                    })?,
+                    .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))?,
             ),
             None => input.start_after.clone(),
         };
@@ -235,13 +191,9 @@ impl SealboxS3 {
                 },
             )
             .await?;
-        let next = res
-            .truncated
-            .then(|| res.last_name())
-            .flatten()
-            .map(|n| TOKEN.encode(n));
+        let next = res.truncated.then(|| res.last_name()).flatten().map(|n| TOKEN.encode(n));
         let truncated = res.truncated;
-        let (objects, prefixes) = split(res.entries, &enc);
+        let (objects, prefixes) = split(res.entries, &enc, input.fetch_owner.unwrap_or(false));
         let key_count = (objects.len() + prefixes.len()) as i32;
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
@@ -279,11 +231,9 @@ impl SealboxS3 {
             )
             .await?;
         // v1 returns NextMarker only when a delimiter was given (clients use the last key otherwise).
-        let next_marker = (res.truncated && input.delimiter.is_some())
-            .then(|| res.last_name())
-            .flatten();
+        let next_marker = (res.truncated && input.delimiter.is_some()).then(|| res.last_name()).flatten();
         let truncated = res.truncated;
-        let (objects, prefixes) = split(res.entries, &enc);
+        let (objects, prefixes) = split(res.entries, &enc, true);
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(enc.enc(input.prefix.unwrap_or_default())),
@@ -329,7 +279,7 @@ impl SealboxS3 {
                 .and_then(|e| matches!(e, Entry::Object(_)).then(|| "null".to_owned()))
                 .filter(|_| !k.is_empty())
         });
-        let (objects, prefixes) = split(res.entries, &enc);
+        let (objects, prefixes) = split(res.entries, &enc, true);
         let versions: Vec<ObjectVersion> = objects
             .into_iter()
             .map(|o| ObjectVersion {

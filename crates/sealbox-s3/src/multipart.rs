@@ -10,44 +10,43 @@ use sealbox_store::{PartRecord, StoredPart, UploadRecord};
 use crate::body::{read_parts, store_body};
 use crate::bucket::owner;
 use crate::checksum::{
-    composite_checksum, full_object_crc, multipart_etag, verify_content_md5, ChecksumRequest,
-    ALGORITHMS,
+    composite_checksum, full_object_crc, multipart_etag, verify_content_md5, ChecksumRequest, ALGORITHMS,
 };
 use crate::copy::{check_copy_conditions, source_of};
+use crate::encryption::bucket_default;
 use crate::error::blocking;
 use crate::put::{write_condition, Attributes};
-use crate::service::{check_key, now_ms, timestamp, SealboxS3};
+use crate::service::{caller_of, check_key, now_ms, timestamp, SealboxS3};
+use crate::sse::{PlainKey, SealInfo, SseEcho};
+use crate::sse_request::{resolve_mode, CustomerKey, SseHeaders};
 
 const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Part ETags follow the object's mode: MD5 for SSE-S3, opaque otherwise (contract C.4).
+fn part_etag(seal: Option<&SealInfo>, md5: &[u8; 16]) -> S3Result<String> {
+    match seal {
+        Some(info) => crate::put::object_etag(info, md5),
+        None => Ok(hex::encode(md5)),
+    }
+}
 
 fn check_part_number(n: i32) -> S3Result<u32> {
     if (1..=10000).contains(&n) {
         Ok(n as u32)
     } else {
-        Err(s3_error!(
-            InvalidArgument,
-            "Part number must be an integer between 1 and 10000, inclusive"
-        ))
+        Err(s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))
     }
 }
 
 /// The checksum algorithm chosen at CreateMultipartUpload is remembered in the template's
 /// checksum map with an empty value.
 fn upload_algorithm(up: &UploadRecord) -> Option<&'static str> {
-    ALGORITHMS
-        .iter()
-        .copied()
-        .find(|a| up.template.checksums.contains_key(*a))
+    ALGORITHMS.iter().copied().find(|a| up.template.checksums.contains_key(*a))
 }
 
 impl SealboxS3 {
-    async fn load_upload(
-        &self,
-        bucket: &str,
-        key: &str,
-        upload_id: &str,
-    ) -> S3Result<UploadRecord> {
+    async fn load_upload(&self, bucket: &str, key: &str, upload_id: &str) -> S3Result<UploadRecord> {
         let meta = self.meta.clone();
         let (b, id) = (bucket.to_owned(), upload_id.to_owned());
         let up = blocking(move || {
@@ -65,9 +64,26 @@ impl SealboxS3 {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let caller = caller_of(&req);
         let input = req.input;
         check_key(&input.key)?;
-        self.require_bucket(&input.bucket).await?;
+        let bucket = self.require_bucket(&input.bucket).await?;
+        let customer = self.read_customer_key(
+            &caller,
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        let mode = resolve_mode(
+            SseHeaders {
+                algorithm: input.server_side_encryption.as_ref().map(|a| a.as_str()),
+                kms_key_id: input.ssekms_key_id.as_deref(),
+                context: input.ssekms_encryption_context.as_deref(),
+                bucket_key: input.bucket_key_enabled,
+                customer,
+            },
+            bucket_default(&bucket).as_ref(),
+        )?;
         let mut template = Attributes {
             content_type: input.content_type,
             content_encoding: input.content_encoding,
@@ -84,9 +100,12 @@ impl SealboxS3 {
         let algorithm = match input.checksum_algorithm.as_ref() {
             Some(a) => {
                 let up = a.as_str().to_ascii_uppercase();
-                Some(*ALGORITHMS.iter().find(|x| **x == up).ok_or_else(|| {
-                    s3_error!(InvalidRequest, "Checksum algorithm {up} is not supported")
-                })?)
+                Some(
+                    *ALGORITHMS
+                        .iter()
+                        .find(|x| **x == up)
+                        .ok_or_else(|| s3_error!(InvalidRequest, "Checksum algorithm {up} is not supported"))?,
+                )
             }
             None => None,
         };
@@ -96,7 +115,10 @@ impl SealboxS3 {
                 return Err(s3_error!(InvalidRequest, "Invalid checksum type {k}"));
             }
             if algorithm.is_none() {
-                return Err(s3_error!(InvalidRequest, "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."));
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."
+                ));
             }
             if k == "FULL_OBJECT" && matches!(algorithm, Some("SHA1") | Some("SHA256")) {
                 return Err(s3_error!(
@@ -110,19 +132,18 @@ impl SealboxS3 {
             template.checksums.insert(a.to_owned(), String::new());
             template.checksum_type = Some(kind.clone().unwrap_or_else(|| {
                 // AWS defaults CRC64NVME to FULL_OBJECT and the rest to COMPOSITE.
-                if a == "CRC64NVME" {
-                    "FULL_OBJECT"
-                } else {
-                    "COMPOSITE"
-                }
-                .to_owned()
+                if a == "CRC64NVME" { "FULL_OBJECT" } else { "COMPOSITE" }.to_owned()
             }));
         }
-        let upload_id = format!(
-            "{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        );
+        // The upload's data key is made now and kept only wrapped; every part re-opens it, so all
+        // parts share one key (each part blob has its own salt, so no key/nonce pair repeats).
+        let (_keys, seal) = self
+            .enc
+            .seal_new(&input.bucket, &input.key, mode, input.ssekms_encryption_context.clone(), &caller)
+            .await?;
+        template.sse = Some(seal.to_json());
+        let echo = SseEcho::of(&seal);
+        let upload_id = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
         let up = UploadRecord {
             upload_id: upload_id.clone(),
             bucket: input.bucket.clone(),
@@ -138,23 +159,38 @@ impl SealboxS3 {
             upload_id: Some(upload_id),
             checksum_algorithm: algorithm.map(|a| ChecksumAlgorithm::from(a.to_owned())),
             checksum_type: template.checksum_type.map(ChecksumType::from),
+            server_side_encryption: echo.sse(),
+            ssekms_key_id: echo.key_arn,
+            bucket_key_enabled: echo.bucket_key,
+            ssekms_encryption_context: echo.context,
+            sse_customer_algorithm: echo.customer_algorithm,
+            sse_customer_key_md5: echo.customer_key_md5,
             ..Default::default()
         }))
     }
 
-    /// Records a stored part; cleans up the replaced part's blob, or the new blob on failure.
-    async fn record_part(
+    /// The data key(s) of an upload, for sealing one of its parts. SSE-C uploads need the same
+    /// customer key on every part (contract C.2).
+    async fn upload_keys(
         &self,
-        upload_id: &str,
-        part_number: u32,
-        part: StoredPart,
-    ) -> S3Result<PartRecord> {
-        let rec = PartRecord {
-            upload_id: upload_id.to_owned(),
-            part_number,
-            last_modified_ms: now_ms(),
-            part,
-        };
+        up: &UploadRecord,
+        customer: Option<&CustomerKey>,
+        caller: &crate::keys::Caller,
+    ) -> S3Result<(Vec<PlainKey>, Option<SealInfo>)> {
+        let seal = SealInfo::from_json(up.template.sse.as_deref())?;
+        match &seal {
+            Some(info) if info.is_customer() && customer.is_none() => Err(s3_error!(
+                InvalidRequest,
+                "The multipart upload initiate requested encryption. Subsequent part requests must include the appropriate encryption parameters."
+            )),
+            Some(info) => Ok((self.enc.open(info, customer, caller).await?, seal.clone())),
+            None => Ok((Vec::new(), None)),
+        }
+    }
+
+    /// Records a stored part; cleans up the replaced part's blob, or the new blob on failure.
+    async fn record_part(&self, upload_id: &str, part_number: u32, part: StoredPart) -> S3Result<PartRecord> {
+        let rec = PartRecord { upload_id: upload_id.to_owned(), part_number, last_modified_ms: now_ms(), part };
         let meta = self.meta.clone();
         let r = rec.clone();
         match blocking(move || meta.put_part(&r)).await {
@@ -175,25 +211,21 @@ impl SealboxS3 {
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
-        let trailer = req
-            .headers
-            .get("x-amz-trailer")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let trailer = req.headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let trailing = req.trailing_headers.clone();
+        let caller = caller_of(&req);
         let input = req.input;
         let part_number = check_part_number(input.part_number)?;
-        let up = self
-            .load_upload(&input.bucket, &input.key, &input.upload_id)
-            .await?;
-        if input
-            .content_length
-            .is_some_and(|l| l as u64 > MAX_PART_SIZE)
-        {
-            return Err(s3_error!(
-                EntityTooLarge,
-                "Your proposed upload exceeds the maximum allowed size"
-            ));
+        let customer = self.read_customer_key(
+            &caller,
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        let up = self.load_upload(&input.bucket, &input.key, &input.upload_id).await?;
+        let (keys, seal) = self.upload_keys(&up, customer.as_ref(), &caller).await?;
+        if input.content_length.is_some_and(|l| l as u64 > MAX_PART_SIZE) {
+            return Err(s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed size"));
         }
         let mut checks = ChecksumRequest::from_headers(
             [
@@ -222,6 +254,8 @@ impl SealboxS3 {
             MAX_PART_SIZE,
             input.content_length.map(|l| l as u64),
             self.config.body_idle_timeout,
+            &keys,
+            Some(part_number),
         )
         .await?;
         let verified = (|| {
@@ -235,7 +269,7 @@ impl SealboxS3 {
             self.blobs.remove([stored.blob]).await;
             return Err(e);
         }
-        let etag = hex::encode(stored.md5);
+        let etag = part_etag(seal.as_ref(), &stored.md5)?;
         let part = StoredPart {
             blob: stored.blob,
             size: stored.size,
@@ -245,7 +279,13 @@ impl SealboxS3 {
         };
         self.record_part(&up.upload_id, part_number, part).await?;
         let s = &stored.checksums;
+        let echo = seal.as_ref().map(SseEcho::of).unwrap_or_default();
         Ok(S3Response::new(UploadPartOutput {
+            server_side_encryption: echo.sse(),
+            ssekms_key_id: echo.key_arn,
+            bucket_key_enabled: echo.bucket_key,
+            sse_customer_algorithm: echo.customer_algorithm,
+            sse_customer_key_md5: echo.customer_key_md5,
             e_tag: Some(ETag::Strong(etag)),
             checksum_crc32: s.get("CRC32").cloned(),
             checksum_crc32c: s.get("CRC32C").cloned(),
@@ -260,13 +300,29 @@ impl SealboxS3 {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let caller = caller_of(&req);
         let input = req.input;
         let part_number = check_part_number(input.part_number)?;
-        let up = self
-            .load_upload(&input.bucket, &input.key, &input.upload_id)
-            .await?;
+        let customer = self.read_customer_key(
+            &caller,
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        let src_customer = self.read_customer_key(
+            &caller,
+            input.copy_source_sse_customer_algorithm.as_deref(),
+            input.copy_source_sse_customer_key.as_deref(),
+            input.copy_source_sse_customer_key_md5.as_deref(),
+        )?;
+        let up = self.load_upload(&input.bucket, &input.key, &input.upload_id).await?;
+        let (keys, seal) = self.upload_keys(&up, customer.as_ref(), &caller).await?;
         let (src_bucket, src_key) = source_of(&input.copy_source)?;
         let src = self.load_object(&src_bucket, &src_key).await?;
+        let src_keys = match SealInfo::from_json(src.sse.as_deref())? {
+            Some(info) => self.enc.open(&info, src_customer.as_ref(), &caller).await?,
+            None => Vec::new(),
+        };
         check_copy_conditions(
             &src,
             input.copy_source_if_match.as_ref(),
@@ -279,13 +335,10 @@ impl SealboxS3 {
             Some(r) => parse_copy_range(r, src.size)?,
         };
         if end - start > MAX_PART_SIZE {
-            return Err(s3_error!(
-                InvalidRequest,
-                "The specified copy range is larger than the maximum part size"
-            ));
+            return Err(s3_error!(InvalidRequest, "The specified copy range is larger than the maximum part size"));
         }
         let algorithms: Vec<&'static str> = upload_algorithm(&up).into_iter().collect();
-        let body = read_parts(&self.blobs, &src.parts, start, end);
+        let body = read_parts(&self.blobs, &src.parts, start, end, &src_keys);
         let stored = store_body(
             &self.blobs,
             body,
@@ -293,9 +346,11 @@ impl SealboxS3 {
             MAX_PART_SIZE,
             Some(end - start),
             self.config.body_idle_timeout,
+            &keys,
+            Some(part_number),
         )
         .await?;
-        let etag = hex::encode(stored.md5);
+        let etag = part_etag(seal.as_ref(), &stored.md5)?;
         let part = StoredPart {
             blob: stored.blob,
             size: stored.size,
@@ -304,8 +359,14 @@ impl SealboxS3 {
             checksums: stored.checksums.clone(),
         };
         let rec = self.record_part(&up.upload_id, part_number, part).await?;
+        let echo = seal.as_ref().map(SseEcho::of).unwrap_or_default();
         let s = &stored.checksums;
         Ok(S3Response::new(UploadPartCopyOutput {
+            server_side_encryption: echo.sse(),
+            ssekms_key_id: echo.key_arn,
+            bucket_key_enabled: echo.bucket_key,
+            sse_customer_algorithm: echo.customer_algorithm,
+            sse_customer_key_md5: echo.customer_key_md5,
             copy_part_result: Some(CopyPartResult {
                 e_tag: Some(ETag::Strong(etag)),
                 last_modified: Some(timestamp(rec.last_modified_ms)),
@@ -324,44 +385,39 @@ impl SealboxS3 {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let input = req.input;
-        let up = self
-            .load_upload(&input.bucket, &input.key, &input.upload_id)
-            .await?;
+        let up = self.load_upload(&input.bucket, &input.key, &input.upload_id).await?;
         let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
-        let requested = input
-            .multipart_upload
-            .and_then(|m| m.parts)
-            .unwrap_or_default();
+        let requested = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
         if requested.is_empty() {
-            return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"));
+            return Err(s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            ));
         }
         let meta = self.meta.clone();
         let id = up.upload_id.clone();
-        let stored: BTreeMap<u32, PartRecord> =
-            blocking(move || meta.list_parts(&id, 0, usize::MAX))
-                .await?
-                .into_iter()
-                .map(|p| (p.part_number, p))
-                .collect();
+        let stored: BTreeMap<u32, PartRecord> = blocking(move || meta.list_parts(&id, 0, usize::MAX))
+            .await?
+            .into_iter()
+            .map(|p| (p.part_number, p))
+            .collect();
         let mut chosen: Vec<StoredPart> = Vec::with_capacity(requested.len());
         let mut last_number = 0u32;
         for (i, p) in requested.iter().enumerate() {
-            let n = p
-                .part_number
-                .ok_or_else(|| s3_error!(MalformedXML, "Each Part needs a PartNumber"))?;
+            let n = p.part_number.ok_or_else(|| s3_error!(MalformedXML, "Each Part needs a PartNumber"))?;
             let n = check_part_number(n)?;
             if n <= last_number {
-                return Err(s3_error!(InvalidPartOrder, "The list of parts was not in ascending order. Parts must be ordered by part number."));
+                return Err(s3_error!(
+                    InvalidPartOrder,
+                    "The list of parts was not in ascending order. Parts must be ordered by part number."
+                ));
             }
             last_number = n;
             let invalid = || {
                 s3_error!(InvalidPart, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.")
             };
             let rec = stored.get(&n).ok_or_else(invalid)?;
-            let etag_ok = p
-                .e_tag
-                .as_ref()
-                .is_some_and(|e| e.value().trim_matches('"') == rec.part.etag);
+            let etag_ok = p.e_tag.as_ref().is_some_and(|e| e.value().trim_matches('"') == rec.part.etag);
             if !etag_ok {
                 return Err(invalid());
             }
@@ -378,15 +434,9 @@ impl SealboxS3 {
         record.etag = multipart_etag(&chosen.iter().map(|p| p.etag.clone()).collect::<Vec<_>>());
         record.checksums = BTreeMap::new();
         if let Some(alg) = upload_algorithm(&up) {
-            let values: Option<Vec<(String, u64)>> = chosen
-                .iter()
-                .map(|p| p.checksums.get(alg).map(|v| (v.clone(), p.size)))
-                .collect();
-            let kind = up
-                .template
-                .checksum_type
-                .clone()
-                .unwrap_or_else(|| "COMPOSITE".into());
+            let values: Option<Vec<(String, u64)>> =
+                chosen.iter().map(|p| p.checksums.get(alg).map(|v| (v.clone(), p.size))).collect();
+            let kind = up.template.checksum_type.clone().unwrap_or_else(|| "COMPOSITE".into());
             let value = values.and_then(|vals| {
                 if kind == "FULL_OBJECT" {
                     full_object_crc(alg, &vals)
@@ -408,20 +458,19 @@ impl SealboxS3 {
         record.last_modified_ms = now_ms();
         let meta = self.meta.clone();
         let (id, rec) = (up.upload_id.clone(), record.clone());
-        let (previous, unused) =
-            blocking(move || meta.complete_upload(&id, &rec, &condition)).await?;
+        let (previous, unused) = blocking(move || meta.complete_upload(&id, &rec, &condition)).await?;
         let mut garbage: Vec<String> = unused.into_iter().map(|p| p.part.blob).collect();
         if let Some(prev) = previous {
             let keep: std::collections::HashSet<&str> = record.blob_ids().collect();
-            garbage.extend(
-                prev.blob_ids()
-                    .filter(|b| !keep.contains(b))
-                    .map(str::to_owned),
-            );
+            garbage.extend(prev.blob_ids().filter(|b| !keep.contains(b)).map(str::to_owned));
         }
         self.blobs.remove(garbage).await;
         let s = &record.checksums;
+        let echo = SealInfo::from_json(record.sse.as_deref())?.as_ref().map(SseEcho::of).unwrap_or_default();
         Ok(S3Response::new(CompleteMultipartUploadOutput {
+            server_side_encryption: echo.sse(),
+            ssekms_key_id: echo.key_arn,
+            bucket_key_enabled: echo.bucket_key,
             bucket: Some(input.bucket.clone()),
             key: Some(input.key.clone()),
             location: Some(format!("/{}/{}", input.bucket, input.key)),
@@ -431,11 +480,7 @@ impl SealboxS3 {
             checksum_crc64nvme: s.get("CRC64NVME").cloned(),
             checksum_sha1: s.get("SHA1").cloned(),
             checksum_sha256: s.get("SHA256").cloned(),
-            checksum_type: record
-                .checksum_type
-                .clone()
-                .filter(|_| !s.is_empty())
-                .map(ChecksumType::from),
+            checksum_type: record.checksum_type.clone().filter(|_| !s.is_empty()).map(ChecksumType::from),
             ..Default::default()
         }))
     }
@@ -445,25 +490,16 @@ impl SealboxS3 {
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         let input = req.input;
-        let up = self
-            .load_upload(&input.bucket, &input.key, &input.upload_id)
-            .await?;
+        let up = self.load_upload(&input.bucket, &input.key, &input.upload_id).await?;
         let meta = self.meta.clone();
         let parts = blocking(move || meta.abort_upload(&up.upload_id)).await?;
-        self.blobs
-            .remove(parts.into_iter().map(|p| p.part.blob))
-            .await;
+        self.blobs.remove(parts.into_iter().map(|p| p.part.blob)).await;
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
 
-    pub(crate) async fn op_list_parts(
-        &self,
-        req: S3Request<ListPartsInput>,
-    ) -> S3Result<S3Response<ListPartsOutput>> {
+    pub(crate) async fn op_list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
         let input = req.input;
-        let up = self
-            .load_upload(&input.bucket, &input.key, &input.upload_id)
-            .await?;
+        let up = self.load_upload(&input.bucket, &input.key, &input.upload_id).await?;
         let max = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
         let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
         let meta = self.meta.clone();
@@ -496,13 +532,9 @@ impl SealboxS3 {
             is_truncated: Some(truncated),
             parts: (!out.is_empty()).then_some(out),
             owner: Some(owner()),
-            initiator: Some(Initiator {
-                id: Some("000000000000".into()),
-                display_name: Some("sealbox".into()),
-            }),
+            initiator: Some(Initiator { id: Some("000000000000".into()), display_name: Some("sealbox".into()) }),
             storage_class: Some(StorageClass::from("STANDARD".to_owned())),
-            checksum_algorithm: upload_algorithm(&up)
-                .map(|a| ChecksumAlgorithm::from(a.to_owned())),
+            checksum_algorithm: upload_algorithm(&up).map(|a| ChecksumAlgorithm::from(a.to_owned())),
             checksum_type: up.template.checksum_type.clone().map(ChecksumType::from),
             ..Default::default()
         }))
@@ -518,21 +550,10 @@ impl SealboxS3 {
         let key_marker = input.key_marker.clone().filter(|m| !m.is_empty());
         let id_marker = input.upload_id_marker.clone().filter(|m| !m.is_empty());
         let meta = self.meta.clone();
-        let (b, p, km, im) = (
-            input.bucket.clone(),
-            prefix.clone(),
-            key_marker.clone(),
-            id_marker.clone(),
-        );
+        let (b, p, km, im) = (input.bucket.clone(), prefix.clone(), key_marker.clone(), id_marker.clone());
         let ups = blocking(move || {
             meta.require_bucket(&b)?;
-            meta.list_uploads(
-                &b,
-                p.as_bytes(),
-                km.as_deref().map(str::as_bytes),
-                im.as_deref(),
-                usize::MAX,
-            )
+            meta.list_uploads(&b, p.as_bytes(), km.as_deref().map(str::as_bytes), im.as_deref(), usize::MAX)
         })
         .await?;
         let mut uploads = Vec::new();
@@ -540,15 +561,10 @@ impl SealboxS3 {
         let mut truncated = false;
         let mut last: Option<(String, Option<String>)> = None;
         for up in ups {
-            let cp = input
-                .delimiter
-                .as_deref()
-                .filter(|d| !d.is_empty())
-                .and_then(|d| {
-                    let rest = up.key.strip_prefix(prefix.as_str())?;
-                    rest.find(d)
-                        .map(|i| format!("{prefix}{}", &rest[..i + d.len()]))
-                });
+            let cp = input.delimiter.as_deref().filter(|d| !d.is_empty()).and_then(|d| {
+                let rest = up.key.strip_prefix(prefix.as_str())?;
+                rest.find(d).map(|i| format!("{prefix}{}", &rest[..i + d.len()]))
+            });
             if let Some(cp) = &cp {
                 if prefixes.last() == Some(cp) {
                     continue;
@@ -575,8 +591,7 @@ impl SealboxS3 {
                             display_name: Some("sealbox".into()),
                         }),
                         storage_class: Some(StorageClass::from("STANDARD".to_owned())),
-                        checksum_algorithm: upload_algorithm(&up)
-                            .map(|a| ChecksumAlgorithm::from(a.to_owned())),
+                        checksum_algorithm: upload_algorithm(&up).map(|a| ChecksumAlgorithm::from(a.to_owned())),
                         checksum_type: up.template.checksum_type.clone().map(ChecksumType::from),
                     });
                 }
@@ -597,12 +612,8 @@ impl SealboxS3 {
             max_uploads: Some(max as i32),
             is_truncated: Some(truncated),
             uploads: (!uploads.is_empty()).then_some(uploads),
-            common_prefixes: (!prefixes.is_empty()).then(|| {
-                prefixes
-                    .into_iter()
-                    .map(|p| CommonPrefix { prefix: Some(p) })
-                    .collect()
-            }),
+            common_prefixes: (!prefixes.is_empty())
+                .then(|| prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(p) }).collect()),
             encoding_type: input.encoding_type,
             ..Default::default()
         }))
@@ -622,10 +633,7 @@ fn parse_copy_range(r: &str, size: u64) -> S3Result<(u64, u64)> {
         return Err(bad());
     }
     if last >= size {
-        return Err(s3_error!(
-            InvalidRange,
-            "The requested range is not satisfiable"
-        ));
+        return Err(s3_error!(InvalidRange, "The requested range is not satisfiable"));
     }
     Ok((first, last + 1))
 }

@@ -9,8 +9,11 @@ use sealbox_store::{ObjectRecord, StoredPart, WriteCondition};
 
 use crate::body::{store_body, StoredBody};
 use crate::checksum::{verify_content_md5, ChecksumRequest};
+use crate::encryption::bucket_default;
 use crate::error::blocking;
-use crate::service::{check_key, now_ms, SealboxS3};
+use crate::service::{caller_of, check_key, now_ms, SealboxS3};
+use crate::sse::{SealInfo, SseEcho};
+use crate::sse_request::{parse_customer_key, resolve_mode, SseHeaders};
 
 /// AWS limits user metadata to 2 KB: the UTF-8 bytes of every key and value together.
 const MAX_USER_METADATA: usize = 2048;
@@ -44,18 +47,11 @@ impl Attributes {
                 "GLACIER_IR",
             ];
             if !known.contains(&sc.as_str()) {
-                return Err(s3_error!(
-                    InvalidStorageClass,
-                    "The storage class you specified is not valid"
-                ));
+                return Err(s3_error!(InvalidStorageClass, "The storage class you specified is not valid"));
             }
         }
-        let user_metadata: BTreeMap<String, String> = self
-            .metadata
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v))
-            .collect();
+        let user_metadata: BTreeMap<String, String> =
+            self.metadata.unwrap_or_default().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
         let meta_size: usize = user_metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
         if meta_size > MAX_USER_METADATA {
             return Err(s3_error!(
@@ -74,10 +70,7 @@ impl Attributes {
             etag: String::new(),
             last_modified_ms: 0,
             content_type: self.content_type,
-            content_encoding: self
-                .content_encoding
-                .map(strip_aws_chunked)
-                .filter(|s| !s.is_empty()),
+            content_encoding: self.content_encoding.map(strip_aws_chunked).filter(|s| !s.is_empty()),
             content_disposition: self.content_disposition,
             content_language: self.content_language,
             cache_control: self.cache_control,
@@ -95,11 +88,7 @@ impl Attributes {
 
 /// `aws-chunked` is transfer framing, not a content coding of the object: store the rest.
 fn strip_aws_chunked(enc: String) -> String {
-    enc.split(',')
-        .map(str::trim)
-        .filter(|t| !t.eq_ignore_ascii_case("aws-chunked"))
-        .collect::<Vec<_>>()
-        .join(",")
+    enc.split(',').map(str::trim).filter(|t| !t.eq_ignore_ascii_case("aws-chunked")).collect::<Vec<_>>().join(",")
 }
 
 pub(crate) fn format_http_date(t: &Timestamp) -> Option<String> {
@@ -117,23 +106,15 @@ fn parse_tagging(s: &str) -> S3Result<BTreeMap<String, String>> {
     let mut tags = BTreeMap::new();
     for pair in s.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let k = urlencoding::decode(k)
-            .map_err(|_| s3_error!(InvalidTag, "The tag provided was not a valid tag."))?;
-        let v = urlencoding::decode(v)
-            .map_err(|_| s3_error!(InvalidTag, "The tag provided was not a valid tag."))?;
+        let k = urlencoding::decode(k).map_err(|_| s3_error!(InvalidTag, "The tag provided was not a valid tag."))?;
+        let v = urlencoding::decode(v).map_err(|_| s3_error!(InvalidTag, "The tag provided was not a valid tag."))?;
         if k.is_empty() || k.len() > 128 || v.len() > 256 {
-            return Err(s3_error!(
-                InvalidTag,
-                "The tag provided was not a valid tag."
-            ));
+            return Err(s3_error!(InvalidTag, "The tag provided was not a valid tag."));
         }
         tags.insert(k.into_owned(), v.into_owned());
     }
     if tags.len() > 10 {
-        return Err(s3_error!(
-            InvalidTag,
-            "Object tags cannot be greater than 10"
-        ));
+        return Err(s3_error!(InvalidTag, "Object tags cannot be greater than 10"));
     }
     Ok(tags)
 }
@@ -145,41 +126,41 @@ pub(crate) fn write_condition(
 ) -> S3Result<WriteCondition> {
     match (if_match, if_none_match) {
         (_, Some(c)) if c.is_any() => Ok(WriteCondition::IfAbsent),
-        (_, Some(_)) => Err(s3_error!(
-            NotImplemented,
-            "If-None-Match on writes supports only '*'"
-        )),
+        (_, Some(_)) => Err(s3_error!(NotImplemented, "If-None-Match on writes supports only '*'")),
         (Some(ETagCondition::ETag(e)), None) => Ok(WriteCondition::IfEtag(e.value().to_owned())),
-        (Some(ETagCondition::Any), None) => Err(s3_error!(
-            NotImplemented,
-            "If-Match: * on writes is not supported"
-        )),
+        (Some(ETagCondition::Any), None) => Err(s3_error!(NotImplemented, "If-Match: * on writes is not supported")),
         (None, None) => Ok(WriteCondition::None),
     }
 }
 
 impl SealboxS3 {
-    pub(crate) async fn op_put_object(
-        &self,
-        req: S3Request<PutObjectInput>,
-    ) -> S3Result<S3Response<PutObjectOutput>> {
-        let trailer = req
-            .headers
-            .get("x-amz-trailer")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+    pub(crate) async fn op_put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        let trailer = req.headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let trailing = req.trailing_headers.clone();
+        let caller = caller_of(&req);
         let input = req.input;
         check_key(&input.key)?;
-        self.require_bucket(&input.bucket).await?;
-        if input
-            .content_length
-            .is_some_and(|l| l as u64 > self.config.max_put_size)
-        {
-            return Err(s3_error!(
-                EntityTooLarge,
-                "Your proposed upload exceeds the maximum allowed object size."
-            ));
+        let bucket = self.require_bucket(&input.bucket).await?;
+        let customer = parse_customer_key(
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        if customer.is_some() && !caller.is_tls && !self.config.allow_sse_c_over_http {
+            return Err(ssec_needs_tls());
+        }
+        let mode = resolve_mode(
+            SseHeaders {
+                algorithm: input.server_side_encryption.as_ref().map(|a| a.as_str()),
+                kms_key_id: input.ssekms_key_id.as_deref(),
+                context: input.ssekms_encryption_context.as_deref(),
+                bucket_key: input.bucket_key_enabled,
+                customer,
+            },
+            bucket_default(&bucket).as_ref(),
+        )?;
+        if input.content_length.is_some_and(|l| l as u64 > self.config.max_put_size) {
+            return Err(s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."));
         }
         let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let mut checks = ChecksumRequest::from_headers(
@@ -209,6 +190,10 @@ impl SealboxS3 {
         let Some(body) = input.body else {
             return Err(s3_error!(MissingRequestBodyError, "Request body is empty."));
         };
+        let (keys, seal) = self
+            .enc
+            .seal_new(&input.bucket, &input.key, mode, input.ssekms_encryption_context.clone(), &caller)
+            .await?;
 
         let stored = store_body(
             &self.blobs,
@@ -217,6 +202,8 @@ impl SealboxS3 {
             self.config.max_put_size,
             input.content_length.map(|l| l as u64),
             self.config.body_idle_timeout,
+            &keys,
+            None,
         )
         .await?;
         let verified = (|| {
@@ -231,13 +218,19 @@ impl SealboxS3 {
             return Err(e);
         }
 
-        let etag = hex::encode(stored.md5);
+        let etag = object_etag(&seal, &stored.md5)?;
         fill_single_part(&mut record, &stored, &etag);
-        let committed = self
-            .commit_object(record.clone(), condition, vec![stored.blob.clone()])
-            .await?;
+        record.sse = Some(seal.to_json());
+        let committed = self.commit_object(record.clone(), condition, vec![stored.blob.clone()]).await?;
+        let echo = SseEcho::of(&seal);
         let mut output = PutObjectOutput {
             e_tag: Some(ETag::Strong(etag)),
+            server_side_encryption: echo.sse(),
+            ssekms_key_id: echo.key_arn,
+            bucket_key_enabled: echo.bucket_key,
+            ssekms_encryption_context: echo.context,
+            sse_customer_algorithm: echo.customer_algorithm,
+            sse_customer_key_md5: echo.customer_key_md5,
             ..Default::default()
         };
         set_put_checksums(&mut output, &committed.checksums);
@@ -259,11 +252,7 @@ impl SealboxS3 {
             Ok(previous) => {
                 if let Some(prev) = previous {
                     let keep: std::collections::HashSet<&str> = record.blob_ids().collect();
-                    let old: Vec<String> = prev
-                        .blob_ids()
-                        .filter(|b| !keep.contains(b))
-                        .map(str::to_owned)
-                        .collect();
+                    let old: Vec<String> = prev.blob_ids().filter(|b| !keep.contains(b)).map(str::to_owned).collect();
                     self.blobs.remove(old).await;
                 }
                 Ok(record)
@@ -274,6 +263,24 @@ impl SealboxS3 {
             }
         }
     }
+}
+
+/// SSE-S3 and plaintext ETags are the MD5 of the plaintext; for KMS, DSSE and SSE-C objects AWS
+/// returns 32 hex digits that are not the MD5 (it would be an oracle on the data): random ones.
+pub(crate) fn object_etag(seal: &SealInfo, md5: &[u8; 16]) -> S3Result<String> {
+    if seal.etag_is_md5() {
+        return Ok(hex::encode(md5));
+    }
+    let mut r = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut r).map_err(|_| crate::error::internal("randomness", "system RNG failed"))?;
+    Ok(hex::encode(r))
+}
+
+pub(crate) fn ssec_needs_tls() -> s3s::S3Error {
+    s3_error!(
+        InvalidRequest,
+        "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection."
+    )
 }
 
 pub(crate) fn fill_single_part(record: &mut ObjectRecord, stored: &StoredBody, etag: &str) {

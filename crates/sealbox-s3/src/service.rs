@@ -6,6 +6,9 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result, S3};
 use sealbox_store::{BlobStore, MetaStore};
 
+use crate::keys::Caller;
+use crate::sse::Encryption;
+
 /// Settings the S3 layer needs from the server configuration.
 #[derive(Debug, Clone)]
 pub struct S3Config {
@@ -14,6 +17,8 @@ pub struct S3Config {
     pub max_put_size: u64,
     /// A request body that sends nothing for this long is abandoned (S3 `RequestTimeout`).
     pub body_idle_timeout: std::time::Duration,
+    /// DANGER, local testing only: accept SSE-C keys over plain HTTP.
+    pub allow_sse_c_over_http: bool,
 }
 
 impl Default for S3Config {
@@ -22,6 +27,7 @@ impl Default for S3Config {
             region: "us-east-1".into(),
             max_put_size: 5 * 1024 * 1024 * 1024,
             body_idle_timeout: std::time::Duration::from_secs(60),
+            allow_sse_c_over_http: false,
         }
     }
 }
@@ -32,16 +38,48 @@ pub struct SealboxS3 {
     pub(crate) meta: Arc<MetaStore>,
     pub(crate) blobs: BlobStore,
     pub(crate) config: Arc<S3Config>,
+    pub(crate) enc: Arc<Encryption>,
 }
 
 impl SealboxS3 {
-    pub fn new(meta: Arc<MetaStore>, blobs: BlobStore, config: S3Config) -> Self {
-        Self {
-            meta,
-            blobs,
-            config: Arc::new(config),
+    pub fn new(meta: Arc<MetaStore>, blobs: BlobStore, config: S3Config, enc: Arc<Encryption>) -> Self {
+        Self { meta, blobs, config: Arc::new(config), enc }
+    }
+
+    /// AWS accepts SSE-KMS key names it cannot find at PutBucketEncryption time; we check early
+    /// so a typo surfaces now rather than on the first upload.
+    pub(crate) async fn check_kms_key_exists(&self, key: &str) -> S3Result<()> {
+        let ks = self.enc.keys.clone();
+        let key = key.to_owned();
+        match tokio::task::spawn_blocking(move || ks.resolve_key_arn(&key)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.into()),
+            Err(e) => Err(crate::error::internal("key lookup", e)),
         }
     }
+}
+
+/// Facts about the connection a request came in on, put in the request extensions by the server.
+#[derive(Debug, Clone, Default)]
+pub struct RequestInfo {
+    pub source_ip: Option<String>,
+    pub is_tls: bool,
+}
+
+/// The authenticated principal's ARN, set by the server's access hook.
+#[derive(Debug, Clone)]
+pub struct CallerArn(pub String);
+
+/// The caller as the key service and the audit trail see it.
+pub(crate) fn caller_of<T>(req: &S3Request<T>) -> Caller {
+    let info = req.extensions.get::<RequestInfo>().cloned().unwrap_or_default();
+    let access_key_id = req.credentials.as_ref().map(|c| c.access_key.clone()).unwrap_or_default();
+    let user_arn = req
+        .extensions
+        .get::<CallerArn>()
+        .map(|a| a.0.clone())
+        .unwrap_or_else(|| "arn:aws:iam::000000000000:root".into());
+    Caller { access_key_id, user_arn, source_ip: info.source_ip, is_tls: info.is_tls }
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -71,28 +109,16 @@ pub(crate) fn check_key(key: &str) -> S3Result<()> {
 
 #[async_trait::async_trait]
 impl S3 for SealboxS3 {
-    async fn create_bucket(
-        &self,
-        req: S3Request<CreateBucketInput>,
-    ) -> S3Result<S3Response<CreateBucketOutput>> {
+    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
         self.op_create_bucket(req).await
     }
-    async fn delete_bucket(
-        &self,
-        req: S3Request<DeleteBucketInput>,
-    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+    async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
         self.op_delete_bucket(req).await
     }
-    async fn head_bucket(
-        &self,
-        req: S3Request<HeadBucketInput>,
-    ) -> S3Result<S3Response<HeadBucketOutput>> {
+    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
         self.op_head_bucket(req).await
     }
-    async fn list_buckets(
-        &self,
-        req: S3Request<ListBucketsInput>,
-    ) -> S3Result<S3Response<ListBucketsOutput>> {
+    async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
         self.op_list_buckets(req).await
     }
     async fn get_bucket_location(
@@ -113,52 +139,88 @@ impl S3 for SealboxS3 {
     ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
         self.op_put_bucket_versioning(req).await
     }
-    async fn put_object(
+    async fn put_bucket_encryption(
         &self,
-        req: S3Request<PutObjectInput>,
-    ) -> S3Result<S3Response<PutObjectOutput>> {
+        req: S3Request<PutBucketEncryptionInput>,
+    ) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
+        self.op_put_bucket_encryption(req).await
+    }
+    async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+        self.op_get_bucket_encryption(req).await
+    }
+    async fn delete_bucket_encryption(
+        &self,
+        req: S3Request<DeleteBucketEncryptionInput>,
+    ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
+        self.op_delete_bucket_encryption(req).await
+    }
+    async fn put_object_tagging(
+        &self,
+        req: S3Request<PutObjectTaggingInput>,
+    ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+        self.op_put_object_tagging(req).await
+    }
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<GetObjectTaggingInput>,
+    ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+        self.op_get_object_tagging(req).await
+    }
+    async fn delete_object_tagging(
+        &self,
+        req: S3Request<DeleteObjectTaggingInput>,
+    ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+        self.op_delete_object_tagging(req).await
+    }
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+        self.op_put_bucket_policy(req).await
+    }
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        self.op_get_bucket_policy(req).await
+    }
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        self.op_delete_bucket_policy(req).await
+    }
+    async fn get_bucket_policy_status(
+        &self,
+        req: S3Request<GetBucketPolicyStatusInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
+        self.op_get_bucket_policy_status(req).await
+    }
+    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         self.op_put_object(req).await
     }
-    async fn get_object(
-        &self,
-        req: S3Request<GetObjectInput>,
-    ) -> S3Result<S3Response<GetObjectOutput>> {
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         self.op_get_object(req).await
     }
-    async fn head_object(
-        &self,
-        req: S3Request<HeadObjectInput>,
-    ) -> S3Result<S3Response<HeadObjectOutput>> {
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
         self.op_head_object(req).await
     }
-    async fn delete_object(
-        &self,
-        req: S3Request<DeleteObjectInput>,
-    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
         self.op_delete_object(req).await
     }
-    async fn delete_objects(
-        &self,
-        req: S3Request<DeleteObjectsInput>,
-    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
         self.op_delete_objects(req).await
     }
-    async fn copy_object(
-        &self,
-        req: S3Request<CopyObjectInput>,
-    ) -> S3Result<S3Response<CopyObjectOutput>> {
+    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
         self.op_copy_object(req).await
     }
-    async fn list_objects(
-        &self,
-        req: S3Request<ListObjectsInput>,
-    ) -> S3Result<S3Response<ListObjectsOutput>> {
+    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
         self.op_list_objects(req).await
     }
-    async fn list_objects_v2(
-        &self,
-        req: S3Request<ListObjectsV2Input>,
-    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
         self.op_list_objects_v2(req).await
     }
     async fn list_object_versions(
@@ -173,10 +235,7 @@ impl S3 for SealboxS3 {
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         self.op_create_multipart_upload(req).await
     }
-    async fn upload_part(
-        &self,
-        req: S3Request<UploadPartInput>,
-    ) -> S3Result<S3Response<UploadPartOutput>> {
+    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
         self.op_upload_part(req).await
     }
     async fn upload_part_copy(
@@ -197,10 +256,7 @@ impl S3 for SealboxS3 {
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         self.op_abort_multipart_upload(req).await
     }
-    async fn list_parts(
-        &self,
-        req: S3Request<ListPartsInput>,
-    ) -> S3Result<S3Response<ListPartsOutput>> {
+    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
         self.op_list_parts(req).await
     }
     async fn list_multipart_uploads(

@@ -23,10 +23,7 @@ pub(crate) struct CustomerKey {
 
 impl std::fmt::Debug for CustomerKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CustomerKey")
-            .field("key", &"<redacted>")
-            .field("key_md5", &self.key_md5)
-            .finish()
+        f.debug_struct("CustomerKey").field("key", &"<redacted>").field("key_md5", &self.key_md5).finish()
     }
 }
 
@@ -43,25 +40,17 @@ pub(crate) fn parse_customer_key(
         s3_error!(InvalidArgument, "Requests specifying Server Side Encryption with Customer provided keys must provide a valid encryption algorithm.")
     })?;
     if algorithm != AES256 {
-        return Err(s3_error!(
-            InvalidEncryptionAlgorithmError,
-            "The encryption algorithm specified is not valid."
-        ));
+        return Err(s3_error!(InvalidEncryptionAlgorithmError, "The encryption algorithm specified is not valid."));
     }
     let key = key.ok_or_else(|| {
         s3_error!(InvalidArgument, "Requests specifying Server Side Encryption with Customer provided keys must provide an appropriate secret key.")
     })?;
-    let raw = Zeroizing::new(B64.decode(key.trim()).map_err(|_| {
-        s3_error!(
-            InvalidArgument,
-            "The secret key was invalid for the specified algorithm."
-        )
-    })?);
+    let raw = Zeroizing::new(
+        B64.decode(key.trim())
+            .map_err(|_| s3_error!(InvalidArgument, "The secret key was invalid for the specified algorithm."))?,
+    );
     if raw.len() != 32 {
-        return Err(s3_error!(
-            InvalidArgument,
-            "The secret key was invalid for the specified algorithm."
-        ));
+        return Err(s3_error!(InvalidArgument, "The secret key was invalid for the specified algorithm."));
     }
     let computed = B64.encode(Md5::digest(&raw[..]));
     match key_md5 {
@@ -76,10 +65,7 @@ pub(crate) fn parse_customer_key(
     }
     let mut key = Zeroizing::new([0u8; 32]);
     key.copy_from_slice(&raw);
-    Ok(Some(CustomerKey {
-        key,
-        key_md5: computed,
-    }))
+    Ok(Some(CustomerKey { key, key_md5: computed }))
 }
 
 /// `x-amz-server-side-encryption-context`: base64 of a JSON object of string pairs.
@@ -93,10 +79,7 @@ pub(crate) fn parse_context(header: Option<&str>) -> S3Result<BTreeMap<String, S
     let json = B64.decode(h.trim()).map_err(|_| bad())?;
     let map: BTreeMap<String, String> = serde_json::from_slice(&json).map_err(|_| bad())?;
     if map.contains_key("aws:s3:arn") {
-        return Err(s3_error!(
-            InvalidArgument,
-            "The encryption context may not override aws:s3:arn"
-        ));
+        return Err(s3_error!(InvalidArgument, "The encryption context may not override aws:s3:arn"));
     }
     Ok(map)
 }
@@ -115,15 +98,8 @@ pub(crate) struct SseHeaders<'a> {
 #[derive(Debug)]
 pub(crate) enum SseMode {
     S3,
-    Kms {
-        key: Option<String>,
-        context: BTreeMap<String, String>,
-        bucket_key: bool,
-    },
-    Dsse {
-        key: Option<String>,
-        context: BTreeMap<String, String>,
-    },
+    Kms { key: Option<String>, context: BTreeMap<String, String>, bucket_key: bool },
+    Dsse { key: Option<String>, context: BTreeMap<String, String> },
     Customer(CustomerKey),
 }
 
@@ -140,18 +116,21 @@ pub(crate) struct BucketDefault {
 impl BucketDefault {
     pub(crate) fn validate(&self) -> S3Result<()> {
         match self.algorithm.as_str() {
-            AES256 if self.kms_key_id.is_some() => Err(s3_error!(InvalidArgument, "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or aws:kms:dsse")),
+            AES256 if self.kms_key_id.is_some() => Err(s3_error!(
+                InvalidArgument,
+                "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or aws:kms:dsse"
+            )),
             AES256 | AWS_KMS | AWS_KMS_DSSE => Ok(()),
-            _ => Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema")),
+            _ => Err(s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            )),
         }
     }
 }
 
 /// Precedence (contract C.6): request headers (incl. SSE-C) > bucket default > SSE-S3.
-pub(crate) fn resolve_mode(
-    h: SseHeaders<'_>,
-    default: Option<&BucketDefault>,
-) -> S3Result<SseMode> {
+pub(crate) fn resolve_mode(h: SseHeaders<'_>, default: Option<&BucketDefault>) -> S3Result<SseMode> {
     let kms_only = h.kms_key_id.is_some() || h.context.is_some();
     if let Some(c) = h.customer {
         if h.algorithm.is_some() || kms_only {
@@ -195,49 +174,23 @@ mod tests {
     #[test]
     fn customer_key_rules() {
         let (k, m) = key_headers(&[7u8; 32]);
-        assert!(parse_customer_key(Some("AES256"), Some(&k), Some(&m))
-            .unwrap()
-            .is_some());
+        assert!(parse_customer_key(Some("AES256"), Some(&k), Some(&m)).unwrap().is_some());
         assert!(parse_customer_key(None, None, None).unwrap().is_none());
         let code = |r: S3Result<Option<CustomerKey>>| r.unwrap_err().code().as_str().to_owned();
-        assert_eq!(
-            code(parse_customer_key(Some("AES128"), Some(&k), Some(&m))),
-            "InvalidEncryptionAlgorithmError"
-        );
+        assert_eq!(code(parse_customer_key(Some("AES128"), Some(&k), Some(&m))), "InvalidEncryptionAlgorithmError");
         let (short, short_md5) = key_headers(&[1u8; 16]);
-        assert_eq!(
-            code(parse_customer_key(
-                Some("AES256"),
-                Some(&short),
-                Some(&short_md5)
-            )),
-            "InvalidArgument"
-        );
-        assert_eq!(
-            code(parse_customer_key(Some("AES256"), Some(&k), Some("AAAA"))),
-            "InvalidArgument"
-        );
-        assert_eq!(
-            code(parse_customer_key(Some("AES256"), Some(&k), None)),
-            "InvalidArgument"
-        );
-        assert_eq!(
-            code(parse_customer_key(Some("AES256"), Some("***"), Some(&m))),
-            "InvalidArgument"
-        );
+        assert_eq!(code(parse_customer_key(Some("AES256"), Some(&short), Some(&short_md5))), "InvalidArgument");
+        assert_eq!(code(parse_customer_key(Some("AES256"), Some(&k), Some("AAAA"))), "InvalidArgument");
+        assert_eq!(code(parse_customer_key(Some("AES256"), Some(&k), None)), "InvalidArgument");
+        assert_eq!(code(parse_customer_key(Some("AES256"), Some("***"), Some(&m))), "InvalidArgument");
     }
 
     #[test]
     fn precedence_and_validation() {
-        let kms_default = BucketDefault {
-            algorithm: AWS_KMS.into(),
-            kms_key_id: Some("alias/x".into()),
-            bucket_key: true,
-        };
+        let kms_default =
+            BucketDefault { algorithm: AWS_KMS.into(), kms_key_id: Some("alias/x".into()), bucket_key: true };
         match resolve_mode(SseHeaders::default(), Some(&kms_default)).unwrap() {
-            SseMode::Kms {
-                key, bucket_key, ..
-            } => {
+            SseMode::Kms { key, bucket_key, .. } => {
                 assert_eq!(key.as_deref(), Some("alias/x"));
                 assert!(bucket_key);
             }
@@ -245,100 +198,39 @@ mod tests {
         }
         // Request headers beat the default, both ways.
         assert!(matches!(
-            resolve_mode(
-                SseHeaders {
-                    algorithm: Some(AES256),
-                    ..Default::default()
-                },
-                Some(&kms_default)
-            )
-            .unwrap(),
+            resolve_mode(SseHeaders { algorithm: Some(AES256), ..Default::default() }, Some(&kms_default)).unwrap(),
             SseMode::S3
         ));
         assert!(matches!(
-            resolve_mode(
-                SseHeaders {
-                    bucket_key: Some(false),
-                    ..Default::default()
-                },
-                Some(&kms_default)
-            )
-            .unwrap(),
-            SseMode::Kms {
-                bucket_key: false,
-                ..
-            }
+            resolve_mode(SseHeaders { bucket_key: Some(false), ..Default::default() }, Some(&kms_default)).unwrap(),
+            SseMode::Kms { bucket_key: false, .. }
         ));
-        assert!(matches!(
-            resolve_mode(SseHeaders::default(), None).unwrap(),
-            SseMode::S3
-        ));
-        let err = |h| {
-            resolve_mode(h, None)
-                .unwrap_err()
-                .code()
-                .as_str()
-                .to_owned()
-        };
+        assert!(matches!(resolve_mode(SseHeaders::default(), None).unwrap(), SseMode::S3));
+        let err = |h| resolve_mode(h, None).unwrap_err().code().as_str().to_owned();
+        assert_eq!(err(SseHeaders { algorithm: Some("aws:fsx"), ..Default::default() }), "InvalidArgument");
         assert_eq!(
-            err(SseHeaders {
-                algorithm: Some("aws:fsx"),
-                ..Default::default()
-            }),
+            err(SseHeaders { algorithm: Some(AES256), kms_key_id: Some("k"), ..Default::default() }),
             "InvalidArgument"
         );
+        assert_eq!(err(SseHeaders { kms_key_id: Some("k"), ..Default::default() }), "InvalidArgument");
         assert_eq!(
-            err(SseHeaders {
-                algorithm: Some(AES256),
-                kms_key_id: Some("k"),
-                ..Default::default()
-            }),
-            "InvalidArgument"
-        );
-        assert_eq!(
-            err(SseHeaders {
-                kms_key_id: Some("k"),
-                ..Default::default()
-            }),
-            "InvalidArgument"
-        );
-        assert_eq!(
-            err(SseHeaders {
-                algorithm: Some(AWS_KMS),
-                context: Some("not base64!"),
-                ..Default::default()
-            }),
+            err(SseHeaders { algorithm: Some(AWS_KMS), context: Some("not base64!"), ..Default::default() }),
             "InvalidArgument"
         );
         let ctx = B64.encode(br#"{"aws:s3:arn":"x"}"#);
         assert_eq!(
-            err(SseHeaders {
-                algorithm: Some(AWS_KMS),
-                context: Some(&ctx),
-                ..Default::default()
-            }),
+            err(SseHeaders { algorithm: Some(AWS_KMS), context: Some(&ctx), ..Default::default() }),
             "InvalidArgument"
         );
         let ctx = B64.encode(br#"{"team":"blue"}"#);
-        match resolve_mode(
-            SseHeaders {
-                algorithm: Some(AWS_KMS),
-                context: Some(&ctx),
-                ..Default::default()
-            },
-            None,
-        )
-        .unwrap()
+        match resolve_mode(SseHeaders { algorithm: Some(AWS_KMS), context: Some(&ctx), ..Default::default() }, None)
+            .unwrap()
         {
             SseMode::Kms { context, .. } => assert_eq!(context["team"], "blue"),
             m => panic!("{m:?}"),
         }
-        assert!(BucketDefault {
-            algorithm: AES256.into(),
-            kms_key_id: Some("k".into()),
-            bucket_key: false
-        }
-        .validate()
-        .is_err());
+        assert!(BucketDefault { algorithm: AES256.into(), kms_key_id: Some("k".into()), bucket_key: false }
+            .validate()
+            .is_err());
     }
 }

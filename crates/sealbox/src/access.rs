@@ -1,24 +1,176 @@
-//! The S3 access hook (s3s `S3Access`): runs after authentication, before every S3 operation.
-//! Today it requires a signature and names the operation for metrics; bucket and identity policies
-//! plug in here.
+//! The S3 access hook (s3s `S3Access`): runs after signature verification, before every S3
+//! operation. It names the operation for metrics, tells the S3 layer who the caller is, and
+//! evaluates identity and bucket policies with AWS's logic (explicit Deny > Allow > implicit deny).
+
+use std::sync::Arc;
 
 use s3s::access::{S3Access, S3AccessContext};
+use s3s::path::S3Path;
 use s3s::{s3_error, S3Result};
+use sealbox_policy::{s3_allowed, PolicyDocument, PolicyKind, RequestContext};
+use sealbox_s3::{CallerArn, RequestInfo};
+use sealbox_store::MetaStore;
 
+use crate::iam::ACCOUNT_ID;
+use crate::identity::{KeyRing, Principal};
 use crate::metrics::OperationSlot;
+use crate::s3_actions::{action_for, resource_for};
 
-pub struct SealboxAccess;
+pub struct SealboxAccess {
+    pub keyring: Arc<KeyRing>,
+    pub meta: Arc<MetaStore>,
+}
+
+/// Policies that apply to one request, loaded from the meta store.
+struct Policies {
+    identity: Vec<PolicyDocument>,
+    bucket: Option<PolicyDocument>,
+}
+
+fn load_policies(meta: &MetaStore, user: Option<&str>, bucket: Option<&str>) -> Result<Policies, String> {
+    let identity = match user {
+        Some(u) => meta
+            .user_policies(u)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter_map(|(name, doc)| match PolicyDocument::parse_for(&doc, PolicyKind::Identity) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    tracing::error!(user = u, policy = name, error = %e, "stored user policy no longer parses; ignored");
+                    None
+                }
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let bucket = match bucket {
+        Some(b) => match meta.bucket(b).map_err(|e| e.to_string())?.and_then(|r| r.policy) {
+            Some(text) => Some(PolicyDocument::parse_for(&text, PolicyKind::Resource).map_err(|e| e.to_string())?),
+            None => None,
+        },
+        None => None,
+    };
+    Ok(Policies { identity, bucket })
+}
+
+/// The condition keys AWS fills in for S3 requests (contract C.10).
+fn request_context(
+    principal: Option<&Principal>,
+    action: &str,
+    resource: String,
+    info: &RequestInfo,
+    headers: &http::HeaderMap,
+    query: Option<&str>,
+) -> RequestContext {
+    let mut ctx = match principal {
+        Some(p) => RequestContext::new(p.arn.clone(), ACCOUNT_ID, action, resource),
+        None => RequestContext::anonymous(action, resource),
+    };
+    ctx.add_value("aws:SecureTransport", if info.is_tls { "true" } else { "false" });
+    if let Some(ip) = &info.source_ip {
+        ctx.add_value("aws:SourceIp", ip.clone());
+    }
+    if let Some(p) = principal {
+        if let Some(name) = &p.user_name {
+            ctx.add_value("aws:username", name.clone());
+        }
+        ctx.add_value("aws:userid", p.user_id.clone());
+    }
+    let now = time::OffsetDateTime::now_utc();
+    if let Ok(t) = now.format(&time::format_description::well_known::Rfc3339) {
+        ctx.add_value("aws:CurrentTime", t);
+    }
+    ctx.add_value("aws:EpochTime", now.unix_timestamp().to_string());
+    for (header, key) in [
+        ("x-amz-server-side-encryption", "s3:x-amz-server-side-encryption"),
+        ("x-amz-server-side-encryption-aws-kms-key-id", "s3:x-amz-server-side-encryption-aws-kms-key-id"),
+        ("x-amz-server-side-encryption-customer-algorithm", "s3:x-amz-server-side-encryption-customer-algorithm"),
+    ] {
+        if let Some(v) = headers.get(header).and_then(|v| v.to_str().ok()) {
+            ctx.add_value(key, v.to_owned());
+        }
+    }
+    if let Some(q) = query {
+        for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
+            match k.as_ref() {
+                "prefix" => ctx.add_value("s3:prefix", v.into_owned()),
+                "delimiter" => ctx.add_value("s3:delimiter", v.into_owned()),
+                "max-keys" => ctx.add_value("s3:max-keys", v.into_owned()),
+                _ => {}
+            }
+        }
+    }
+    ctx
+}
+
+/// `x-amz-copy-source: /bucket/key?versionId=...` (URL-encoded) → (bucket, key).
+fn copy_source(headers: &http::HeaderMap) -> Option<(String, String)> {
+    let raw = headers.get("x-amz-copy-source")?.to_str().ok()?;
+    let raw = raw.split('?').next()?;
+    let decoded = urlencoding::decode(raw.trim_start_matches('/')).ok()?;
+    let (b, k) = decoded.split_once('/')?;
+    Some((b.to_owned(), k.to_owned()))
+}
+
+fn denied() -> s3s::S3Error {
+    s3_error!(AccessDenied, "Access Denied")
+}
 
 #[async_trait::async_trait]
 impl S3Access for SealboxAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        let name = cx.s3_op().name().to_owned();
+        let operation = cx.s3_op().name().to_owned();
         if let Some(slot) = cx.extensions_mut().get::<OperationSlot>() {
-            let _ = slot.0.set(name);
+            let _ = slot.0.set(operation.clone());
         }
-        match cx.credentials() {
-            Some(_) => Ok(()),
-            None => Err(s3_error!(AccessDenied, "Access Denied")),
+        let principal = match cx.credentials() {
+            Some(c) => Some(self.keyring.principal(&c.access_key).ok_or_else(denied)?),
+            None => None,
+        };
+        if let Some(p) = &principal {
+            cx.extensions_mut().insert(CallerArn(p.arn.clone()));
         }
+        let info = cx.extensions_mut().get::<RequestInfo>().cloned().unwrap_or_default();
+        let (bucket, key) = match cx.s3_path() {
+            S3Path::Root => (None, None),
+            S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
+            S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
+        };
+        // The root user with no bucket policy in play is always allowed: skip the store lookups.
+        let is_root = principal.as_ref().is_some_and(Principal::is_root);
+        let action = action_for(&operation);
+        let mut checks = vec![(action, bucket.clone(), key.clone())];
+        if operation == "CopyObject" || operation == "UploadPartCopy" {
+            if let Some((sb, sk)) = copy_source(cx.headers()) {
+                checks.push(("s3:GetObject", Some(sb), Some(sk)));
+            }
+        }
+        for (action, bucket, key) in checks {
+            let meta = self.meta.clone();
+            let user = principal.as_ref().and_then(|p| p.user_name.clone());
+            let b = bucket.clone();
+            let policies = tokio::task::spawn_blocking(move || load_policies(&meta, user.as_deref(), b.as_deref()))
+                .await
+                .map_err(|e| s3_error!(InternalError, "policy lookup failed: {e}"))?
+                .map_err(|e| s3_error!(InternalError, "policy lookup failed: {e}"))?;
+            if is_root && policies.bucket.is_none() {
+                continue;
+            }
+            let ctx = request_context(
+                principal.as_ref(),
+                action,
+                resource_for(bucket.as_deref(), key.as_deref()),
+                &info,
+                cx.headers(),
+                cx.uri().query(),
+            );
+            let identity: Vec<&PolicyDocument> = policies.identity.iter().collect();
+            let decision = s3_allowed(&identity, policies.bucket.as_ref(), is_root, &ctx);
+            if !decision.is_allowed() {
+                tracing::info!(operation, action, resource = %ctx.resource, principal = %ctx.principal_arn, "access denied by policy");
+                return Err(denied());
+            }
+        }
+        Ok(())
     }
 }

@@ -54,6 +54,10 @@ pub struct ServeArgs {
     /// Largest single PUT in bytes (AWS: 5 GiB). Default: 5368709120
     #[arg(long, env = "SEALBOX_MAX_PUT_SIZE")]
     pub max_put_size: Option<u64>,
+    /// Root key file (32 bytes, mode 0600; created on first start). Default: DATA/root.key.
+    /// Keep it outside the data dir in production. `SEALBOX_ROOT_PASSPHRASE` (Argon2id) replaces it.
+    #[arg(long, env = "SEALBOX_ROOT_KEY_FILE")]
+    pub root_key_file: Option<PathBuf>,
     /// TOML config file with the same keys (data, listen, region, domain, log_format, tls, ...).
     #[arg(long, env = "SEALBOX_CONFIG")]
     pub config: Option<PathBuf>,
@@ -87,6 +91,7 @@ struct FileConfig {
     header_timeout_secs: Option<u64>,
     body_idle_timeout_secs: Option<u64>,
     max_put_size: Option<u64>,
+    root_key_file: Option<PathBuf>,
 }
 
 /// The resolved configuration the server runs with.
@@ -105,6 +110,7 @@ pub struct ServerConfig {
     pub header_timeout: std::time::Duration,
     pub body_idle_timeout: std::time::Duration,
     pub max_put_size: u64,
+    pub root_key_file: Option<PathBuf>,
     /// Test-only: shift the server's clock (rotation, deletion windows) by this many seconds.
     pub test_clock_offset_secs: i64,
 }
@@ -115,31 +121,18 @@ impl ServerConfig {
             Some(path) => load_file(path)?,
             None => FileConfig::default(),
         };
-        let domains = if args.domain.is_empty() {
-            file.domain
-        } else {
-            args.domain
-        };
-        let log_format = args
-            .log_format
-            .or(file.log_format)
-            .unwrap_or_else(|| "text".into());
+        let domains = if args.domain.is_empty() { file.domain } else { args.domain };
+        let log_format = args.log_format.or(file.log_format).unwrap_or_else(|| "text".into());
         let json_logs = match log_format.as_str() {
             "json" => true,
             "text" => false,
             other => anyhow::bail!("unknown log format {other:?} (expected text or json)"),
         };
         let test_clock_offset_secs = match std::env::var("SEALBOX_TEST_CLOCK_OFFSET_SECS") {
-            Ok(v) => v.parse().with_context(|| {
-                format!("SEALBOX_TEST_CLOCK_OFFSET_SECS={v:?} is not an integer")
-            })?,
+            Ok(v) => v.parse().with_context(|| format!("SEALBOX_TEST_CLOCK_OFFSET_SECS={v:?} is not an integer"))?,
             Err(_) => 0,
         };
-        let tls = match (
-            args.tls.or(file.tls),
-            args.tls_cert.or(file.tls_cert),
-            args.tls_key.or(file.tls_key),
-        ) {
+        let tls = match (args.tls.or(file.tls), args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
                 anyhow::bail!("use either --tls auto or --tls-cert/--tls-key, not both")
             }
@@ -153,47 +146,22 @@ impl ServerConfig {
             anyhow::bail!("--no-http needs TLS (--tls auto or --tls-cert/--tls-key)");
         }
         Ok(Self {
-            max_connections: args
-                .max_connections
-                .or(file.max_connections)
-                .unwrap_or(1024)
-                .max(1),
+            max_connections: args.max_connections.or(file.max_connections).unwrap_or(1024).max(1),
             header_timeout: std::time::Duration::from_secs(
-                args.header_timeout_secs
-                    .or(file.header_timeout_secs)
-                    .unwrap_or(30)
-                    .max(1),
+                args.header_timeout_secs.or(file.header_timeout_secs).unwrap_or(30).max(1),
             ),
             body_idle_timeout: std::time::Duration::from_secs(
-                args.body_idle_timeout_secs
-                    .or(file.body_idle_timeout_secs)
-                    .unwrap_or(60)
-                    .max(1),
+                args.body_idle_timeout_secs.or(file.body_idle_timeout_secs).unwrap_or(60).max(1),
             ),
-            max_put_size: args
-                .max_put_size
-                .or(file.max_put_size)
-                .unwrap_or(5 * 1024 * 1024 * 1024),
+            root_key_file: args.root_key_file.or(file.root_key_file),
+            max_put_size: args.max_put_size.or(file.max_put_size).unwrap_or(5 * 1024 * 1024 * 1024),
             tls,
-            listen_tls: args
-                .listen_tls
-                .or(file.listen_tls)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9443))),
+            listen_tls: args.listen_tls.or(file.listen_tls).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9443))),
             http_enabled,
-            insecure_allow_sse_c_over_http: args.insecure_allow_sse_c_over_http
-                || file.insecure_allow_sse_c_over_http,
-            data: args
-                .data
-                .or(file.data)
-                .unwrap_or_else(|| PathBuf::from("sealbox-data")),
-            listen: args
-                .listen
-                .or(file.listen)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9000))),
-            region: args
-                .region
-                .or(file.region)
-                .unwrap_or_else(|| "us-east-1".into()),
+            insecure_allow_sse_c_over_http: args.insecure_allow_sse_c_over_http || file.insecure_allow_sse_c_over_http,
+            data: args.data.or(file.data).unwrap_or_else(|| PathBuf::from("sealbox-data")),
+            listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9000))),
+            region: args.region.or(file.region).unwrap_or_else(|| "us-east-1".into()),
             domains,
             json_logs,
             test_clock_offset_secs,
@@ -202,8 +170,7 @@ impl ServerConfig {
 }
 
 fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("while reading the config file {}", path.display()))?;
-    toml::from_str(&text)
-        .with_context(|| format!("while parsing the config file {}", path.display()))
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("while reading the config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("while parsing the config file {}", path.display()))
 }

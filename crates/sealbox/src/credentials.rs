@@ -29,20 +29,13 @@ const FILE: &str = "root-credentials.json";
 pub fn load_or_create(data: &Path) -> anyhow::Result<(RootCredentials, bool)> {
     let path = data.join(FILE);
     if path.exists() {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("while reading {}", path.display()))?;
-        let creds: RootCredentials = serde_json::from_str(&text)
-            .with_context(|| format!("while parsing {}", path.display()))?;
+        let text = std::fs::read_to_string(&path).with_context(|| format!("while reading {}", path.display()))?;
+        let creds: RootCredentials =
+            serde_json::from_str(&text).with_context(|| format!("while parsing {}", path.display()))?;
         return Ok((creds, false));
     }
-    let creds = match (
-        std::env::var("SEALBOX_ROOT_ACCESS_KEY"),
-        std::env::var("SEALBOX_ROOT_SECRET_KEY"),
-    ) {
-        (Ok(a), Ok(s)) if !a.is_empty() && !s.is_empty() => RootCredentials {
-            access_key_id: a,
-            secret_access_key: s,
-        },
+    let creds = match (std::env::var("SEALBOX_ROOT_ACCESS_KEY"), std::env::var("SEALBOX_ROOT_SECRET_KEY")) {
+        (Ok(a), Ok(s)) if !a.is_empty() && !s.is_empty() => RootCredentials { access_key_id: a, secret_access_key: s },
         _ => generate()?,
     };
     let mut file = std::fs::OpenOptions::new()
@@ -58,29 +51,15 @@ pub fn load_or_create(data: &Path) -> anyhow::Result<(RootCredentials, bool)> {
 
 fn generate() -> anyhow::Result<RootCredentials> {
     const ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    const SECRET_ALPHABET: &[u8] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let rng = SystemRandom::new();
     let mut id = [0u8; 17];
     let mut secret = [0u8; 40];
-    rng.fill(&mut id)
-        .map_err(|_| anyhow::anyhow!("no system randomness"))?;
-    rng.fill(&mut secret)
-        .map_err(|_| anyhow::anyhow!("no system randomness"))?;
+    rng.fill(&mut id).map_err(|_| anyhow::anyhow!("no system randomness"))?;
+    rng.fill(&mut secret).map_err(|_| anyhow::anyhow!("no system randomness"))?;
     // 32 and 64 divide 256, so taking the byte modulo the alphabet size has no bias.
-    let access_key_id = format!(
-        "SBX{}",
-        id.iter()
-            .take(17)
-            .map(|b| ID_ALPHABET[(*b % 32) as usize] as char)
-            .collect::<String>()
-    );
-    let secret_access_key = secret
-        .iter()
-        .map(|b| SECRET_ALPHABET[(*b % 64) as usize] as char)
-        .collect();
-    Ok(RootCredentials {
-        access_key_id,
-        secret_access_key,
-    })
+    let access_key_id =
+        format!("SBX{}", id.iter().take(17).map(|b| ID_ALPHABET[(*b % 32) as usize] as char).collect::<String>());
+    let secret_access_key = secret.iter().map(|b| SECRET_ALPHABET[(*b % 64) as usize] as char).collect();
+    Ok(RootCredentials { access_key_id, secret_access_key })
 }

@@ -1,11 +1,17 @@
 //! The `sealbox` binary: parses the command line and wires the crates together.
 
 mod access;
+mod api_glue;
 mod config;
 mod credentials;
+mod iam;
+mod identity;
+mod keyservice;
 mod metrics;
 mod router;
+mod s3_actions;
 mod serve;
+mod sigv4;
 mod tls;
 
 use clap::{Parser, Subcommand};
@@ -33,9 +39,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let cfg = config::ServerConfig::resolve(args)?;
             serve::init_tracing(&cfg);
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(serve::run(cfg))
         }
     }

@@ -8,9 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// Upper bounds of the latency buckets, in seconds.
-const BUCKETS: [f64; 12] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
-];
+const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
 #[derive(Default)]
 struct Histogram {
@@ -41,24 +39,10 @@ pub struct Metrics {
 pub struct OperationSlot(pub Arc<OnceLock<String>>);
 
 impl Metrics {
-    pub fn record(
-        &self,
-        api: &str,
-        operation: &str,
-        status: u16,
-        elapsed: Duration,
-        bytes_in: u64,
-        bytes_out: u64,
-    ) {
+    pub fn record(&self, api: &str, operation: &str, status: u16, elapsed: Duration, bytes_in: u64, bytes_out: u64) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        *inner
-            .requests
-            .entry((api.to_owned(), operation.to_owned(), status))
-            .or_default() += 1;
-        let h = inner
-            .latency
-            .entry((api.to_owned(), operation.to_owned()))
-            .or_default();
+        *inner.requests.entry((api.to_owned(), operation.to_owned(), status)).or_default() += 1;
+        let h = inner.latency.entry((api.to_owned(), operation.to_owned())).or_default();
         let secs = elapsed.as_secs_f64();
         for (i, bound) in BUCKETS.iter().enumerate() {
             if secs <= *bound {
@@ -72,10 +56,7 @@ impl Metrics {
     }
 
     pub fn add_collector(&self, c: Collector) {
-        self.collectors
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(c);
+        self.collectors.lock().unwrap_or_else(|e| e.into_inner()).push(c);
     }
 
     pub fn render(&self) -> String {
@@ -85,20 +66,26 @@ impl Metrics {
             out.push_str("# HELP sealbox_requests_total Requests handled, by API, operation and HTTP status.\n");
             out.push_str("# TYPE sealbox_requests_total counter\n");
             for ((api, op, status), n) in &inner.requests {
-                let _ = writeln!(out, "sealbox_requests_total{{api=\"{api}\",operation=\"{op}\",status=\"{status}\"}} {n}");
+                let _ =
+                    writeln!(out, "sealbox_requests_total{{api=\"{api}\",operation=\"{op}\",status=\"{status}\"}} {n}");
             }
             out.push_str("# HELP sealbox_request_duration_seconds Time to the response head, by API and operation.\n");
             out.push_str("# TYPE sealbox_request_duration_seconds histogram\n");
             for ((api, op), h) in &inner.latency {
                 for (i, bound) in BUCKETS.iter().enumerate() {
-                    let _ = writeln!(out, "sealbox_request_duration_seconds_bucket{{api=\"{api}\",operation=\"{op}\",le=\"{bound}\"}} {}", h.counts[i]);
+                    let _ = writeln!(
+                        out,
+                        "sealbox_request_duration_seconds_bucket{{api=\"{api}\",operation=\"{op}\",le=\"{bound}\"}} {}",
+                        h.counts[i]
+                    );
                 }
-                let _ = writeln!(out, "sealbox_request_duration_seconds_bucket{{api=\"{api}\",operation=\"{op}\",le=\"+Inf\"}} {}", h.count);
                 let _ = writeln!(
                     out,
-                    "sealbox_request_duration_seconds_sum{{api=\"{api}\",operation=\"{op}\"}} {}",
-                    h.sum
+                    "sealbox_request_duration_seconds_bucket{{api=\"{api}\",operation=\"{op}\",le=\"+Inf\"}} {}",
+                    h.count
                 );
+                let _ =
+                    writeln!(out, "sealbox_request_duration_seconds_sum{{api=\"{api}\",operation=\"{op}\"}} {}", h.sum);
                 let _ = writeln!(
                     out,
                     "sealbox_request_duration_seconds_count{{api=\"{api}\",operation=\"{op}\"}} {}",
@@ -110,12 +97,7 @@ impl Metrics {
             out.push_str("# HELP sealbox_bytes_out_total Response body bytes announced to clients.\n# TYPE sealbox_bytes_out_total counter\n");
             let _ = writeln!(out, "sealbox_bytes_out_total {}", inner.bytes_out);
         }
-        for c in self
-            .collectors
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
+        for c in self.collectors.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             c(&mut out);
         }
         out
@@ -133,13 +115,11 @@ mod tests {
         m.record("s3", "PutObject", 200, Duration::from_millis(30), 5, 0);
         m.add_collector(Box::new(|out| out.push_str("sealbox_kms_calls_total 7\n")));
         let text = m.render();
-        assert!(text.contains(
-            "sealbox_requests_total{api=\"s3\",operation=\"PutObject\",status=\"200\"} 2"
-        ));
-        assert!(text.contains("sealbox_request_duration_seconds_bucket{api=\"s3\",operation=\"PutObject\",le=\"0.005\"} 1"));
-        assert!(text.contains(
-            "sealbox_request_duration_seconds_count{api=\"s3\",operation=\"PutObject\"} 2"
-        ));
+        assert!(text.contains("sealbox_requests_total{api=\"s3\",operation=\"PutObject\",status=\"200\"} 2"));
+        assert!(
+            text.contains("sealbox_request_duration_seconds_bucket{api=\"s3\",operation=\"PutObject\",le=\"0.005\"} 1")
+        );
+        assert!(text.contains("sealbox_request_duration_seconds_count{api=\"s3\",operation=\"PutObject\"} 2"));
         assert!(text.contains("sealbox_bytes_in_total 15"));
         assert!(text.contains("sealbox_kms_calls_total 7"));
     }

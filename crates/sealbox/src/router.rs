@@ -31,15 +31,15 @@ pub struct Router {
 pub struct RouterState {
     pub ready: std::sync::atomic::AtomicBool,
     pub metrics: crate::metrics::Metrics,
+    pub kms: Arc<sealbox_kms::Kms>,
+    pub meta: Arc<sealbox_store::MetaStore>,
+    pub keyring: Arc<crate::identity::KeyRing>,
+    pub iam: Arc<crate::iam::Iam>,
 }
 
 impl Router {
     pub fn for_connection(&self, peer: Peer) -> Self {
-        Self {
-            s3: self.s3.clone(),
-            state: self.state.clone(),
-            peer: Some(peer),
-        }
+        Self { s3: self.s3.clone(), state: self.state.clone(), peer: Some(peer) }
     }
 }
 
@@ -72,8 +72,25 @@ impl hyper::service::Service<Request<Incoming>> for Router {
             let resp = metrics_response(&self.state.metrics);
             return Box::pin(async move { Ok::<_, HttpError>(resp) });
         }
+        if let Some(op) = req
+            .headers()
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|t| t.strip_prefix("TrentService."))
+            .map(str::to_owned)
+        {
+            let state = self.state.clone();
+            let peer = self.peer;
+            return Box::pin(async move { Ok(crate::api_glue::kms(state, peer, req, op).await) });
+        }
+        if crate::sigv4::signed_service(req.headers()).as_deref() == Some("iam") {
+            let state = self.state.clone();
+            let peer = self.peer;
+            return Box::pin(async move { Ok(crate::api_glue::iam(state, peer, req).await) });
+        }
         if let Some(peer) = self.peer {
-            req.extensions_mut().insert(peer);
+            req.extensions_mut()
+                .insert(sealbox_s3::RequestInfo { source_ip: Some(peer.addr.ip().to_string()), is_tls: peer.is_tls });
         }
         let slot = OperationSlot::default();
         req.extensions_mut().insert(slot.clone());
@@ -99,18 +116,12 @@ impl hyper::service::Service<Request<Incoming>> for Router {
 }
 
 fn content_length(h: &http::HeaderMap) -> u64 {
-    h.get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    h.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 fn metrics_response(m: &crate::metrics::Metrics) -> Response<Body> {
     let mut resp = Response::new(Body::from(m.render()));
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain; version=0.0.4"),
-    );
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; version=0.0.4"));
     resp
 }
 
@@ -132,11 +143,7 @@ fn fill_error_message(resp: &mut Response<Body>) {
     if text.contains("<Message>") {
         return;
     }
-    let Some(code) = text
-        .split("<Code>")
-        .nth(1)
-        .and_then(|r| r.split("</Code>").next())
-    else {
+    let Some(code) = text.split("<Code>").nth(1).and_then(|r| r.split("</Code>").next()) else {
         return;
     };
     let message = match code {
@@ -156,11 +163,7 @@ fn fill_error_message(resp: &mut Response<Body>) {
         "IncompleteBody" => "You did not provide the number of bytes specified by the Content-Length HTTP header.",
         _ => return,
     };
-    let filled = text.replacen(
-        "</Code>",
-        &format!("</Code><Message>{message}</Message>"),
-        1,
-    );
+    let filled = text.replacen("</Code>", &format!("</Code><Message>{message}</Message>"), 1);
     let len = filled.len();
     *resp.body_mut() = Body::from(filled);
     if let Ok(v) = http::HeaderValue::from_str(&len.to_string()) {

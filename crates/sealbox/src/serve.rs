@@ -1,32 +1,27 @@
 //! `sealbox serve`: open the stores, sweep orphans, listen, shut down gracefully.
 
-use std::collections::HashMap;
 use std::os::unix::fs::DirBuilderExt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
-use s3s::auth::{S3Auth, SecretKey};
 use s3s::service::S3ServiceBuilder;
-use s3s::{s3_error, S3Result};
 use sealbox_s3::{S3Config, SealboxS3};
 use sealbox_store::{BlobStore, MetaStore};
 use tokio::net::TcpListener;
 
 use crate::config::{ServerConfig, TlsSource};
 use crate::credentials;
+use crate::identity::{KeyRing, KeyRingAuth, Principal};
 use crate::router::{Peer, Router, RouterState};
 use crate::tls;
 
 pub fn init_tracing(cfg: &ServerConfig) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SEALBOX_LOG")
-        .unwrap_or_else(|_| "info,s3s=off".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SEALBOX_LOG").unwrap_or_else(|_| "info,s3s=off".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if cfg.json_logs {
         builder.json().init();
     } else {
@@ -34,41 +29,102 @@ pub fn init_tracing(cfg: &ServerConfig) {
     }
 }
 
-/// Access keys the server accepts, looked up on every signed request.
-#[derive(Default)]
-pub struct KeyRing {
-    keys: RwLock<HashMap<String, String>>,
-}
+/// Seals IAM access-key secrets with the root key (via the KMS, which holds it).
+struct RootSecrets(Arc<sealbox_kms::Kms>);
 
-impl KeyRing {
-    pub fn insert(&self, access_key_id: &str, secret: &str) {
-        self.keys
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(access_key_id.to_owned(), secret.to_owned());
+impl crate::iam::SecretBox for RootSecrets {
+    fn seal(&self, plaintext: &[u8]) -> anyhow::Result<Vec<u8>> {
+        Ok(self.0.seal_secret(plaintext, "iam access key")?)
     }
-    pub fn secret(&self, access_key_id: &str) -> Option<String> {
-        self.keys
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(access_key_id)
-            .cloned()
+    fn open(&self, sealed: &[u8]) -> anyhow::Result<zeroize::Zeroizing<Vec<u8>>> {
+        Ok(self.0.open_secret(sealed, "iam access key")?)
     }
 }
 
-struct KeyRingAuth(Arc<KeyRing>);
-
-#[async_trait::async_trait]
-impl S3Auth for KeyRingAuth {
-    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        match self.0.secret(access_key) {
-            Some(s) => Ok(SecretKey::from(s)),
-            None => Err(s3_error!(
-                InvalidAccessKeyId,
-                "The AWS Access Key Id you provided does not exist in our records."
-            )),
+/// Puts every active IAM access key in the key ring (secrets unwrapped in memory only).
+fn load_user_keys(meta: &MetaStore, kms: &sealbox_kms::Kms, keyring: &KeyRing) -> anyhow::Result<()> {
+    let mut entries = Vec::new();
+    for k in meta.list_access_keys(None)? {
+        if k.status != "Active" {
+            continue;
         }
+        let Some(user) = meta.user(&k.user_name)? else { continue };
+        let secret = kms.open_secret(&k.secret_wrapped, "iam access key")?;
+        let secret = String::from_utf8(secret.to_vec()).context("stored access key secret is not text")?;
+        entries.push((secret, Principal::user(&k.access_key_id, &user.name, &user.user_id, &user.path)));
     }
+    keyring.replace_users(entries);
+    Ok(())
+}
+
+/// The root key (file by default, or Argon2id from `SEALBOX_ROOT_PASSPHRASE`) and the KMS store.
+fn open_kms(cfg: &ServerConfig) -> anyhow::Result<sealbox_kms::Kms> {
+    let db = cfg.data.join("kms.db");
+    let root = match std::env::var("SEALBOX_ROOT_PASSPHRASE") {
+        Ok(pass) if !pass.is_empty() => {
+            let salt = sealbox_kms::Kms::passphrase_salt(&db).context("while reading the passphrase salt")?;
+            sealbox_kms::RootKey::from_passphrase(pass.as_bytes(), &salt)?
+        }
+        _ => {
+            let path = cfg.root_key_file.clone().unwrap_or_else(|| cfg.data.join("root.key"));
+            sealbox_kms::RootKey::load_or_create_file(&path)
+                .with_context(|| format!("while loading the root key {}", path.display()))?
+        }
+    };
+    let clock: Arc<dyn sealbox_kms::Clock> = if cfg.test_clock_offset_secs != 0 {
+        tracing::warn!(offset_secs = cfg.test_clock_offset_secs, "TEST ONLY: the key service clock is shifted");
+        Arc::new(sealbox_kms::OffsetClock(cfg.test_clock_offset_secs))
+    } else {
+        Arc::new(sealbox_kms::SystemClock)
+    };
+    let config = sealbox_kms::KmsConfig { account_id: crate::iam::ACCOUNT_ID.into(), region: cfg.region.clone() };
+    sealbox_kms::Kms::open(&db, root, clock, config)
+        .with_context(|| format!("while opening the key store {} (is this the right root key?)", db.display()))
+}
+
+/// Rotates keys that are due and destroys keys past their deletion date: now and every minute.
+fn spawn_key_maintenance(kms: Arc<sealbox_kms::Kms>) {
+    tokio::spawn(async move {
+        loop {
+            let k = kms.clone();
+            let result = tokio::task::spawn_blocking(move || -> Result<_, sealbox_kms::KmsError> {
+                Ok((k.rotate_due_keys()?, k.purge_deleted_keys()?))
+            })
+            .await;
+            match result {
+                Ok(Ok((rotated, purged))) => {
+                    for r in rotated {
+                        tracing::info!(key = %r.key_arn, version = r.version, "key rotated (automatic)");
+                    }
+                    for id in purged {
+                        tracing::info!(key = %id, "key deleted: its material is destroyed");
+                    }
+                }
+                Ok(Err(e)) => tracing::error!(error = %e, "key maintenance failed"),
+                Err(e) => tracing::error!(error = %e, "key maintenance task failed"),
+            }
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        }
+    });
+}
+
+/// The secret that keys SSE-C recognition HMACs: random, made once, kept sealed by the root key.
+fn ssec_secret(cfg: &ServerConfig, kms: &sealbox_kms::Kms) -> anyhow::Result<[u8; 32]> {
+    let path = cfg.data.join("sse-c-secret.sealed");
+    if !path.exists() {
+        let mut fresh = zeroize::Zeroizing::new([0u8; 32]);
+        aws_lc_rs::rand::fill(&mut fresh[..]).map_err(|_| anyhow::anyhow!("no system randomness"))?;
+        let sealed = kms.seal_secret(&fresh[..], "sse-c hmac")?;
+        std::fs::write(&path, sealed).with_context(|| format!("while writing {}", path.display()))?;
+    }
+    let sealed = std::fs::read(&path).with_context(|| format!("while reading {}", path.display()))?;
+    let secret = kms.open_secret(&sealed, "sse-c hmac")?;
+    let mut out = [0u8; 32];
+    if secret.len() != 32 {
+        anyhow::bail!("{} is damaged", path.display());
+    }
+    out.copy_from_slice(&secret);
+    Ok(out)
 }
 
 fn create_data_dir(cfg: &ServerConfig) -> anyhow::Result<()> {
@@ -86,77 +142,103 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
             .with_context(|| format!("while opening the meta store in {}", cfg.data.display()))?,
     );
     let blobs = BlobStore::open(&cfg.data).context("while opening the blob store")?;
-    let referenced = meta
-        .referenced_blobs()
-        .context("while reading blob references")?;
-    let (temps, orphans) = blobs
-        .remove_orphans(&referenced)
-        .context("while sweeping orphan blobs")?;
+    let referenced = meta.referenced_blobs().context("while reading blob references")?;
+    let (temps, orphans) = blobs.remove_orphans(&referenced).context("while sweeping orphan blobs")?;
     if temps + orphans > 0 {
         tracing::info!(temps, orphans, "start-up sweep removed unfinished writes");
     }
 
     let (creds, created) = credentials::load_or_create(&cfg.data)?;
     let keyring = Arc::new(KeyRing::default());
-    keyring.insert(&creds.access_key_id, &creds.secret_access_key);
+    keyring.insert(&creds.secret_access_key, Principal::root(&creds.access_key_id));
 
-    let s3 = SealboxS3::new(
-        meta.clone(),
-        blobs,
-        S3Config {
-            region: cfg.region.clone(),
-            ..Default::default()
+    let kms = Arc::new(open_kms(&cfg)?);
+    let iam = Arc::new(crate::iam::Iam {
+        meta: meta.clone(),
+        secrets: Arc::new(RootSecrets(kms.clone())),
+        validate_policy: Box::new(|doc| {
+            sealbox_policy::PolicyDocument::parse_for(doc, sealbox_policy::PolicyKind::Identity)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }),
+        on_keys_changed: {
+            let (meta, kms, keyring) = (meta.clone(), kms.clone(), keyring.clone());
+            Box::new(move || {
+                if let Err(e) = load_user_keys(&meta, &kms, &keyring) {
+                    tracing::error!(error = %format!("{e:#}"), "could not reload IAM access keys");
+                }
+            })
         },
-    );
+    });
+    load_user_keys(&meta, &kms, &keyring)?;
+    spawn_key_maintenance(kms.clone());
+
+    let calls = Arc::new(crate::keyservice::S3KmsCalls::default());
+    let keys = crate::keyservice::KmsKeys {
+        kms: kms.clone(),
+        meta: meta.clone(),
+        calls: calls.clone(),
+        audit: Arc::new(|_call| {}),
+    };
+    let ssec_secret = ssec_secret(&cfg, &kms)?;
+    let enc = Arc::new(sealbox_s3::Encryption::new(Arc::new(keys), ssec_secret, Duration::from_secs(600)));
+    let s3_config = S3Config {
+        region: cfg.region.clone(),
+        max_put_size: cfg.max_put_size,
+        body_idle_timeout: cfg.body_idle_timeout,
+        allow_sse_c_over_http: cfg.insecure_allow_sse_c_over_http,
+    };
+    if cfg.insecure_allow_sse_c_over_http {
+        tracing::warn!("--insecure-allow-sse-c-over-http is set: SSE-C keys may travel in the clear. Never use this outside tests.");
+    }
+    let s3 = SealboxS3::new(meta.clone(), blobs, s3_config, enc);
     let mut builder = S3ServiceBuilder::new(s3);
     builder.set_auth(KeyRingAuth(keyring.clone()));
-    builder.set_access(crate::access::SealboxAccess);
+    builder.set_access(crate::access::SealboxAccess { keyring: keyring.clone(), meta: meta.clone() });
     if !cfg.domains.is_empty() {
         builder.set_host(s3s::host::MultiDomain::new(&cfg.domains).context("invalid --domain")?);
     }
     let state = Arc::new(RouterState {
         ready: AtomicBool::new(false),
         metrics: Default::default(),
+        kms: kms.clone(),
+        meta: meta.clone(),
+        keyring: keyring.clone(),
+        iam,
     });
-    let router = Router {
-        s3: builder.build(),
-        state: state.clone(),
-        peer: None,
-    };
+    {
+        let calls = calls.clone();
+        state.metrics.add_collector(Box::new(move |out: &mut String| {
+            use std::fmt::Write;
+            use std::sync::atomic::Ordering::Relaxed;
+            out.push_str("# HELP sealbox_kms_s3_calls_total KMS calls S3 made for users (bucket keys make fewer).\n# TYPE sealbox_kms_s3_calls_total counter\n");
+            let _ = writeln!(out, "sealbox_kms_s3_calls_total{{operation=\"GenerateDataKey\"}} {}", calls.generate_data_key.load(Relaxed));
+            let _ = writeln!(out, "sealbox_kms_s3_calls_total{{operation=\"Decrypt\"}} {}", calls.decrypt.load(Relaxed));
+        }));
+    }
+    let router = Router { s3: builder.build(), state: state.clone(), peer: None };
 
     let http = match cfg.http_enabled {
-        true => Some(
-            TcpListener::bind(cfg.listen)
-                .await
-                .with_context(|| format!("while binding {}", cfg.listen))?,
-        ),
+        true => Some(TcpListener::bind(cfg.listen).await.with_context(|| format!("while binding {}", cfg.listen))?),
         false => None,
     };
     let tls = match &cfg.tls {
         Some(source) => {
             let files = match source {
                 TlsSource::Auto => tls::auto_files(&cfg.data, &cfg.domains)?,
-                TlsSource::Files { cert, key } => tls::TlsFiles {
-                    cert: cert.clone(),
-                    key: key.clone(),
-                    ca: None,
-                },
+                TlsSource::Files { cert, key } => tls::TlsFiles { cert: cert.clone(), key: key.clone(), ca: None },
             };
             let resolver = Arc::new(tls::ReloadingResolver::new(files.clone())?);
             let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(resolver.clone())?);
-            let listener = TcpListener::bind(cfg.listen_tls)
-                .await
-                .with_context(|| format!("while binding {}", cfg.listen_tls))?;
+            let listener =
+                TcpListener::bind(cfg.listen_tls).await.with_context(|| format!("while binding {}", cfg.listen_tls))?;
             tokio::spawn(reload_on_sighup(resolver));
             Some((listener, acceptor, files))
         }
         None => None,
     };
     let http_addr = http.as_ref().map(|l| l.local_addr()).transpose()?;
-    let tls_addr = tls
-        .as_ref()
-        .map(|(l, _, f)| l.local_addr().map(|a| (a, f.clone())))
-        .transpose()?;
+    let tls_addr = tls.as_ref().map(|(l, _, f)| l.local_addr().map(|a| (a, f.clone()))).transpose()?;
     print_banner(&cfg, http_addr, tls_addr.as_ref(), &creds, created);
     state.ready.store(true, Ordering::Release);
 
@@ -196,8 +278,8 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         let _ = t.await;
     }
     tracing::info!("shutting down: waiting for in-flight requests");
-    let graceful = Arc::try_unwrap(graceful)
-        .map_err(|_| anyhow::anyhow!("listener tasks still hold the shutdown handle"))?;
+    let graceful =
+        Arc::try_unwrap(graceful).map_err(|_| anyhow::anyhow!("listener tasks still hold the shutdown handle"))?;
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(Duration::from_secs(30)) => tracing::warn!("in-flight requests did not finish in 30 s"),
@@ -228,19 +310,15 @@ fn print_banner(
     created: bool,
 ) {
     if let Some(addr) = http {
-        println!(
-            "sealbox listening on http://{addr} (region {}, data {})",
-            cfg.region,
-            cfg.data.display()
-        );
+        println!("sealbox listening on http://{addr} (region {}, data {})", cfg.region, cfg.data.display());
     }
     if let Some((addr, files)) = tls {
-        println!(
-            "sealbox listening on https://{addr} (certificate {})",
-            files.cert.display()
-        );
+        println!("sealbox listening on https://{addr} (certificate {})", files.cert.display());
         if let Some(ca) = &files.ca {
-            println!("  trust it with: aws --ca-bundle {0} ... | boto3 verify=\"{0}\" | curl --cacert {0}", ca.display());
+            println!(
+                "  trust it with: aws --ca-bundle {0} ... | boto3 verify=\"{0}\" | curl --cacert {0}",
+                ca.display()
+            );
         }
     }
     let endpoint = match (http, tls) {
@@ -249,15 +327,9 @@ fn print_banner(
         (None, None) => String::new(),
     };
     if created {
-        println!(
-            "Generated root credentials (stored in {}/root-credentials.json, mode 0600):",
-            cfg.data.display()
-        );
+        println!("Generated root credentials (stored in {}/root-credentials.json, mode 0600):", cfg.data.display());
     } else {
-        println!(
-            "Root credentials (from {}/root-credentials.json):",
-            cfg.data.display()
-        );
+        println!("Root credentials (from {}/root-credentials.json):", cfg.data.display());
     }
     println!("  export AWS_ACCESS_KEY_ID={}", creds.access_key_id);
     println!("  export AWS_SECRET_ACCESS_KEY={}", creds.secret_access_key);
@@ -294,9 +366,7 @@ async fn accept_loop(
     limits: Limits,
 ) {
     let mut http = ConnBuilder::new(TokioExecutor::new());
-    http.http1()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(limits.header_timeout);
+    http.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(limits.header_timeout);
     loop {
         // Past the connection limit, stop accepting: clients queue in the kernel's backlog.
         let permit = tokio::select! {
@@ -315,17 +385,13 @@ async fn accept_loop(
             _ = stop.cancelled() => break,
         };
         let _ = socket.set_nodelay(true);
-        let svc = router.for_connection(Peer {
-            addr,
-            is_tls: tls.is_some(),
-        });
+        let svc = router.for_connection(Peer { addr, is_tls: tls.is_some() });
         match &tls {
             None => {
-                let conn = graceful.watch(
-                    http.serve_connection(TokioIo::new(socket), svc)
-                        .into_owned(),
-                );
+                let conn = graceful.watch(http.serve_connection(TokioIo::new(socket), svc).into_owned());
                 tokio::spawn(async move {
+                    // The permit lives as long as the connection: that is the connection limit.
+                    let _permit = permit;
                     if let Err(err) = conn.await {
                         tracing::debug!(%err, "connection ended with an error");
                     }
@@ -337,20 +403,13 @@ async fn accept_loop(
                 let limits_header_timeout = limits.header_timeout;
                 let graceful = graceful.clone();
                 tokio::spawn(async move {
-                    let stream = match tokio::time::timeout(
-                        Duration::from_secs(10),
-                        acceptor.accept(socket),
-                    )
-                    .await
-                    {
+                    let _permit = permit;
+                    let stream = match tokio::time::timeout(limits_header_timeout, acceptor.accept(socket)).await {
                         Ok(Ok(s)) => s,
                         Ok(Err(err)) => return tracing::debug!(%err, %addr, "TLS handshake failed"),
                         Err(_) => return tracing::debug!(%addr, "TLS handshake timed out"),
                     };
-                    let conn = graceful.watch(
-                        http.serve_connection(TokioIo::new(stream), svc)
-                            .into_owned(),
-                    );
+                    let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), svc).into_owned());
                     if let Err(err) = conn.await {
                         tracing::debug!(%err, "connection ended with an error");
                     }

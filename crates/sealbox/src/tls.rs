@@ -25,31 +25,16 @@ fn load_certified_key(files: &TlsFiles) -> anyhow::Result<CertifiedKey> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
         .with_context(|| format!("while reading the TLS certificate {}", files.cert.display()))?
         .collect::<Result<_, _>>()
-        .with_context(|| {
-            format!(
-                "the TLS certificate {} is not valid PEM",
-                files.cert.display()
-            )
-        })?;
+        .with_context(|| format!("the TLS certificate {} is not valid PEM", files.cert.display()))?;
     if certs.is_empty() {
-        bail!(
-            "the TLS certificate file {} holds no certificate",
-            files.cert.display()
-        );
+        bail!("the TLS certificate file {} holds no certificate", files.cert.display());
     }
     let key = PrivateKeyDer::from_pem_file(&files.key).with_context(|| {
-        format!(
-            "while reading the TLS private key {} (PEM: PKCS#8, PKCS#1 or SEC1)",
-            files.key.display()
-        )
+        format!("while reading the TLS private key {} (PEM: PKCS#8, PKCS#1 or SEC1)", files.key.display())
     })?;
     let provider = rustls::crypto::aws_lc_rs::default_provider();
     let ck = CertifiedKey::from_der(certs, key, &provider).with_context(|| {
-        format!(
-            "the TLS key {} does not match the certificate {}",
-            files.key.display(),
-            files.cert.display()
-        )
+        format!("the TLS key {} does not match the certificate {}", files.key.display(), files.cert.display())
     })?;
     Ok(ck)
 }
@@ -64,10 +49,7 @@ pub struct ReloadingResolver {
 impl ReloadingResolver {
     pub fn new(files: TlsFiles) -> anyhow::Result<Self> {
         let ck = load_certified_key(&files)?;
-        Ok(Self {
-            files,
-            current: RwLock::new(Arc::new(ck)),
-        })
+        Ok(Self { files, current: RwLock::new(Arc::new(ck)) })
     }
 
     /// Re-reads the files; on error keeps serving the old certificate.
@@ -80,18 +62,11 @@ impl ReloadingResolver {
 
 impl ResolvesServerCert for ReloadingResolver {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(
-            self.current
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
-        )
+        Some(self.current.read().unwrap_or_else(|e| e.into_inner()).clone())
     }
 }
 
-pub fn server_config(
-    resolver: Arc<ReloadingResolver>,
-) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+pub fn server_config(resolver: Arc<ReloadingResolver>) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -119,11 +94,7 @@ fn write_private(path: &Path, contents: &str, mode: u32) -> anyhow::Result<()> {
 /// server certificate, so clients trust `ca.pem` with `--ca-bundle` / `verify=`).
 pub fn auto_files(data: &Path, domains: &[String]) -> anyhow::Result<TlsFiles> {
     let dir = data.join("tls");
-    let files = TlsFiles {
-        cert: dir.join("cert.pem"),
-        key: dir.join("key.pem"),
-        ca: Some(dir.join("ca.pem")),
-    };
+    let files = TlsFiles { cert: dir.join("cert.pem"), key: dir.join("key.pem"), ca: Some(dir.join("ca.pem")) };
     if files.cert.exists() && files.key.exists() {
         return Ok(files);
     }
@@ -131,45 +102,24 @@ pub fn auto_files(data: &Path, domains: &[String]) -> anyhow::Result<TlsFiles> {
     let ca_key = rcgen::KeyPair::generate().context("CA key")?;
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).context("CA params")?;
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "sealbox local CA");
-    ca_params.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::CrlSign,
-    ];
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "sealbox local CA");
+    ca_params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
     let ca_cert = ca_params.self_signed(&ca_key).context("CA certificate")?;
     let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
 
-    let mut names = vec![
-        "localhost".to_owned(),
-        "127.0.0.1".to_owned(),
-        "::1".to_owned(),
-    ];
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
     for d in domains {
         names.push(d.clone());
         names.push(format!("*.{d}"));
     }
     let key = rcgen::KeyPair::generate().context("server key")?;
     let mut params = rcgen::CertificateParams::new(names).context("server certificate names")?;
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "sealbox");
+    params.distinguished_name.push(rcgen::DnType::CommonName, "sealbox");
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = params
-        .signed_by(&key, &issuer)
-        .context("server certificate")?;
+    let cert = params.signed_by(&key, &issuer).context("server certificate")?;
 
-    write_private(
-        files.ca.as_ref().expect("auto has a CA"),
-        &ca_cert.pem(),
-        0o644,
-    )?;
-    write_private(
-        &files.cert,
-        &format!("{}{}", cert.pem(), ca_cert.pem()),
-        0o644,
-    )?;
+    write_private(files.ca.as_ref().expect("auto has a CA"), &ca_cert.pem(), 0o644)?;
+    write_private(&files.cert, &format!("{}{}", cert.pem(), ca_cert.pem()), 0o644)?;
     write_private(&files.key, &key.serialize_pem(), 0o600)?;
     Ok(files)
 }

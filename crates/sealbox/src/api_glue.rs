@@ -1,0 +1,214 @@
+//! The KMS JSON API and the IAM query API on the shared port: read the (small) body, verify
+//! SigV4 for the service, authorise, hand the call to the library that implements it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use s3s::Body;
+
+use crate::keyservice::{authorize_kms, identity_policies};
+use crate::router::{Peer, RouterState};
+use crate::sigv4::{self, SigError, SignedRequest};
+
+/// KMS and IAM requests are small JSON/form documents; anything larger is refused unread.
+const MAX_API_BODY: usize = 1 << 20;
+
+fn request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+async fn read_body(body: Incoming) -> Result<bytes::Bytes, String> {
+    match Limited::new(body, MAX_API_BODY).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) => Err(format!("request body could not be read (limit {MAX_API_BODY} bytes): {e}")),
+    }
+}
+
+fn json_response(status: u16, body: Vec<u8>, request_id: &str) -> Response<Body> {
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = resp.headers_mut();
+    h.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/x-amz-json-1.1"));
+    if let Ok(v) = http::HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+fn kms_error(status: u16, kind: &str, message: &str, request_id: &str) -> Response<Body> {
+    let body = serde_json::json!({"__type": kind, "message": message});
+    json_response(status, serde_json::to_vec(&body).unwrap_or_default(), request_id)
+}
+
+fn kms_sig_error(e: SigError, request_id: &str) -> Response<Body> {
+    match e {
+        SigError::Missing => kms_error(400, "MissingAuthenticationTokenException", "Missing Authentication Token", request_id),
+        SigError::Malformed(m) => kms_error(400, "IncompleteSignatureException", &m, request_id),
+        SigError::UnknownKey => kms_error(400, "UnrecognizedClientException", "The security token included in the request is invalid.", request_id),
+        SigError::BadSignature => kms_error(
+            400,
+            "InvalidSignatureException",
+            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.",
+            request_id,
+        ),
+        SigError::Expired(m) => kms_error(400, "InvalidSignatureException", &m, request_id),
+    }
+}
+
+/// `POST /` with `X-Amz-Target: TrentService.<op>`.
+pub async fn kms(state: Arc<RouterState>, peer: Option<Peer>, req: Request<Incoming>, op: String) -> Response<Body> {
+    let started = Instant::now();
+    let rid = request_id();
+    let (parts, body) = req.into_parts();
+    let resp = match read_body(body).await {
+        Err(m) => kms_error(400, "SerializationException", &m, &rid),
+        Ok(bytes) => {
+            let signed = SignedRequest {
+                method: parts.method.as_str(),
+                path: parts.uri.path(),
+                query: parts.uri.query().unwrap_or(""),
+                headers: &parts.headers,
+                body: &bytes,
+            };
+            match sigv4::verify(&signed, "kms", time::OffsetDateTime::now_utc(), |k| state.keyring.secret(k)) {
+                Err(e) => kms_sig_error(e, &rid),
+                Ok(v) => {
+                    let principal = state.keyring.principal(&v.access_key_id);
+                    match principal {
+                        None => kms_sig_error(SigError::UnknownKey, &rid),
+                        Some(p) => {
+                            let caller = sealbox_kms::Caller {
+                                access_key_id: p.access_key_id.clone(),
+                                principal_arn: p.arn.clone(),
+                                source_ip: peer.map(|p| p.addr.ip().to_string()),
+                            };
+                            let st = state.clone();
+                            let op2 = op.clone();
+                            let result = tokio::task::spawn_blocking(move || {
+                                let meta = st.meta.clone();
+                                let arn = caller.principal_arn.clone();
+                                let authorize =
+                                    move |action: &str, resource: &str, key: Option<&sealbox_kms::KeyRecord>| {
+                                        authorize_kms(&meta, &arn, action, key, resource, &[])
+                                    };
+                                sealbox_kms::api::handle(&st.kms, &op2, &bytes, &caller, &authorize)
+                            })
+                            .await;
+                            match result {
+                                Ok((reply, _summary)) => json_response(reply.status, reply.body, &rid),
+                                Err(e) => kms_error(500, "KMSInternalException", &format!("internal error: {e}"), &rid),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    state.metrics.record("kms", &op, resp.status().as_u16(), started.elapsed(), 0, 0);
+    resp
+}
+
+fn iam_response(status: StatusCode, xml: String) -> Response<Body> {
+    let mut resp = Response::new(Body::from(xml));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/xml"));
+    resp
+}
+
+fn iam_err(status: StatusCode, code: &'static str, message: impl Into<String>, rid: &str) -> Response<Body> {
+    let e = crate::iam::IamError { status, code, message: message.into() };
+    iam_response(status, crate::iam::error_xml(&e, rid))
+}
+
+/// The IAM query API (form-encoded POST signed for service `iam`).
+pub async fn iam(state: Arc<RouterState>, _peer: Option<Peer>, req: Request<Incoming>) -> Response<Body> {
+    let started = Instant::now();
+    let rid = request_id();
+    let (parts, body) = req.into_parts();
+    let mut action = String::from("Unknown");
+    let resp = match read_body(body).await {
+        Err(m) => iam_err(StatusCode::BAD_REQUEST, "MalformedInput", m, &rid),
+        Ok(bytes) => {
+            let signed = SignedRequest {
+                method: parts.method.as_str(),
+                path: parts.uri.path(),
+                query: parts.uri.query().unwrap_or(""),
+                headers: &parts.headers,
+                body: &bytes,
+            };
+            match sigv4::verify(&signed, "iam", time::OffsetDateTime::now_utc(), |k| state.keyring.secret(k)) {
+                Err(SigError::UnknownKey) => iam_err(
+                    StatusCode::FORBIDDEN,
+                    "InvalidClientTokenId",
+                    "The security token included in the request is invalid.",
+                    &rid,
+                ),
+                Err(SigError::Missing) => {
+                    iam_err(StatusCode::FORBIDDEN, "MissingAuthenticationToken", "Missing Authentication Token", &rid)
+                }
+                Err(SigError::Malformed(m)) => iam_err(StatusCode::BAD_REQUEST, "IncompleteSignature", m, &rid),
+                Err(SigError::BadSignature) => iam_err(
+                    StatusCode::FORBIDDEN,
+                    "SignatureDoesNotMatch",
+                    "The request signature we calculated does not match the signature you provided.",
+                    &rid,
+                ),
+                Err(SigError::Expired(m)) => iam_err(StatusCode::FORBIDDEN, "SignatureDoesNotMatch", m, &rid),
+                Ok(v) => {
+                    let principal = state.keyring.principal(&v.access_key_id);
+                    let form = crate::iam::Form::parse(&bytes);
+                    action = form.get("Action").unwrap_or("Unknown").to_owned();
+                    let st = state.clone();
+                    let rid2 = rid.clone();
+                    let act = action.clone();
+                    let result = tokio::task::spawn_blocking(move || {
+                        let Some(p) = principal else {
+                            return Err(crate::iam::IamError {
+                                status: StatusCode::FORBIDDEN,
+                                code: "InvalidClientTokenId",
+                                message: "Unknown access key".into(),
+                            });
+                        };
+                        if !p.is_root() {
+                            let resource = match form.get("UserName") {
+                                Some(u) => crate::iam::user_arn(u, "/"),
+                                None => "*".to_owned(),
+                            };
+                            let ctx = sealbox_policy::RequestContext::new(
+                                p.arn.clone(),
+                                crate::iam::ACCOUNT_ID,
+                                format!("iam:{act}"),
+                                resource.clone(),
+                            );
+                            let policies = identity_policies(&st.meta, &p.arn);
+                            let refs: Vec<(&sealbox_policy::PolicyDocument, sealbox_policy::PolicyKind)> =
+                                policies.iter().map(|d| (d, sealbox_policy::PolicyKind::Identity)).collect();
+                            if !sealbox_policy::evaluate(&ctx, &refs).is_allowed() {
+                                return Err(crate::iam::IamError {
+                                    status: StatusCode::FORBIDDEN,
+                                    code: "AccessDenied",
+                                    message: format!(
+                                        "User: {} is not authorized to perform: iam:{act} on resource: {resource}",
+                                        p.arn
+                                    ),
+                                });
+                            }
+                        }
+                        st.iam.handle(&form, &rid2)
+                    })
+                    .await;
+                    match result {
+                        Ok(Ok(xml)) => iam_response(StatusCode::OK, xml),
+                        Ok(Err(e)) => iam_response(e.status, crate::iam::error_xml(&e, &rid)),
+                        Err(e) => iam_err(StatusCode::INTERNAL_SERVER_ERROR, "ServiceFailure", e.to_string(), &rid),
+                    }
+                }
+            }
+        }
+    };
+    state.metrics.record("iam", &action, resp.status().as_u16(), started.elapsed(), 0, 0);
+    resp
+}
