@@ -191,14 +191,23 @@ impl Source {
                 Ok((Box::pin(file), attrs))
             }
             Source::S3 { conn, bucket, .. } => {
+                // If-Match: a version written after the listing is not the one we planned to copy.
                 let resp = conn
                     .s3
                     .get_object()
                     .bucket(bucket)
                     .key(&obj.key)
+                    .set_if_match((!obj.tag.is_empty()).then(|| obj.tag.clone()))
                     .send()
                     .await
-                    .map_err(|e| classify(conn.site("GetObject", bucket, Some(&obj.key)), e))?;
+                    .map_err(|e| match crate::error::status_of(&e) {
+                        Some(412) => MigrateError::VerifyFailed {
+                            key: obj.key.clone(),
+                            mode: "size",
+                            reason: "the source changed after it was listed".into(),
+                        },
+                        _ => classify(conn.site("GetObject", bucket, Some(&obj.key)), e),
+                    })?;
                 // Tags are optional: a server (or a permission set) without tagging still migrates.
                 let tagging = match conn.s3.get_object_tagging().bucket(bucket).key(&obj.key).send().await {
                     Ok(t) if !t.tag_set().is_empty() => Some(

@@ -91,10 +91,26 @@ fn remove_empty_dirs(root: &Path, file: &Path) {
     }
 }
 
+/// Whether the report's SRC and this SRC name the same place (`./x` and `x` are one folder).
+fn same_source(reported: &str, given: &str) -> bool {
+    if reported == given {
+        return true;
+    }
+    match (Location::parse(reported), Location::parse(given)) {
+        (Ok(Location::Local(a)), Ok(Location::Local(b))) => {
+            matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(a), Ok(b)) if a == b)
+        }
+        (Ok(Location::S3 { bucket: a, prefix: p }), Ok(Location::S3 { bucket: b, prefix: q })) => {
+            a == b && crate::copy::folder_prefix(&p) == crate::copy::folder_prefix(&q)
+        }
+        _ => false,
+    }
+}
+
 /// `migrate decommission SRC --report FILE.json [--yes]`.
 pub(crate) async fn run_decommission(args: DecommissionArgs) -> anyhow::Result<i32> {
     let report = Report::read(&args.report)?;
-    if report.source != args.src {
+    if !same_source(&report.source, &args.src) {
         return Err(MigrateError::DecommissionRefused(format!(
             "the report is for {}, not {}",
             report.source, args.src

@@ -312,6 +312,7 @@ pub(crate) async fn run_apply(args: ApplyArgs) -> anyhow::Result<i32> {
         }
     } else {
         let mut buckets: Vec<&str> = plan.rules.iter().map(|r| r.bucket.as_str()).collect();
+        buckets.sort_unstable();
         buckets.dedup();
         for b in buckets {
             ensure_bucket(&dst, b).await.map_err(|e| {

@@ -89,6 +89,15 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            let exited = self.child.try_wait().ok().flatten();
+            let log = std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(20).collect();
+            eprintln!("--- sealbox {} (exit: {exited:?}) log tail:", self.endpoint);
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
