@@ -90,7 +90,8 @@ pub struct TransferOpts {
     /// SQLite checkpoint: what is verified done survives a killed run.
     #[arg(long, value_name = "FILE", default_value = ".sealbox-migrate.sqlite")]
     pub checkpoint: PathBuf,
-    /// Trust the checkpoint's done objects without asking the destination again.
+    /// Continue a killed run: trust the checkpoint's done objects without asking the destination
+    /// again, and take over its open multipart uploads part by part.
     #[arg(long)]
     pub resume: bool,
     /// Write a JSON report here (input of `decommission`).

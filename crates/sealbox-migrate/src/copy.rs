@@ -799,6 +799,13 @@ pub(crate) async fn ensure_bucket(conn: &Conn, bucket: &str) -> Result<(), Migra
         Err(e) if crate::error::status_of(&e) == Some(404) => {
             Err(MigrateError::NoSuchBucket { side: conn.side, bucket: bucket.to_owned() })
         }
+        // HEAD answers carry no error code; a GET tells wrong keys from missing permission.
+        Err(e) if crate::error::status_of(&e) == Some(403) => match conn.s3.list_buckets().send().await {
+            Err(e2) if crate::error::status_of(&e2) == Some(403) => {
+                Err(classify(conn.site("ListBuckets", bucket, None), e2))
+            }
+            _ => Err(classify(conn.site("HeadBucket", bucket, None), e)),
+        },
         Err(e) => Err(classify(conn.site("HeadBucket", bucket, None), e)),
     }
 }

@@ -411,7 +411,7 @@ async fn clear_errors_for_unreachable_bad_credentials_and_missing_buckets() {
     let bad = bad_dir.join("credentials");
     std::fs::write(&bad, "[sb]\naws_access_key_id = AKIAWRONG\naws_secret_access_key = nope\n").unwrap();
     let err = run(server.endpoint.clone(), "s3://dest", bad).await.unwrap_err().to_string();
-    assert!(err.contains("credentials") || err.contains("access denied"), "{err}");
+    assert!(err.contains("rejected the credentials (InvalidAccessKeyId)"), "{err}");
 
     let err = run(server.endpoint.clone(), "s3://no-such-bucket", good.clone()).await.unwrap_err().to_string();
     assert!(err.contains("no-such-bucket does not exist"), "{err}");
