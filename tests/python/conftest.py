@@ -89,7 +89,7 @@ class Server:
         endpoint = f"https://127.0.0.1:{self.tls_port}" if tls else f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, AWS_ACCESS_KEY_ID=self.access_key, AWS_SECRET_ACCESS_KEY=self.secret_key,
                    AWS_DEFAULT_REGION="us-east-1")
-        cmd = ["aws", "--endpoint-url", endpoint, "--no-cli-pager"]
+        cmd = ["aws", "--endpoint-url", endpoint]
         if tls:
             cmd += ["--ca-bundle", str(self.data / "tls" / "ca.pem")]
         proc = subprocess.run(cmd + list(args), env=env, capture_output=True, text=True, timeout=300)

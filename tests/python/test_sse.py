@@ -14,6 +14,8 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
+MARKER = b"SEALBOX-PLAINTEXT-MARKER-0123456789"
+
 def _customer_key(seed=b"k"):
     key = hashlib.sha256(seed).digest()
     return {
@@ -235,8 +237,8 @@ def test_bucket_keys_make_few_kms_calls(server):
     s3 = server.client()
     kms = server.client("kms")
     key_id = kms.create_key()["KeyMetadata"]["KeyId"]
-    s3.create_bucket(Bucket="bk")
-    s3.create_bucket(Bucket="nobk")
+    s3.create_bucket(Bucket="bk-yes")
+    s3.create_bucket(Bucket="bk-no")
 
     def kms_calls():
         text = requests.get(f"http://127.0.0.1:{server.port}/metrics").text
@@ -248,12 +250,12 @@ def test_bucket_keys_make_few_kms_calls(server):
 
     before = kms_calls()
     for i in range(200):
-        s3.put_object(Bucket="bk", Key=f"o{i}", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=key_id,
+        s3.put_object(Bucket="bk-yes", Key=f"o{i}", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=key_id,
                       BucketKeyEnabled=True)
     with_bucket_key = kms_calls() - before
     before = kms_calls()
     for i in range(200):
-        s3.put_object(Bucket="nobk", Key=f"o{i}", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=key_id)
+        s3.put_object(Bucket="bk-no", Key=f"o{i}", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=key_id)
     without = kms_calls() - before
     assert without == 200
     assert with_bucket_key <= 2

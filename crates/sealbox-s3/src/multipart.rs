@@ -401,9 +401,10 @@ impl SealboxS3 {
             .into_iter()
             .map(|p| (p.part_number, p))
             .collect();
-        let mut chosen: Vec<StoredPart> = Vec::with_capacity(requested.len());
+        // AWS checks the order of the whole list first, then each part, then part sizes.
+        let mut numbers = Vec::with_capacity(requested.len());
         let mut last_number = 0u32;
-        for (i, p) in requested.iter().enumerate() {
+        for p in &requested {
             let n = p.part_number.ok_or_else(|| s3_error!(MalformedXML, "Each Part needs a PartNumber"))?;
             let n = check_part_number(n)?;
             if n <= last_number {
@@ -413,21 +414,25 @@ impl SealboxS3 {
                 ));
             }
             last_number = n;
-            let invalid = || {
-                s3_error!(InvalidPart, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.")
-            };
-            let rec = stored.get(&n).ok_or_else(invalid)?;
+            numbers.push(n);
+        }
+        let invalid = || {
+            s3_error!(
+                InvalidPart,
+                "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
+            )
+        };
+        let mut chosen: Vec<StoredPart> = Vec::with_capacity(requested.len());
+        for (p, n) in requested.iter().zip(&numbers) {
+            let rec = stored.get(n).ok_or_else(invalid)?;
             let etag_ok = p.e_tag.as_ref().is_some_and(|e| e.value().trim_matches('"') == rec.part.etag);
             if !etag_ok {
                 return Err(invalid());
             }
-            if i + 1 < requested.len() && rec.part.size < MIN_PART_SIZE {
-                return Err(s3_error!(
-                    EntityTooSmall,
-                    "Your proposed upload is smaller than the minimum allowed object size."
-                ));
-            }
             chosen.push(rec.part.clone());
+        }
+        if chosen.iter().rev().skip(1).any(|p| p.size < MIN_PART_SIZE) {
+            return Err(s3_error!(EntityTooSmall, "Your proposed upload is smaller than the minimum allowed object size."));
         }
         let mut record = up.template.clone();
         record.size = chosen.iter().map(|p| p.size).sum();
