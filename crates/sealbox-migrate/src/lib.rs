@@ -24,11 +24,17 @@ mod provision;
 mod reencrypt;
 mod report;
 
-pub use cli::{ConnOpts, MigrateCommand, SseArg, TransferOpts, VerifyMode};
+pub use cli::{
+    ApplyArgs, ConnOpts, CopyArgs, DecommissionArgs, MigrateCommand, PlanArgs, ReencryptArgs, RewrapArgs, SseArg,
+    TransferOpts, VerifyMode,
+};
 pub use error::MigrateError;
 
-/// Runs one `sealbox migrate` subcommand and returns the process exit code
-/// (0 = everything done and verified, 1 = some objects failed, 2 = refused before starting).
+/// Runs one `sealbox migrate` subcommand and returns the process exit code: `Ok(0)` everything
+/// done and verified, `Ok(1)` some objects failed (listed in the summary and report), `Ok(2)` the
+/// operator declined the decommission prompt. `Err` means the run could not start or was refused
+/// (unreachable endpoint, rejected credentials, missing bucket, bad plan file, decommission safety
+/// check): print it and exit non-zero.
 pub async fn run(cmd: MigrateCommand) -> anyhow::Result<i32> {
     match cmd {
         MigrateCommand::Copy(args) => copy::run_copy(args).await,
