@@ -1,6 +1,7 @@
 //! The `sealbox` binary: parses the command line and wires the crates together.
 
 mod access;
+mod bench;
 mod api_glue;
 mod config;
 mod credentials;
@@ -31,6 +32,13 @@ struct Cli {
 enum Command {
     /// Run the server (S3 + KMS on one port).
     Serve(config::ServeArgs),
+    /// Migrate data in: copy, split by plan, verify, decommission, re-encrypt in place.
+    Migrate {
+        #[command(subcommand)]
+        command: sealbox_migrate::MigrateCommand,
+    },
+    /// Measure throughput, KMS ops/s and peak memory against a fresh server (prints a table).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,6 +49,15 @@ fn main() -> anyhow::Result<()> {
             serve::init_tracing(&cfg);
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(serve::run(cfg))
+        }
+        Command::Migrate { command } => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let code = rt.block_on(sealbox_migrate::run(command))?;
+            std::process::exit(code);
+        }
+        Command::Bench(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(bench::run(args))
         }
     }
 }

@@ -178,6 +178,54 @@ pub fn verify(
     Ok(Verified { access_key_id: a.access_key.to_owned(), region: a.region.to_owned(), service: a.service.to_owned() })
 }
 
+/// Signs a request (header auth) for the bench client: returns the headers to add. `path` must
+/// already be URI-encoded the way S3 expects (each segment once); `payload_hash` is the hex SHA-256
+/// of the body or `UNSIGNED-PAYLOAD`.
+#[allow(clippy::too_many_arguments)]
+pub fn sign(
+    method: &str,
+    host: &str,
+    path: &str,
+    query: &str,
+    extra_headers: &[(&str, String)],
+    payload_hash: &str,
+    access_key: &str,
+    secret: &str,
+    region: &str,
+    service: &str,
+    now: OffsetDateTime,
+) -> Vec<(String, String)> {
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let amz_date = now.format(&fmt).unwrap_or_default();
+    let date = &amz_date[..8];
+    let mut headers: Vec<(String, String)> = vec![
+        ("host".into(), host.into()),
+        ("x-amz-content-sha256".into(), payload_hash.into()),
+        ("x-amz-date".into(), amz_date.clone()),
+    ];
+    for (k, v) in extra_headers {
+        headers.push((k.to_ascii_lowercase(), v.trim().to_owned()));
+    }
+    headers.sort();
+    let canonical_headers: String = headers.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
+    let signed = headers.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(";");
+    let canonical_request =
+        format!("{method}\n{path}\n{}\n{canonical_headers}\n{signed}\n{payload_hash}", canonical_query(query));
+    let scope = format!("{date}/{region}/{service}/aws4_request");
+    let sts = format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex_sha256(canonical_request.as_bytes()));
+    let k = hmac_sign(
+        &hmac_sign(&hmac_sign(&hmac_sign(format!("AWS4{secret}").as_bytes(), date.as_bytes()), region.as_bytes()), service.as_bytes()),
+        b"aws4_request",
+    );
+    let sig = hex::encode(hmac_sign(&k, sts.as_bytes()));
+    headers.retain(|(k, _)| k != "host");
+    headers.push((
+        "authorization".into(),
+        format!("AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={signed}, Signature={sig}"),
+    ));
+    headers
+}
+
 /// The service a request is signed for, read from its Authorization header's credential scope.
 pub fn signed_service(headers: &http::HeaderMap) -> Option<String> {
     let auth = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
