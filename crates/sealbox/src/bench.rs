@@ -46,12 +46,44 @@ struct Target {
 }
 
 impl Target {
-    fn headers(&self, method: &str, path: &str, query: &str, extra: &[(&str, String)], payload: &str) -> Vec<(String, String)> {
-        sigv4::sign(method, &self.host, path, query, extra, payload, &self.access_key, &self.secret_key, "us-east-1", "s3", time::OffsetDateTime::now_utc())
+    fn headers(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        extra: &[(&str, String)],
+        payload: &str,
+    ) -> Vec<(String, String)> {
+        sigv4::sign(
+            method,
+            &self.host,
+            path,
+            query,
+            extra,
+            payload,
+            &self.access_key,
+            &self.secret_key,
+            "us-east-1",
+            "s3",
+            time::OffsetDateTime::now_utc(),
+        )
     }
 
-    async fn send(&self, method: &str, path: &str, query: &str, extra: &[(&str, String)], payload: &str, body: BoxBody, len: Option<u64>) -> anyhow::Result<http::Response<hyper::body::Incoming>> {
-        let uri = if query.is_empty() { format!("{}{path}", self.endpoint) } else { format!("{}{path}?{query}", self.endpoint) };
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        extra: &[(&str, String)],
+        payload: &str,
+        body: BoxBody,
+        len: Option<u64>,
+    ) -> anyhow::Result<http::Response<hyper::body::Incoming>> {
+        let uri = if query.is_empty() {
+            format!("{}{path}", self.endpoint)
+        } else {
+            format!("{}{path}?{query}", self.endpoint)
+        };
         let mut req = http::Request::builder().method(method).uri(uri);
         for (k, v) in self.headers(method, path, query, extra, payload) {
             req = req.header(k, v);
@@ -102,7 +134,14 @@ impl Target {
 
 /// A body of `size` pseudo-random bytes made on the fly, 1 MiB at a time.
 fn generated_body(size: u64) -> BoxBody {
-    let chunk = Bytes::from((0..1024 * 1024).map(|i| (i * 7 + 13) as u8).collect::<Vec<u8>>());
+    // One 1 MiB pattern, made once: the client must cost next to nothing per request.
+    static PATTERN: std::sync::OnceLock<Bytes> = std::sync::OnceLock::new();
+    let chunk =
+        PATTERN.get_or_init(|| Bytes::from((0..1024 * 1024).map(|i| (i * 7 + 13) as u8).collect::<Vec<u8>>())).clone();
+    if size <= chunk.len() as u64 {
+        // Small bodies go out in one piece with the head.
+        return Full::new(chunk.slice(..size as usize)).map_err(|never| match never {}).boxed();
+    }
     let stream = futures::stream::unfold(size, move |left| {
         let chunk = chunk.clone();
         async move {
@@ -147,13 +186,16 @@ async fn spawn_server() -> anyhow::Result<(Spawned, String, String, String)> {
     let endpoint = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() && data.path().join("data/root-credentials.json").exists() {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && data.path().join("data/root-credentials.json").exists()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let creds: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(data.path().join("data/root-credentials.json"))?)?;
+    let creds: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.path().join("data/root-credentials.json"))?)?;
     let ak = creds["access_key_id"].as_str().unwrap_or_default().to_owned();
     let sk = creds["secret_access_key"].as_str().unwrap_or_default().to_owned();
     Ok((Spawned { child, data }, endpoint, ak, sk))
@@ -188,13 +230,19 @@ fn mode_headers(mode: &str, kms_key: &str) -> Vec<(&'static str, String)> {
     let b64 = base64::engine::general_purpose::STANDARD;
     match mode {
         "AES256" => vec![("x-amz-server-side-encryption", "AES256".into())],
-        "aws:kms" => vec![("x-amz-server-side-encryption", "aws:kms".into()), ("x-amz-server-side-encryption-aws-kms-key-id", kms_key.into())],
+        "aws:kms" => vec![
+            ("x-amz-server-side-encryption", "aws:kms".into()),
+            ("x-amz-server-side-encryption-aws-kms-key-id", kms_key.into()),
+        ],
         "aws:kms+bk" => vec![
             ("x-amz-server-side-encryption", "aws:kms".into()),
             ("x-amz-server-side-encryption-aws-kms-key-id", kms_key.into()),
             ("x-amz-server-side-encryption-bucket-key-enabled", "true".into()),
         ],
-        "aws:kms:dsse" => vec![("x-amz-server-side-encryption", "aws:kms:dsse".into()), ("x-amz-server-side-encryption-aws-kms-key-id", kms_key.into())],
+        "aws:kms:dsse" => vec![
+            ("x-amz-server-side-encryption", "aws:kms:dsse".into()),
+            ("x-amz-server-side-encryption-aws-kms-key-id", kms_key.into()),
+        ],
         "SSE-C" => {
             let key = [7u8; 32];
             let md5 = {
@@ -227,18 +275,28 @@ struct Cell {
     get_ops: f64,
 }
 
-async fn measure(t: &Arc<Target>, bucket: &str, mode: &str, kms_key: &str, size: u64, count: usize, concurrency: usize) -> anyhow::Result<Cell> {
+async fn measure(
+    t: &Arc<Target>,
+    bucket: &str,
+    mode: &str,
+    kms_key: &str,
+    size: u64,
+    count: usize,
+    concurrency: usize,
+) -> anyhow::Result<Cell> {
     let put_h = Arc::new(mode_headers(mode, kms_key));
     let get_h = Arc::new(read_headers(mode, &put_h));
     let prefix = format!("{}-{size}-{concurrency}", mode.replace(':', "_").replace('+', "_"));
     let run = |is_put: bool| {
-        let (t, put_h, get_h, prefix, bucket) = (t.clone(), put_h.clone(), get_h.clone(), prefix.clone(), bucket.to_owned());
+        let (t, put_h, get_h, prefix, bucket) =
+            (t.clone(), put_h.clone(), get_h.clone(), prefix.clone(), bucket.to_owned());
         async move {
             let start = Instant::now();
             let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let mut tasks = Vec::new();
             for _ in 0..concurrency {
-                let (t, put_h, get_h, prefix, bucket, next) = (t.clone(), put_h.clone(), get_h.clone(), prefix.clone(), bucket.clone(), next.clone());
+                let (t, put_h, get_h, prefix, bucket, next) =
+                    (t.clone(), put_h.clone(), get_h.clone(), prefix.clone(), bucket.clone(), next.clone());
                 tasks.push(tokio::spawn(async move {
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -264,7 +322,12 @@ async fn measure(t: &Arc<Target>, bucket: &str, mode: &str, kms_key: &str, size:
     let put_s = run(true).await?;
     let get_s = run(false).await?;
     let mib = (size as f64 * count as f64) / (1024.0 * 1024.0);
-    Ok(Cell { put_mib_s: mib / put_s, get_mib_s: mib / get_s, put_ops: count as f64 / put_s, get_ops: count as f64 / get_s })
+    Ok(Cell {
+        put_mib_s: mib / put_s,
+        get_mib_s: mib / get_s,
+        put_ops: count as f64 / put_s,
+        get_ops: count as f64 / get_s,
+    })
 }
 
 fn vm_hwm(pid: u32) -> Option<u64> {
@@ -281,10 +344,23 @@ fn vm_rss(pid: u32) -> Option<u64> {
 
 async fn kms_call(t: &Target, op: &str, body: &str) -> anyhow::Result<serde_json::Value> {
     let hash = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body.as_bytes()));
-    let extra = [("x-amz-target", format!("TrentService.{op}")), ("content-type", "application/x-amz-json-1.1".to_owned())];
-    let headers = sigv4::sign("POST", &t.host, "/", "", &extra, &hash, &t.access_key, &t.secret_key, "us-east-1", "kms", time::OffsetDateTime::now_utc());
+    let extra =
+        [("x-amz-target", format!("TrentService.{op}")), ("content-type", "application/x-amz-json-1.1".to_owned())];
+    let headers = sigv4::sign(
+        "POST",
+        &t.host,
+        "/",
+        "",
+        &extra,
+        &hash,
+        &t.access_key,
+        &t.secret_key,
+        "us-east-1",
+        "kms",
+        time::OffsetDateTime::now_utc(),
+    );
     let mut req = http::Request::builder().method("POST").uri(format!("{}/", t.endpoint));
-    for (k, v) in headers.iter().filter(|(k, _)| k != "x-amz-content-sha256") {
+    for (k, v) in &headers {
         req = req.header(k, v);
     }
     for (k, v) in &extra {
@@ -298,7 +374,14 @@ async fn kms_call(t: &Target, op: &str, body: &str) -> anyhow::Result<serde_json
     Ok(serde_json::from_slice(&bytes)?)
 }
 
-async fn kms_ops(t: &Arc<Target>, key: &str, op: &str, body: Arc<String>, count: usize, concurrency: usize) -> anyhow::Result<f64> {
+async fn kms_ops(
+    t: &Arc<Target>,
+    key: &str,
+    op: &str,
+    body: Arc<String>,
+    count: usize,
+    concurrency: usize,
+) -> anyhow::Result<f64> {
     let start = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
@@ -345,7 +428,12 @@ fn kms_in_process(n: usize) -> anyhow::Result<(f64, f64)> {
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let (spawned, endpoint, ak, sk) = match &args.endpoint {
-        Some(e) => (None, e.clone(), args.access_key.clone().context("--access-key")?, args.secret_key.clone().context("--secret-key")?),
+        Some(e) => (
+            None,
+            e.clone(),
+            args.access_key.clone().context("--access-key")?,
+            args.secret_key.clone().context("--secret-key")?,
+        ),
         None => {
             let (s, e, a, k) = spawn_server().await?;
             (Some(s), e, a, k)
@@ -361,12 +449,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         None => std::env::current_dir()?,
     };
     let quick = args.quick;
-    println!("# sealbox bench ({} run, 127.0.0.1, {} cores)\n", if quick { "quick" } else { "full" }, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "# sealbox bench ({} run, 127.0.0.1, {} cores)\n",
+        if quick { "quick" } else { "full" },
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
     let (disk_w, disk_r) = raw_disk(&data_dir, if quick { 256 } else { 1024 })?;
     println!("raw disk in the data dir: write+fsync {disk_w:.0} MiB/s, read {disk_r:.0} MiB/s\n");
 
     t.simple("PUT", "/bench", "").await?;
-    let key_arn = kms_call(&t, "CreateKey", r#"{"Description":"bench"}"#).await?["KeyMetadata"]["Arn"].as_str().unwrap_or_default().to_owned();
+    let key_arn = kms_call(&t, "CreateKey", r#"{"Description":"bench"}"#).await?["KeyMetadata"]["Arn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
 
     let sizes: Vec<(u64, &str, usize, usize)> = if quick {
         vec![(4096, "4 KiB", 200, 400), (1 << 20, "1 MiB", 20, 40), (64 << 20, "64 MiB", 2, 4)]
@@ -381,7 +476,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 match measure(&t, "bench", mode, &key_arn, *size, count, conc).await {
                     Ok(c) => println!(
                         "| {mode} | {label} | {conc} | {:.1} | {:.1} | {:.0} | {:.0} | {:.2} |",
-                        c.put_mib_s, c.get_mib_s, c.put_ops, c.get_ops, c.put_mib_s / disk_w
+                        c.put_mib_s,
+                        c.get_mib_s,
+                        c.put_ops,
+                        c.get_ops,
+                        c.put_mib_s / disk_w
                     ),
                     Err(e) => println!("| {mode} | {label} | {conc} | n/a | n/a | n/a | n/a | {e} |"),
                 }
@@ -392,10 +491,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     println!("\n| KMS over HTTP | conc | ops/s |\n|---|---|---|");
     let n = if quick { 300 } else { 2000 };
     let gdk_body = Arc::new(format!(r#"{{"KeyId":"{key_arn}","KeySpec":"AES_256"}}"#));
-    let blob = kms_call(&t, "GenerateDataKey", &gdk_body).await?["CiphertextBlob"].as_str().unwrap_or_default().to_owned();
+    let blob =
+        kms_call(&t, "GenerateDataKey", &gdk_body).await?["CiphertextBlob"].as_str().unwrap_or_default().to_owned();
     let dec_body = Arc::new(format!(r#"{{"CiphertextBlob":"{blob}"}}"#));
     for conc in [1usize, 16] {
-        println!("| GenerateDataKey | {conc} | {:.0} |", kms_ops(&t, &key_arn, "GenerateDataKey", gdk_body.clone(), n, conc).await?);
+        println!(
+            "| GenerateDataKey | {conc} | {:.0} |",
+            kms_ops(&t, &key_arn, "GenerateDataKey", gdk_body.clone(), n, conc).await?
+        );
         println!("| Decrypt | {conc} | {:.0} |", kms_ops(&t, &key_arn, "Decrypt", dec_body.clone(), n, conc).await?);
     }
     let (gdk, dec) = tokio::task::spawn_blocking(move || kms_in_process(if quick { 2000 } else { 20000 })).await??;

@@ -1,8 +1,8 @@
 //! The `sealbox` binary: parses the command line and wires the crates together.
 
 mod access;
-mod bench;
 mod api_glue;
+mod bench;
 mod config;
 mod credentials;
 mod iam;

@@ -214,11 +214,15 @@ pub fn sign(
     let scope = format!("{date}/{region}/{service}/aws4_request");
     let sts = format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex_sha256(canonical_request.as_bytes()));
     let k = hmac_sign(
-        &hmac_sign(&hmac_sign(&hmac_sign(format!("AWS4{secret}").as_bytes(), date.as_bytes()), region.as_bytes()), service.as_bytes()),
+        &hmac_sign(
+            &hmac_sign(&hmac_sign(format!("AWS4{secret}").as_bytes(), date.as_bytes()), region.as_bytes()),
+            service.as_bytes(),
+        ),
         b"aws4_request",
     );
     let sig = hex::encode(hmac_sign(&k, sts.as_bytes()));
-    headers.retain(|(k, _)| k != "host");
+    // The caller sends `extra_headers` (and Host) itself: return only what signing adds.
+    headers.retain(|(k, _)| k == "x-amz-date" || k == "x-amz-content-sha256");
     headers.push((
         "authorization".into(),
         format!("AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={signed}, Signature={sig}"),
