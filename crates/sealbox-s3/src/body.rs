@@ -24,7 +24,8 @@ use crate::sse::PlainKey;
 pub(crate) struct StoredBody {
     pub blob: String,
     pub size: u64,
-    pub md5: [u8; 16],
+    /// Present when the caller asked for it (`need_md5`).
+    pub md5: Option<[u8; 16]>,
     pub checksums: BTreeMap<String, String>,
 }
 
@@ -41,6 +42,7 @@ pub(crate) async fn store_body(
     idle_timeout: std::time::Duration,
     keys: &[PlainKey],
     part_number: Option<u32>,
+    need_md5: bool,
 ) -> S3Result<StoredBody> {
     let data_keys = data_keys(keys, part_number)?;
     if data_keys.is_empty() {
@@ -48,7 +50,7 @@ pub(crate) async fn store_body(
         return Err(crate::error::internal("store_body", "no data key for a write"));
     }
     let mut sealer = ObjectSealer::new(&data_keys).map_err(|e| crate::error::internal("sealer", e))?;
-    let mut hasher = BodyHasher::new(checksum_algorithms);
+    let mut hasher = BodyHasher::new(checksum_algorithms, need_md5);
     let mut writer = blobs.create().await.map_err(store_error)?;
     let mut sealed: Vec<Bytes> = Vec::new();
     let mut size: u64 = 0;

@@ -55,26 +55,29 @@ impl Hasher {
 /// Hashes a body once for everything the request needs: MD5 (ETag / Content-MD5) and any
 /// flexible checksums.
 pub(crate) struct BodyHasher {
-    md5: Md5,
+    /// Only when something needs it (SSE-S3 ETags, Content-MD5): MD5 is the slowest hash here.
+    md5: Option<Md5>,
     checksums: Vec<(&'static str, Hasher)>,
 }
 
 impl BodyHasher {
-    pub(crate) fn new(algorithms: &[&'static str]) -> Self {
+    pub(crate) fn new(algorithms: &[&'static str], with_md5: bool) -> Self {
         let checksums = algorithms.iter().filter_map(|a| Hasher::new(a).map(|h| (*a, h))).collect();
-        Self { md5: Md5::new(), checksums }
+        Self { md5: with_md5.then(Md5::new), checksums }
     }
 
     pub(crate) fn update(&mut self, data: &[u8]) {
-        self.md5.update(data);
+        if let Some(m) = &mut self.md5 {
+            m.update(data);
+        }
         for (_, h) in &mut self.checksums {
             h.update(data);
         }
     }
 
     /// (MD5 digest, checksums by algorithm as base64).
-    pub(crate) fn finish(self) -> ([u8; 16], BTreeMap<String, String>) {
-        let md5: [u8; 16] = self.md5.finalize().into();
+    pub(crate) fn finish(self) -> (Option<[u8; 16]>, BTreeMap<String, String>) {
+        let md5: Option<[u8; 16]> = self.md5.map(|m| m.finalize().into());
         let sums = self.checksums.into_iter().map(|(a, h)| (a.to_owned(), B64.encode(h.finish()))).collect();
         (md5, sums)
     }
@@ -175,8 +178,9 @@ impl ChecksumRequest {
 }
 
 /// Checks `Content-MD5` against the computed MD5 (InvalidDigest when malformed, BadDigest when wrong).
-pub(crate) fn verify_content_md5(content_md5: Option<&str>, md5: &[u8; 16]) -> S3Result<()> {
+pub(crate) fn verify_content_md5(content_md5: Option<&str>, md5: Option<&[u8; 16]>) -> S3Result<()> {
     let Some(v) = content_md5 else { return Ok(()) };
+    let Some(md5) = md5 else { return Err(crate::error::internal("content-md5", "MD5 was not computed")) };
     let decoded =
         B64.decode(v.trim()).map_err(|_| s3_error!(InvalidDigest, "The Content-MD5 you specified was invalid."))?;
     if decoded.len() != 16 {
@@ -241,18 +245,18 @@ mod tests {
     #[test]
     fn crc32_matches_the_wire_example() {
         // From the captured botocore trailer: "hello world" -> DUoRhQ==
-        let mut h = BodyHasher::new(&["CRC32"]);
+        let mut h = BodyHasher::new(&["CRC32"], true);
         h.update(b"hello ");
         h.update(b"world");
         let (md5, sums) = h.finish();
         assert_eq!(sums["CRC32"], "DUoRhQ==");
-        assert_eq!(hex::encode(md5), "5eb63bbbe01eeed093cb22bb8f5acdc3");
+        assert_eq!(hex::encode(md5.unwrap()), "5eb63bbbe01eeed093cb22bb8f5acdc3");
     }
 
     #[test]
     fn full_object_crc_combines_parts() {
         let whole = {
-            let mut h = BodyHasher::new(&["CRC32C", "CRC64NVME"]);
+            let mut h = BodyHasher::new(&["CRC32C", "CRC64NVME"], false);
             h.update(b"hello world, this is sealbox");
             h.finish().1
         };
@@ -260,7 +264,7 @@ mod tests {
             let parts: Vec<(String, u64)> = [&b"hello world"[..], b", this is sealbox"]
                 .iter()
                 .map(|p| {
-                    let mut h = BodyHasher::new(&[if alg == "CRC32C" { "CRC32C" } else { "CRC64NVME" }]);
+                    let mut h = BodyHasher::new(&[if alg == "CRC32C" { "CRC32C" } else { "CRC64NVME" }], false);
                     h.update(p);
                     (h.finish().1[alg].clone(), p.len() as u64)
                 })

@@ -196,9 +196,10 @@ impl SealboxS3 {
             self.config.body_idle_timeout,
             &dst_keys,
             None,
+            seal.etag_is_md5(),
         )
         .await?;
-        let etag = object_etag(&seal, &stored.md5)?;
+        let etag = object_etag(&seal, stored.md5.as_ref())?;
         fill_single_part(&mut record, &stored, &etag);
         record.sse = Some(seal.to_json());
         let committed = self.commit_object(record, condition, vec![stored.blob.clone()]).await?;

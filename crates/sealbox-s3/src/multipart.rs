@@ -24,11 +24,16 @@ const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
 /// Part ETags follow the object's mode: MD5 for SSE-S3, opaque otherwise (contract C.4).
-fn part_etag(seal: Option<&SealInfo>, md5: &[u8; 16]) -> S3Result<String> {
+fn part_etag(seal: Option<&SealInfo>, md5: Option<&[u8; 16]>) -> S3Result<String> {
     match seal {
         Some(info) => crate::put::object_etag(info, md5),
-        None => Ok(hex::encode(md5)),
+        None => md5.map(hex::encode).ok_or_else(|| crate::error::internal("etag", "MD5 was not computed")),
     }
+}
+
+/// Parts need their MD5 only where it becomes the ETag (plaintext/SSE-S3) or Content-MD5 is checked.
+fn part_needs_md5(seal: Option<&SealInfo>, content_md5: Option<&str>) -> bool {
+    seal.is_none_or(|s| s.etag_is_md5()) || content_md5.is_some()
 }
 
 fn check_part_number(n: i32) -> S3Result<u32> {
@@ -256,6 +261,7 @@ impl SealboxS3 {
             self.config.body_idle_timeout,
             &keys,
             Some(part_number),
+            part_needs_md5(seal.as_ref(), input.content_md5.as_deref()),
         )
         .await?;
         let verified = (|| {
@@ -263,13 +269,13 @@ impl SealboxS3 {
                 checks.fill_from_trailer(&t)?;
             }
             checks.verify(&stored.checksums)?;
-            verify_content_md5(input.content_md5.as_deref(), &stored.md5)
+            verify_content_md5(input.content_md5.as_deref(), stored.md5.as_ref())
         })();
         if let Err(e) = verified {
             self.blobs.remove([stored.blob]).await;
             return Err(e);
         }
-        let etag = part_etag(seal.as_ref(), &stored.md5)?;
+        let etag = part_etag(seal.as_ref(), stored.md5.as_ref())?;
         let part = StoredPart {
             blob: stored.blob,
             size: stored.size,
@@ -348,9 +354,10 @@ impl SealboxS3 {
             self.config.body_idle_timeout,
             &keys,
             Some(part_number),
+            part_needs_md5(seal.as_ref(), None),
         )
         .await?;
-        let etag = part_etag(seal.as_ref(), &stored.md5)?;
+        let etag = part_etag(seal.as_ref(), stored.md5.as_ref())?;
         let part = StoredPart {
             blob: stored.blob,
             size: stored.size,
@@ -432,7 +439,10 @@ impl SealboxS3 {
             chosen.push(rec.part.clone());
         }
         if chosen.iter().rev().skip(1).any(|p| p.size < MIN_PART_SIZE) {
-            return Err(s3_error!(EntityTooSmall, "Your proposed upload is smaller than the minimum allowed object size."));
+            return Err(s3_error!(
+                EntityTooSmall,
+                "Your proposed upload is smaller than the minimum allowed object size."
+            ));
         }
         let mut record = up.template.clone();
         record.size = chosen.iter().map(|p| p.size).sum();

@@ -204,6 +204,7 @@ impl SealboxS3 {
             self.config.body_idle_timeout,
             &keys,
             None,
+            seal.etag_is_md5() || input.content_md5.is_some(),
         )
         .await?;
         let verified = (|| {
@@ -211,14 +212,14 @@ impl SealboxS3 {
                 checks.fill_from_trailer(&t)?;
             }
             checks.verify(&stored.checksums)?;
-            verify_content_md5(input.content_md5.as_deref(), &stored.md5)
+            verify_content_md5(input.content_md5.as_deref(), stored.md5.as_ref())
         })();
         if let Err(e) = verified {
             self.blobs.remove([stored.blob]).await;
             return Err(e);
         }
 
-        let etag = object_etag(&seal, &stored.md5)?;
+        let etag = object_etag(&seal, stored.md5.as_ref())?;
         fill_single_part(&mut record, &stored, &etag);
         record.sse = Some(seal.to_json());
         let committed = self.commit_object(record.clone(), condition, vec![stored.blob.clone()]).await?;
@@ -267,8 +268,9 @@ impl SealboxS3 {
 
 /// SSE-S3 and plaintext ETags are the MD5 of the plaintext; for KMS, DSSE and SSE-C objects AWS
 /// returns 32 hex digits that are not the MD5 (it would be an oracle on the data): random ones.
-pub(crate) fn object_etag(seal: &SealInfo, md5: &[u8; 16]) -> S3Result<String> {
+pub(crate) fn object_etag(seal: &SealInfo, md5: Option<&[u8; 16]>) -> S3Result<String> {
     if seal.etag_is_md5() {
+        let md5 = md5.ok_or_else(|| crate::error::internal("etag", "MD5 was not computed"))?;
         return Ok(hex::encode(md5));
     }
     let mut r = [0u8; 16];
