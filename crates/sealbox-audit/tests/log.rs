@@ -1,0 +1,359 @@
+//! The writer: chain and digest round trip, restart, crash repair, group commit, flushing,
+//! rotation, redaction on disk, disk failure, lookup.
+
+mod common;
+
+use std::fs;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use sealbox_audit::*;
+use serde_json::json;
+
+#[test]
+fn chain_and_digests_round_trip() {
+    let env = Env::new();
+    let log = two_digests(&env);
+    assert_eq!(log.stats().records, 13);
+    log.close().unwrap();
+    let report = env.verify().unwrap();
+    assert_eq!(report.records, 13);
+    assert_eq!(report.files, 3);
+    assert_eq!(report.digests, 3);
+    assert_eq!((report.covered_records, report.uncovered_records), (13, 0));
+    assert_eq!(report.key_fingerprint, env.signer().fingerprint());
+
+    // The lines are what the format doc says.
+    let first = lines(&env.log_path(&env.log_files()[0]));
+    let line: serde_json::Value = serde_json::from_str(&first[0]).unwrap();
+    assert_eq!(line["seq"], 1);
+    assert_eq!(line["prev"], GENESIS_PREV);
+    assert_eq!(line["record"]["eventTime"], "2026-11-24T06:00:01Z");
+    let second: serde_json::Value = serde_json::from_str(&first[1]).unwrap();
+    assert_eq!(second["prev"], line["hash"]);
+
+    // Digests link up and carry the CloudTrail fields.
+    let d: Vec<DigestDocument> = env
+        .digest_files()
+        .iter()
+        .map(|n| serde_json::from_slice(&fs::read(env.digest_path(n)).unwrap()).unwrap())
+        .collect();
+    assert_eq!(d[0].previous_digest_file, None);
+    assert_eq!(d[1].previous_digest_file.as_deref(), Some(env.digest_files()[0].as_str()));
+    assert_eq!(d[0].digest_signature_algorithm, "Ed25519");
+    assert_eq!(d[0].digest_end_time, "2026-11-24T06:01:00Z");
+    assert_eq!(d[1].digest_start_time, d[0].digest_end_time);
+    assert_eq!(d[0].log_files.len(), 1);
+    assert_eq!((d[0].log_files[0].first_seq, d[0].log_files[0].last_seq), (1, 5));
+    assert_eq!(d[0].oldest_event_time.as_deref(), Some("2026-11-24T06:00:01Z"));
+    assert_eq!(d[0].newest_event_time.as_deref(), Some("2026-11-24T06:00:05Z"));
+    assert_eq!(d[1].previous_digest_signature.as_deref().map(str::len), Some(128));
+}
+
+#[test]
+fn empty_digests_are_written_and_chained() {
+    let env = Env::new();
+    let log = env.open();
+    log.write_digest_now().unwrap();
+    env.clock.advance(3600);
+    log.write_digest_now().unwrap();
+    log.close().unwrap();
+    let report = env.verify().unwrap();
+    assert_eq!((report.records, report.files, report.digests), (0, 0, 3));
+}
+
+#[test]
+fn restart_continues_the_chain_and_the_digest_chain() {
+    let env = Env::new();
+    let log = env.open();
+    for i in 1..=3 {
+        log.append(sample(i), Durability::Durable).unwrap();
+    }
+    log.close().unwrap();
+    env.clock.advance(10);
+    let log = env.open();
+    for i in 4..=6 {
+        log.append(sample(i), Durability::Durable).unwrap();
+    }
+    log.close().unwrap();
+
+    let files = env.log_files();
+    assert_eq!(files.len(), 2);
+    let last_of_first: serde_json::Value =
+        serde_json::from_str(lines(&env.log_path(&files[0])).last().unwrap()).unwrap();
+    let first_of_second: serde_json::Value = serde_json::from_str(&lines(&env.log_path(&files[1]))[0]).unwrap();
+    assert_eq!(first_of_second["seq"], 4);
+    assert_eq!(first_of_second["prev"], last_of_first["hash"]);
+    let report = env.verify().unwrap();
+    assert_eq!((report.records, report.files, report.digests, report.uncovered_records), (6, 2, 2, 0));
+}
+
+#[test]
+fn restart_after_a_crash_covers_the_unsealed_file_and_repairs_a_torn_line() {
+    let env = Env::new();
+    let log = env.open();
+    for i in 1..=4 {
+        log.append(sample(i), Durability::Durable).unwrap();
+    }
+    // A crash: no closing digest, and half a line at the end of the file.
+    std::mem::forget(log);
+    let file = env.log_path(&env.log_files()[0]);
+    let mut bytes = fs::read(&file).unwrap();
+    bytes.extend_from_slice(br#"{"seq":5,"prev":"ab"#);
+    fs::write(&file, &bytes).unwrap();
+    assert!(matches!(env.verify(), Err(VerifyError::TornLine { line: 5, .. })));
+
+    let log = env.open();
+    log.append(sample(6), Durability::Durable).unwrap();
+    log.close().unwrap();
+    let report = env.verify().unwrap();
+    // 4 records, the repair notice, and one more.
+    assert_eq!((report.records, report.uncovered_records), (6, 0));
+    let repaired =
+        lookup(&env.data(), &LookupFilter { event_name: Some("AuditLogRepaired".into()), ..Default::default() })
+            .unwrap();
+    assert_eq!(repaired.len(), 1);
+    let details = repaired[0].service_event_details.clone().unwrap();
+    assert_eq!(details["discardedBytes"], 19);
+    assert_eq!(repaired[0].event_source, "sealbox.local");
+    assert_eq!(repaired[0].event_type, EventType::AwsServiceEvent);
+}
+
+#[test]
+fn log_shorter_than_its_digest_is_refused_at_open() {
+    let env = Env::new();
+    two_digests(&env).close().unwrap();
+    let last = env.log_path(env.log_files().last().unwrap());
+    fs::remove_file(last).unwrap();
+    match AuditLog::open(env.config(), env.signer()) {
+        Err(AuditError::ChainBehindDigest { digest_seq: 13, log_seq: 10 }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn concurrent_durable_appends_group_commit_and_keep_one_chain() {
+    const THREADS: u64 = 8;
+    const EACH: u64 = 250;
+    let env = Env::new();
+    let log = Arc::new(env.open());
+    let started = Instant::now();
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for i in 0..EACH {
+                    log.append(sample(t * 1000 + i), Durability::Durable).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let elapsed = started.elapsed();
+    let stats = log.stats();
+    let total = THREADS * EACH;
+    assert_eq!(stats.records, total);
+    assert!(stats.fsyncs < total / 2, "expected group commit: {} fsyncs for {total} records", stats.fsyncs);
+    eprintln!(
+        "{total} durable appends from {THREADS} threads in {elapsed:?} ({:.0}/s) with {} fsyncs ({:.1} records per fsync)",
+        total as f64 / elapsed.as_secs_f64(),
+        stats.fsyncs,
+        total as f64 / stats.fsyncs as f64
+    );
+    Arc::try_unwrap(log).unwrap().close().unwrap();
+    let report = env.verify().unwrap();
+    assert_eq!(report.records, total);
+}
+
+#[test]
+fn buffered_records_are_synced_by_the_flusher() {
+    let env = Env::new();
+    let mut config = env.config();
+    config.flush_interval = Duration::from_millis(50);
+    let log = AuditLog::open(config, env.signer()).unwrap();
+    for i in 1..=20 {
+        log.append(sample(i).as_data_event(), Durability::Buffered).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while log.stats().fsyncs == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(log.stats().fsyncs >= 1);
+    // Readable (handed to the OS) already.
+    assert_eq!(lines(&env.log_path(&env.log_files()[0])).len(), 20);
+    log.close().unwrap();
+    assert_eq!(env.verify().unwrap().records, 20);
+}
+
+#[test]
+fn periodic_digests_are_written_by_the_writer() {
+    let env = Env::new();
+    let mut config = env.config();
+    config.digest_interval = Duration::from_millis(50);
+    let log = AuditLog::open(config, env.signer()).unwrap();
+    log.append(sample(1), Durability::Durable).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while log.stats().digests < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(log.stats().digests >= 2);
+    let report = env.verify().unwrap();
+    assert_eq!(report.uncovered_records, 0);
+    log.close().unwrap();
+}
+
+#[test]
+fn files_rotate_by_size_and_verify_across_boundaries() {
+    let env = Env::new();
+    let mut config = env.config();
+    config.max_file_bytes = 4_000;
+    let log = AuditLog::open(config, env.signer()).unwrap();
+    for i in 1..=40 {
+        log.append(sample(i), Durability::Buffered).unwrap();
+    }
+    log.close().unwrap();
+    let files = env.log_files();
+    assert!(files.len() >= 5, "{files:?}");
+    for f in &files {
+        assert!(fs::metadata(env.log_path(f)).unwrap().len() <= 4_000);
+    }
+    let report = env.verify().unwrap();
+    assert_eq!((report.records, report.files, report.digests), (40, files.len(), 1));
+}
+
+#[test]
+fn secrets_never_reach_the_disk() {
+    let env = Env::new();
+    let log = env.open();
+    let record = sample(1)
+        .with_request_parameters(json!({
+            "keyId": "k1",
+            "Plaintext": "UExBSU5URVhUU0VDUkVU",
+            "CiphertextBlob": "QkxPQkJMT0I=",
+            "SSECustomerKey": "c3NlLWMta2V5LXNlY3JldA==",
+            "credentials": {"SecretAccessKey": "wJalrXUtnFEMIK7MDENG", "password": "hunter2hunter2"}
+        }))
+        .with_response_elements(json!({"plaintext": "UExBSU5URVhUU0VDUkVU"}));
+    log.append(record, Durability::Durable).unwrap();
+    log.close().unwrap();
+    let mut all = String::new();
+    for f in env.log_files() {
+        all.push_str(&fs::read_to_string(env.log_path(&f)).unwrap());
+    }
+    for secret in
+        ["UExBSU5URVhUU0VDUkVU", "QkxPQkJMT0I=", "c3NlLWMta2V5LXNlY3JldA==", "wJalrXUtnFEMIK7MDENG", "hunter2hunter2"]
+    {
+        assert!(!all.contains(secret), "{secret} was written");
+    }
+    assert!(all.contains(HIDDEN));
+    assert_eq!(env.verify().unwrap().records, 1);
+}
+
+#[test]
+fn disk_failure_fails_appends_without_hanging() {
+    let env = Env::new();
+    let log = env.open();
+    // The writer will create this name for record 1 (fake clock): make it unusable.
+    let name = log_file_name(time::OffsetDateTime::from_unix_timestamp(T0).unwrap(), 1);
+    std::os::unix::fs::symlink("/dev/full", env.log_path(&name)).unwrap();
+    let err = log.append(sample(1), Durability::Durable).unwrap_err();
+    assert!(matches!(err, AuditError::Io { .. }), "{err:?}");
+    assert!(log.has_failed());
+    assert!(log.append(sample(2), Durability::Buffered).is_err());
+    assert!(log.append(sample(3), Durability::Durable).is_err());
+    assert!(log.close().is_err());
+}
+
+#[test]
+fn append_async_resolves_after_the_sync() {
+    let env = Env::new();
+    let log = env.open();
+    let fut = log.append_async(sample(1), Durability::Durable);
+    block_on(fut).unwrap();
+    assert_eq!(log.stats().fsyncs, 1);
+    log.close().unwrap();
+    assert_eq!(env.verify().unwrap().records, 1);
+}
+
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    struct ThreadWaker(std::thread::Thread);
+    impl std::task::Wake for ThreadWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
+#[test]
+fn lookup_filters_newest_first() {
+    let env = Env::new();
+    let log = env.open();
+    let bob = principal("bob");
+    let records = vec![
+        sample(1),
+        AuditRecord::api_call(&bob, &ctx(T0 + 2, "r2"), EventSource::S3, "PutObject")
+            .with_request_parameters(json!({"bucketName": "photos", "key": "a.jpg"})),
+        AuditRecord::kms_call_via_s3(&bob, &ctx(T0 + 3, "r3"), "GenerateDataKey", &key_arn("k2")),
+        AuditRecord::automatic_rotation("000000000000", "us-east-1", ctx(T0 + 4, "").time, &key_arn("k2"), "k2"),
+        AuditRecord::denied(&bob, &ctx(T0 + 5, "r5"), EventSource::S3, "GetObject", "Access Denied")
+            .with_request_parameters(json!({"bucketName": "secret", "key": "x"})),
+        sample(6),
+    ];
+    for (i, r) in records.into_iter().enumerate() {
+        log.append(r, Durability::Durable).unwrap();
+        if i == 2 {
+            log.write_digest_now().unwrap(); // spread over two files
+        }
+    }
+    let find = |f: LookupFilter| -> Vec<String> {
+        lookup(&env.data(), &f)
+            .unwrap()
+            .into_iter()
+            .map(|r| format!("{}@{}", r.event_name, r.event_time.unix_timestamp() - T0))
+            .collect()
+    };
+    assert_eq!(
+        find(LookupFilter::default()),
+        ["Decrypt@6", "GetObject@5", "RotateKey@4", "GenerateDataKey@3", "PutObject@2", "Decrypt@1"]
+    );
+    assert_eq!(find(LookupFilter { max_results: Some(2), ..Default::default() }), ["Decrypt@6", "GetObject@5"]);
+    assert_eq!(
+        find(LookupFilter { username: Some("bob".into()), ..Default::default() }),
+        ["GetObject@5", "GenerateDataKey@3", "PutObject@2"]
+    );
+    assert_eq!(
+        find(LookupFilter { access_key_id: Some("AKIAALICE".into()), ..Default::default() }),
+        ["Decrypt@6", "Decrypt@1"]
+    );
+    assert_eq!(find(LookupFilter { event_name: Some("RotateKey".into()), ..Default::default() }), ["RotateKey@4"]);
+    assert_eq!(
+        find(LookupFilter { resource: Some("k2".into()), ..Default::default() }),
+        ["RotateKey@4", "GenerateDataKey@3"]
+    );
+    assert_eq!(find(LookupFilter { resource: Some(key_arn("k1")), ..Default::default() }), ["Decrypt@6", "Decrypt@1"]);
+    assert_eq!(find(LookupFilter { bucket: Some("photos".into()), ..Default::default() }), ["PutObject@2"]);
+    assert_eq!(
+        find(LookupFilter { event_source: Some("s3.amazonaws.com".into()), ..Default::default() }),
+        ["GetObject@5", "PutObject@2"]
+    );
+    let t = |s: i64| Some(time::OffsetDateTime::from_unix_timestamp(T0 + s).unwrap());
+    assert_eq!(
+        find(LookupFilter { start_time: t(2), end_time: t(4), ..Default::default() }),
+        ["RotateKey@4", "GenerateDataKey@3", "PutObject@2"]
+    );
+    let denied = lookup(&env.data(), &LookupFilter { bucket: Some("secret".into()), ..Default::default() }).unwrap();
+    assert_eq!(denied[0].error_code.as_deref(), Some("AccessDenied"));
+    log.close().unwrap();
+}
