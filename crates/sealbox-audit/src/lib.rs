@@ -36,7 +36,7 @@ pub use record::{
 };
 pub use redact::{redact, HIDDEN};
 pub use signer::{AuditPublicKey, AuditSigner};
-pub use verify::{verify, VerifyError, VerifyReport};
+pub use verify::{verify, TornTail, VerifyError, VerifyReport};
 
 /// The audit directory inside a data directory.
 pub fn audit_dir(data_dir: &Path) -> PathBuf {

@@ -231,9 +231,9 @@ impl AuditLog {
         let audit_dir = crate::audit_dir(&config.data_dir);
         let digests_dir = audit_dir.join(chain::DIGESTS_DIR);
         fs::create_dir_all(&digests_dir).map_err(|e| AuditError::io(&digests_dir, e))?;
-        let recovered = recover(&audit_dir)?;
         let digest_head = digest::load_head(&audit_dir)?;
         let covered_seq = digest_head.as_ref().map_or(0, |h| h.chain_head_seq);
+        let recovered = recover(&audit_dir, covered_seq)?;
         if covered_seq > recovered.last_seq {
             return Err(AuditError::ChainBehindDigest { digest_seq: covered_seq, log_seq: recovered.last_seq });
         }
@@ -664,14 +664,20 @@ struct Recovered {
     repair: Option<Repair>,
 }
 
-fn recover(audit_dir: &Path) -> Result<Recovered, AuditError> {
+/// Scans the files no digest covers yet, and the newest file (for the chain head). Files wholly
+/// covered by a digest are skipped, so start-up time does not grow with the log's age.
+fn recover(audit_dir: &Path, covered_seq: u64) -> Result<Recovered, AuditError> {
     let names = chain::list_log_files(audit_dir).map_err(|e| AuditError::io(audit_dir, e))?;
     let mut out = Recovered { last_seq: 0, last_hash: GENESIS_PREV.to_owned(), files: Vec::new(), repair: None };
     let count = names.len();
-    for (i, (_, name)) in names.into_iter().enumerate() {
-        let path = audit_dir.join(&name);
+    for (i, (_, name)) in names.iter().enumerate() {
         let is_last = i + 1 == count;
-        let scan = scan_file(&path, &name, is_last)?;
+        let wholly_covered = names.get(i + 1).is_some_and(|(next_first, _)| *next_first <= covered_seq + 1);
+        if wholly_covered {
+            continue;
+        }
+        let path = audit_dir.join(name);
+        let scan = scan_file(&path, name, is_last)?;
         if let Some(repair) = scan.repair {
             out.repair = Some(repair);
         }
