@@ -33,7 +33,9 @@ impl fmt::Debug for AuditSigner {
 
 impl AuditSigner {
     pub fn generate() -> Result<Self, AuditError> {
-        let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| AuditError::KeyGeneration)?;
+        // PKCS#8 v1: the form `openssl genpkey -algorithm ED25519` writes and OpenSSL 3.0 reads
+        // (it rejects the v2 form with the public key embedded).
+        let doc = Ed25519KeyPair::generate_pkcs8v1(&SystemRandom::new()).map_err(|_| AuditError::KeyGeneration)?;
         Self::from_pkcs8(doc.as_ref())
     }
 
@@ -164,6 +166,20 @@ impl AuditPublicKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_keys_openssl_generates_and_exports_the_same_public_key() {
+        // `openssl genpkey -algorithm ED25519 -outform DER`, and its `openssl pkey -pubout`.
+        let der = hex::decode(
+            "302e020100300506032b657004220420956d83a63194eaefbdc1baab94173a0bcb5786ff8c7d32ea66d9eee3dc4c0394",
+        )
+        .unwrap();
+        let pem = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAxY/aalDpgZMnPNi2DMpWFJ0sa/exjDgWEc7ex24lim0=\n-----END PUBLIC KEY-----\n";
+        let signer = AuditSigner::from_pkcs8(&der).unwrap();
+        assert_eq!(signer.public_key_pem(), pem);
+        assert!(AuditSigner::from_pkcs8(&der[..der.len() - 1]).is_err());
+        assert!(AuditPublicKey::from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----").is_err());
+    }
 
     #[test]
     fn key_persists_and_public_key_round_trips_through_pem() {

@@ -359,3 +359,21 @@ fn lookup_filters_newest_first() {
     assert_eq!(denied[0].error_code.as_deref(), Some("AccessDenied"));
     log.close().unwrap();
 }
+
+/// `SEALBOX_AUDIT_SAMPLE_DIR=/tmp/x cargo test -p sealbox-audit --test log -- --ignored`: leaves
+/// a small audit trail and its key there, for trying `openssl` verification from the docs by hand.
+#[test]
+#[ignore]
+fn write_sample_audit_dir() {
+    let Ok(dir) = std::env::var("SEALBOX_AUDIT_SAMPLE_DIR") else { return };
+    let dir = std::path::PathBuf::from(dir);
+    let signer = AuditSigner::load_or_generate(&dir.join("audit-signing.pk8")).unwrap();
+    fs::write(dir.join("audit-public.pem"), signer.public_key_pem()).unwrap();
+    let log = AuditLog::open(AuditConfig::new(dir.join("data")), signer).unwrap();
+    for i in 1..=3 {
+        log.append(sample(i), Durability::Durable).unwrap();
+    }
+    log.write_digest_now().unwrap();
+    log.append(sample(4), Durability::Durable).unwrap();
+    log.close().unwrap();
+}
