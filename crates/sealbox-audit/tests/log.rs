@@ -377,3 +377,60 @@ fn write_sample_audit_dir() {
     log.append(sample(4), Durability::Durable).unwrap();
     log.close().unwrap();
 }
+
+/// Numbers for docs/audit-format.md: `cargo test -p sealbox-audit --test log throughput -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn throughput() {
+    let env = Env::new();
+    let log = Arc::new(env.open());
+    let n = 2_000u64;
+    let t = Instant::now();
+    for i in 0..n {
+        log.append(sample(i), Durability::Durable).unwrap();
+    }
+    let single = t.elapsed();
+    let before = log.stats().fsyncs;
+    let records: Vec<AuditRecord> = (0..50 * n).map(|i| sample(i).as_data_event()).collect();
+    let t = Instant::now();
+    for r in records {
+        log.append(r, Durability::Buffered).unwrap();
+    }
+    log.flush().unwrap();
+    let buffered = t.elapsed();
+    let fsyncs = log.stats().fsyncs - before;
+    for threads in [16u64, 64] {
+        let before = log.stats().fsyncs;
+        let t = Instant::now();
+        let hs: Vec<_> = (0..threads)
+            .map(|k| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    for i in 0..n / 4 {
+                        log.append(sample(k * 100_000 + i), Durability::Durable).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        let e = t.elapsed();
+        let total = threads * (n / 4);
+        let f = log.stats().fsyncs - before;
+        eprintln!(
+            "durable, {threads} threads: {:.0}/s, {:.1} records per fsync",
+            total as f64 / e.as_secs_f64(),
+            total as f64 / f as f64
+        );
+    }
+    eprintln!("durable, 1 thread: {:.0}/s", n as f64 / single.as_secs_f64());
+    eprintln!("buffered, 1 thread: {:.0}/s ({fsyncs} fsyncs)", (50 * n) as f64 / buffered.as_secs_f64());
+    let t = Instant::now();
+    Arc::try_unwrap(log).unwrap().close().unwrap();
+    let report = env.verify().unwrap();
+    eprintln!("close + verify of {} records: {:?}", report.records, t.elapsed());
+    let t = Instant::now();
+    let found = lookup(&env.data(), &LookupFilter { username: Some("nobody".into()), ..Default::default() }).unwrap();
+    eprintln!("lookup scanning all {} records: {:?} ({})", report.records, t.elapsed(), found.len());
+}
