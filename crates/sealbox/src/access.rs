@@ -16,6 +16,10 @@ use crate::identity::{KeyRing, Principal};
 use crate::metrics::OperationSlot;
 use crate::s3_actions::{action_for, resource_for};
 
+/// Filled by the access hook with the authenticated principal, read by the router for auditing.
+#[derive(Clone, Default)]
+pub struct CallerSlot(pub Arc<std::sync::OnceLock<Principal>>);
+
 pub struct SealboxAccess {
     pub keyring: Arc<KeyRing>,
     pub meta: Arc<MetaStore>,
@@ -129,6 +133,9 @@ impl S3Access for SealboxAccess {
         };
         if let Some(p) = &principal {
             cx.extensions_mut().insert(CallerArn(p.arn.clone()));
+            if let Some(slot) = cx.extensions_mut().get::<CallerSlot>() {
+                let _ = slot.0.set(p.clone());
+            }
         }
         let info = cx.extensions_mut().get::<RequestInfo>().cloned().unwrap_or_default();
         let (bucket, key) = match cx.s3_path() {

@@ -87,6 +87,13 @@ pub async fn kms(state: Arc<RouterState>, peer: Option<Peer>, req: Request<Incom
                             };
                             let st = state.clone();
                             let op2 = op.clone();
+                            let audit_principal = crate::audit_glue::principal(&p);
+                            let audit_ctx = crate::audit_glue::context(
+                                &state.region,
+                                peer.map(|p| p.addr.ip().to_string()),
+                                Some(&parts.headers),
+                                &rid,
+                            );
                             let result = tokio::task::spawn_blocking(move || {
                                 let meta = st.meta.clone();
                                 let arn = caller.principal_arn.clone();
@@ -98,7 +105,28 @@ pub async fn kms(state: Arc<RouterState>, peer: Option<Peer>, req: Request<Incom
                             })
                             .await;
                             match result {
-                                Ok((reply, _summary)) => json_response(reply.status, reply.body, &rid),
+                                Ok((reply, summary)) => {
+                                    let mut rec = sealbox_audit::AuditRecord::api_call(
+                                        &audit_principal,
+                                        &audit_ctx,
+                                        sealbox_audit::EventSource::Kms,
+                                        &op,
+                                    )
+                                    .with_request_parameters(summary.request_parameters.clone());
+                                    if let Some(arn) = &summary.key_arn {
+                                        rec = rec.with_resource("AWS::KMS::Key", arn);
+                                    }
+                                    if reply.status != 200 {
+                                        let v: serde_json::Value =
+                                            serde_json::from_slice(&reply.body).unwrap_or_default();
+                                        rec = rec.with_error(
+                                            v["__type"].as_str().unwrap_or("Error"),
+                                            v["message"].as_str().unwrap_or(""),
+                                        );
+                                    }
+                                    crate::audit_glue::write(&state.audit, rec, true).await;
+                                    json_response(reply.status, reply.body, &rid)
+                                }
                                 Err(e) => kms_error(500, "KMSInternalException", &format!("internal error: {e}"), &rid),
                             }
                         }
@@ -159,7 +187,23 @@ pub async fn iam(state: Arc<RouterState>, _peer: Option<Peer>, req: Request<Inco
                 Err(SigError::Expired(m)) => iam_err(StatusCode::FORBIDDEN, "SignatureDoesNotMatch", m, &rid),
                 Ok(v) => {
                     let principal = state.keyring.principal(&v.access_key_id);
+                    let audit_principal = principal.as_ref().map(crate::audit_glue::principal);
+                    let audit_ctx = crate::audit_glue::context(
+                        &state.region,
+                        _peer.map(|p| p.addr.ip().to_string()),
+                        Some(&parts.headers),
+                        &rid,
+                    );
                     let form = crate::iam::Form::parse(&bytes);
+                    let mut params = serde_json::Map::new();
+                    for (k, v) in &form.0 {
+                        if matches!(k.as_str(), "UserName" | "PolicyName" | "AccessKeyId" | "Status" | "Path") {
+                            let mut c = k.chars();
+                            let key =
+                                c.next().map(|f| f.to_lowercase().collect::<String>() + c.as_str()).unwrap_or_default();
+                            params.insert(key, serde_json::json!(v));
+                        }
+                    }
                     action = form.get("Action").unwrap_or("Unknown").to_owned();
                     let st = state.clone();
                     let rid2 = rid.clone();
@@ -200,6 +244,19 @@ pub async fn iam(state: Arc<RouterState>, _peer: Option<Peer>, req: Request<Inco
                         st.iam.handle(&form, &rid2)
                     })
                     .await;
+                    if let Some(ap) = &audit_principal {
+                        let mut rec = sealbox_audit::AuditRecord::api_call(
+                            ap,
+                            &audit_ctx,
+                            sealbox_audit::EventSource::Iam,
+                            &action,
+                        )
+                        .with_request_parameters(serde_json::Value::Object(params));
+                        if let Ok(Err(e)) = &result {
+                            rec = rec.with_error(e.code, &e.message);
+                        }
+                        crate::audit_glue::write(&state.audit, rec, true).await;
+                    }
                     match result {
                         Ok(Ok(xml)) => iam_response(StatusCode::OK, xml),
                         Ok(Err(e)) => iam_response(e.status, crate::iam::error_xml(&e, &rid)),

@@ -58,6 +58,9 @@ pub struct ServeArgs {
     /// Keep it outside the data dir in production. `SEALBOX_ROOT_PASSPHRASE` (Argon2id) replaces it.
     #[arg(long, env = "SEALBOX_ROOT_KEY_FILE")]
     pub root_key_file: Option<PathBuf>,
+    /// Seconds between signed audit digests (one is also written at shutdown). Default: 3600
+    #[arg(long, env = "SEALBOX_AUDIT_DIGEST_INTERVAL_SECS")]
+    pub audit_digest_interval_secs: Option<u64>,
     /// TOML config file with the same keys (data, listen, region, domain, log_format, tls, ...).
     #[arg(long, env = "SEALBOX_CONFIG")]
     pub config: Option<PathBuf>,
@@ -92,6 +95,7 @@ struct FileConfig {
     body_idle_timeout_secs: Option<u64>,
     max_put_size: Option<u64>,
     root_key_file: Option<PathBuf>,
+    audit_digest_interval_secs: Option<u64>,
 }
 
 /// The resolved configuration the server runs with.
@@ -111,6 +115,7 @@ pub struct ServerConfig {
     pub body_idle_timeout: std::time::Duration,
     pub max_put_size: u64,
     pub root_key_file: Option<PathBuf>,
+    pub audit_digest_interval: std::time::Duration,
     /// Test-only: shift the server's clock (rotation, deletion windows) by this many seconds.
     pub test_clock_offset_secs: i64,
 }
@@ -154,6 +159,9 @@ impl ServerConfig {
                 args.body_idle_timeout_secs.or(file.body_idle_timeout_secs).unwrap_or(60).max(1),
             ),
             root_key_file: args.root_key_file.or(file.root_key_file),
+            audit_digest_interval: std::time::Duration::from_secs(
+                args.audit_digest_interval_secs.or(file.audit_digest_interval_secs).unwrap_or(3600).max(1),
+            ),
             max_put_size: args.max_put_size.or(file.max_put_size).unwrap_or(5 * 1024 * 1024 * 1024),
             tls,
             listen_tls: args.listen_tls.or(file.listen_tls).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9443))),

@@ -17,7 +17,6 @@ const NS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 /// Seals secrets at rest (access-key secrets are kept only wrapped by the root key).
 pub trait SecretBox: Send + Sync {
     fn seal(&self, plaintext: &[u8]) -> anyhow::Result<Vec<u8>>;
-    fn open(&self, sealed: &[u8]) -> anyhow::Result<Zeroizing<Vec<u8>>>;
 }
 
 /// An IAM error as the query API reports it.

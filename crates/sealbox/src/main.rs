@@ -2,6 +2,8 @@
 
 mod access;
 mod api_glue;
+mod audit_cli;
+mod audit_glue;
 mod bench;
 mod config;
 mod credentials;
@@ -37,6 +39,11 @@ enum Command {
         #[command(subcommand)]
         command: sealbox_migrate::MigrateCommand,
     },
+    /// The audit trail: verify, lookup, export-key.
+    Audit {
+        #[command(subcommand)]
+        command: audit_cli::AuditCommand,
+    },
     /// Measure throughput, KMS ops/s and peak memory against a fresh server (prints a table).
     Bench(bench::BenchArgs),
 }
@@ -55,6 +62,7 @@ fn main() -> anyhow::Result<()> {
             let code = rt.block_on(sealbox_migrate::run(command))?;
             std::process::exit(code);
         }
+        Command::Audit { command } => std::process::exit(audit_cli::run(command)?),
         Command::Bench(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(bench::run(args))

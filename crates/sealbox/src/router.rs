@@ -35,6 +35,8 @@ pub struct RouterState {
     pub meta: Arc<sealbox_store::MetaStore>,
     pub keyring: Arc<crate::identity::KeyRing>,
     pub iam: Arc<crate::iam::Iam>,
+    pub audit: Arc<sealbox_audit::AuditLog>,
+    pub region: String,
 }
 
 impl Router {
@@ -94,6 +96,11 @@ impl hyper::service::Service<Request<Incoming>> for Router {
         }
         let slot = OperationSlot::default();
         req.extensions_mut().insert(slot.clone());
+        let caller_slot = crate::access::CallerSlot::default();
+        req.extensions_mut().insert(caller_slot.clone());
+        let path = req.uri().path().to_owned();
+        let audit_headers = req.headers().clone();
+        let source_ip = self.peer.map(|p| p.addr.ip().to_string());
         let bytes_in = content_length(req.headers());
         let s3 = self.s3.clone();
         let state = self.state.clone();
@@ -110,6 +117,32 @@ impl hyper::service::Service<Request<Incoming>> for Router {
                 bytes_in,
                 content_length(resp.headers()),
             );
+            let denied = resp.status() == StatusCode::FORBIDDEN;
+            if let (Some(p), true) = (caller_slot.0.get(), denied || crate::audit_glue::is_s3_management(op)) {
+                let rid = uuid::Uuid::new_v4().to_string();
+                let ctx = crate::audit_glue::context(&state.region, source_ip, Some(&audit_headers), &rid);
+                let mut parts = path.trim_start_matches('/').splitn(2, '/');
+                let bucket = parts.next().unwrap_or("").to_owned();
+                let key = parts.next().map(|k| urlencoding::decode(k).map(|c| c.into_owned()).unwrap_or_default());
+                let mut params = serde_json::json!({"bucketName": bucket});
+                if let Some(k) = key.filter(|k| !k.is_empty()) {
+                    params["key"] = serde_json::json!(k);
+                }
+                let mut rec = sealbox_audit::AuditRecord::api_call(
+                    &crate::audit_glue::principal(p),
+                    &ctx,
+                    sealbox_audit::EventSource::S3,
+                    op,
+                )
+                .with_request_parameters(params)
+                .with_resource("AWS::S3::Bucket", &format!("arn:aws:s3:::{bucket}"));
+                if denied {
+                    rec = rec.with_error("AccessDenied", "Access Denied");
+                } else if !resp.status().is_success() {
+                    rec = rec.with_error(&resp.status().as_u16().to_string(), "request failed");
+                }
+                crate::audit_glue::write(&state.audit, rec, true).await;
+            }
             Ok(resp)
         })
     }

@@ -36,9 +36,6 @@ impl crate::iam::SecretBox for RootSecrets {
     fn seal(&self, plaintext: &[u8]) -> anyhow::Result<Vec<u8>> {
         Ok(self.0.seal_secret(plaintext, "iam access key")?)
     }
-    fn open(&self, sealed: &[u8]) -> anyhow::Result<zeroize::Zeroizing<Vec<u8>>> {
-        Ok(self.0.open_secret(sealed, "iam access key")?)
-    }
 }
 
 /// Puts every active IAM access key in the key ring (secrets unwrapped in memory only).
@@ -83,7 +80,7 @@ fn open_kms(cfg: &ServerConfig) -> anyhow::Result<sealbox_kms::Kms> {
 }
 
 /// Rotates keys that are due and destroys keys past their deletion date: now and every minute.
-fn spawn_key_maintenance(kms: Arc<sealbox_kms::Kms>) {
+fn spawn_key_maintenance(kms: Arc<sealbox_kms::Kms>, audit: Arc<sealbox_audit::AuditLog>, region: String) {
     tokio::spawn(async move {
         loop {
             let k = kms.clone();
@@ -93,11 +90,31 @@ fn spawn_key_maintenance(kms: Arc<sealbox_kms::Kms>) {
             .await;
             match result {
                 Ok(Ok((rotated, purged))) => {
+                    let now = time::OffsetDateTime::now_utc();
                     for r in rotated {
                         tracing::info!(key = %r.key_arn, version = r.version, "key rotated (automatic)");
+                        let rec = sealbox_audit::AuditRecord::automatic_rotation(
+                            crate::iam::ACCOUNT_ID,
+                            &region,
+                            now,
+                            &r.key_arn,
+                            &r.key_id,
+                        );
+                        crate::audit_glue::write(&audit, rec, true).await;
                     }
                     for id in purged {
                         tracing::info!(key = %id, "key deleted: its material is destroyed");
+                        let arn = kms.key_arn(&id);
+                        let rec = sealbox_audit::AuditRecord::service_event(
+                            crate::iam::ACCOUNT_ID,
+                            &region,
+                            now,
+                            sealbox_audit::EventSource::Kms,
+                            "DeleteKey",
+                        )
+                        .with_resource("AWS::KMS::Key", &arn)
+                        .with_service_event_details(serde_json::json!({"keyId": id}));
+                        crate::audit_glue::write(&audit, rec, true).await;
                     }
                 }
                 Ok(Err(e)) => tracing::error!(error = %e, "key maintenance failed"),
@@ -171,14 +188,37 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         },
     });
     load_user_keys(&meta, &kms, &keyring)?;
-    spawn_key_maintenance(kms.clone());
+    let audit = Arc::new(open_audit(&cfg, &kms)?);
+    spawn_key_maintenance(kms.clone(), audit.clone(), cfg.region.clone());
 
     let calls = Arc::new(crate::keyservice::S3KmsCalls::default());
     let keys = crate::keyservice::KmsKeys {
         kms: kms.clone(),
         meta: meta.clone(),
         calls: calls.clone(),
-        audit: Arc::new(|_call| {}),
+        audit: {
+            let (audit, keyring, region) = (audit.clone(), keyring.clone(), cfg.region.clone());
+            Arc::new(move |call: crate::keyservice::AuditedKmsCall| {
+                let Some(p) = keyring.principal(&call.caller.access_key_id) else { return };
+                let ctx = crate::audit_glue::context(
+                    &region,
+                    call.caller.source_ip.clone(),
+                    None,
+                    &uuid::Uuid::new_v4().to_string(),
+                );
+                let mut rec = sealbox_audit::AuditRecord::kms_call_via_s3(
+                    &crate::audit_glue::principal(&p),
+                    &ctx,
+                    call.operation,
+                    call.key_arn.as_deref().unwrap_or(""),
+                )
+                .with_request_parameters(serde_json::json!({"encryptionContext": call.context, "keySpec": "AES_256"}));
+                if let Some((code, message)) = &call.error {
+                    rec = rec.with_error(code, message);
+                }
+                crate::audit_glue::write_blocking(&audit, rec);
+            })
+        },
     };
     let ssec_secret = ssec_secret(&cfg, &kms)?;
     let enc = Arc::new(sealbox_s3::Encryption::new(Arc::new(keys), ssec_secret, Duration::from_secs(600)));
@@ -205,6 +245,8 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         meta: meta.clone(),
         keyring: keyring.clone(),
         iam,
+        audit: audit.clone(),
+        region: cfg.region.clone(),
     });
     {
         let calls = calls.clone();
@@ -284,8 +326,35 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(Duration::from_secs(30)) => tracing::warn!("in-flight requests did not finish in 30 s"),
     }
+    // Seal the trail: everything written so far is covered by a signed digest.
+    let a = audit.clone();
+    match tokio::task::spawn_blocking(move || a.flush().and_then(|_| a.write_digest_now())).await {
+        Ok(Ok(path)) => tracing::info!(digest = %path.display(), "audit trail sealed"),
+        Ok(Err(e)) => tracing::error!(error = %e, "could not write the final audit digest"),
+        Err(e) => tracing::error!(error = %e, "audit shutdown task failed"),
+    }
     tracing::info!("sealbox stopped");
     Ok(())
+}
+
+/// The audit log, signed with a key kept outside the audit directory, sealed by the root key.
+fn open_audit(cfg: &ServerConfig, kms: &sealbox_kms::Kms) -> anyhow::Result<sealbox_audit::AuditLog> {
+    let sealed_path = cfg.data.join("audit-signing.key.sealed");
+    let signer = if sealed_path.exists() {
+        let sealed = std::fs::read(&sealed_path).with_context(|| format!("while reading {}", sealed_path.display()))?;
+        let der = kms.open_secret(&sealed, "audit signing key")?;
+        sealbox_audit::AuditSigner::from_pkcs8(&der)?
+    } else {
+        let signer = sealbox_audit::AuditSigner::generate()?;
+        let sealed = kms.seal_secret(signer.pkcs8_der(), "audit signing key")?;
+        std::fs::write(&sealed_path, sealed).with_context(|| format!("while writing {}", sealed_path.display()))?;
+        signer
+    };
+    std::fs::write(cfg.data.join("audit-public-key.pem"), signer.public_key_pem())?;
+    let mut config = sealbox_audit::AuditConfig::new(&cfg.data);
+    config.region = cfg.region.clone();
+    config.digest_interval = cfg.audit_digest_interval;
+    Ok(sealbox_audit::AuditLog::open(config, signer)?)
 }
 
 async fn reload_on_sighup(resolver: Arc<tls::ReloadingResolver>) {

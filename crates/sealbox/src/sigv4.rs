@@ -25,8 +25,6 @@ pub struct SignedRequest<'a> {
 
 pub struct Verified {
     pub access_key_id: String,
-    pub region: String,
-    pub service: String,
 }
 
 fn hex_sha256(data: &[u8]) -> String {
@@ -175,7 +173,7 @@ pub fn verify(
     let expected = hex::encode(hmac_sign(&k_signing, string_to_sign.as_bytes()));
     constant_time::verify_slices_are_equal(expected.as_bytes(), a.signature.as_bytes())
         .map_err(|_| SigError::BadSignature)?;
-    Ok(Verified { access_key_id: a.access_key.to_owned(), region: a.region.to_owned(), service: a.service.to_owned() })
+    Ok(Verified { access_key_id: a.access_key.to_owned() })
 }
 
 /// Signs a request (header auth) for the bench client: returns the headers to add. `path` must
