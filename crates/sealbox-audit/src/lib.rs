@@ -59,6 +59,8 @@ pub enum AuditError {
     CorruptLog { file: String, line: u64, reason: String },
     #[error("the newest digest covers records up to seq {digest_seq} but the log ends at seq {log_seq}: records were removed; run `sealbox audit verify`")]
     ChainBehindDigest { digest_seq: u64, log_seq: u64 },
+    #[error("another sealbox process is writing this audit log ({path} is locked)")]
+    Locked { path: PathBuf },
     #[error("could not encode an audit record: {0}")]
     Encode(String),
     #[error("the audit writer has stopped")]

@@ -231,6 +231,7 @@ impl AuditLog {
         let audit_dir = crate::audit_dir(&config.data_dir);
         let digests_dir = audit_dir.join(chain::DIGESTS_DIR);
         fs::create_dir_all(&digests_dir).map_err(|e| AuditError::io(&digests_dir, e))?;
+        let lock = lock_writer(&audit_dir)?;
         let digest_head = digest::load_head(&audit_dir)?;
         let covered_seq = digest_head.as_ref().map_or(0, |h| h.chain_head_seq);
         let recovered = recover(&audit_dir, covered_seq)?;
@@ -245,6 +246,7 @@ impl AuditLog {
         let counters = Arc::new(Counters::default());
         let (tx, rx) = mpsc::sync_channel(config.queue_capacity.max(1));
         let writer = Writer {
+            _lock: lock,
             audit_dir: audit_dir.clone(),
             account_id: config.account_id.clone(),
             max_file_bytes: config.max_file_bytes,
@@ -409,6 +411,8 @@ impl ActiveFile {
 const MAX_BATCH: usize = 4096;
 
 struct Writer {
+    /// Held for the writer's life: a second writer would fork the chain.
+    _lock: File,
     audit_dir: PathBuf,
     account_id: String,
     max_file_bytes: u64,
@@ -645,6 +649,22 @@ impl Writer {
 fn answer(waiting: &mut Vec<Reply<()>>, result: &Result<(), AuditError>) {
     for done in waiting.drain(..) {
         done.complete(result.clone());
+    }
+}
+
+/// Takes `<audit dir>/writer.lock` (an advisory lock the OS drops with the process).
+fn lock_writer(audit_dir: &Path) -> Result<File, AuditError> {
+    let path = audit_dir.join("writer.lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| AuditError::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(AuditError::Locked { path }),
+        Err(std::fs::TryLockError::Error(e)) => Err(AuditError::io(&path, e)),
     }
 }
 

@@ -47,6 +47,23 @@ impl LookupFilter {
     }
 }
 
+impl LookupFilter {
+    /// Byte strings a matching line must contain. A field that matches holds the value JSON-encoded
+    /// by serde_json, so a line without it can be skipped without parsing (most lines, for a
+    /// selective search).
+    fn needles(&self) -> Vec<Vec<u8>> {
+        let quoted = [&self.event_name, &self.event_source, &self.username, &self.access_key_id, &self.bucket];
+        let mut out: Vec<Vec<u8>> = quoted.into_iter().flatten().filter_map(|v| serde_json::to_vec(v).ok()).collect();
+        if let Some(resource) = &self.resource {
+            // Unquoted: a key id matches the tail of an ARN.
+            if let Ok(encoded) = serde_json::to_vec(resource) {
+                out.push(encoded[1..encoded.len() - 1].to_vec());
+            }
+        }
+        out
+    }
+}
+
 fn request_parameter<'a>(r: &'a AuditRecord, name: &str) -> Option<&'a str> {
     r.request_parameters.as_ref()?.get(name)?.as_str()
 }
@@ -64,6 +81,7 @@ pub fn lookup(data_dir: &Path, filter: &LookupFilter) -> Result<Vec<AuditRecord>
     }
     let audit_dir = crate::audit_dir(data_dir);
     let max = filter.max_results.unwrap_or(50);
+    let needles = filter.needles();
     let mut out = Vec::new();
     let files = chain::list_log_files(&audit_dir).map_err(|e| AuditError::io(&audit_dir, e))?;
     for (_, name) in files.into_iter().rev() {
@@ -80,6 +98,9 @@ pub fn lookup(data_dir: &Path, filter: &LookupFilter) -> Result<Vec<AuditRecord>
         let mut matches = Vec::new();
         for line in BufReader::new(file).split(b'\n') {
             let line = line.map_err(|e| AuditError::io(&path, e))?;
+            if !needles.iter().all(|n| memchr::memmem::find(&line, n).is_some()) {
+                continue;
+            }
             // A line being written right now may be incomplete: skip what does not parse.
             let Ok(Line { record }) = serde_json::from_slice::<Line>(&line) else { continue };
             if filter.matches(&record) {

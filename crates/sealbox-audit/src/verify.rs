@@ -152,8 +152,11 @@ struct FileFacts {
 pub fn verify(data_dir: &Path, public_key: &AuditPublicKey) -> Result<VerifyReport, VerifyError> {
     let audit_dir = crate::audit_dir(data_dir);
     let mut report = VerifyReport { key_fingerprint: public_key.fingerprint(), ..VerifyReport::default() };
+    // Digests are listed before the log files: against a running server, every digest seen then
+    // names only files that already exist and are sealed.
+    let digests = chain::list_digest_files(&audit_dir).map_err(io_err(&audit_dir))?;
     let (files, hashes) = walk_chain(&audit_dir, &mut report)?;
-    let covered_seq = check_digests(&audit_dir, public_key, &files, &hashes, &mut report)?;
+    let covered_seq = check_digests(&audit_dir, digests, public_key, &files, &hashes, &mut report)?;
     for (name, facts) in &files {
         if facts.first_seq > covered_seq {
             report.uncovered_files.push(name.clone());
@@ -293,12 +296,12 @@ fn file_has_seq_after(path: &Path, after_line: u64, seq: u64) -> bool {
 /// Phase 2: the digest chain, oldest first. Returns the seq the newest digest covers up to.
 fn check_digests(
     audit_dir: &Path,
+    digests: Vec<(u64, String)>,
     key: &AuditPublicKey,
     files: &HashMap<String, FileFacts>,
     hashes: &HashMap<u64, String>,
     report: &mut VerifyReport,
 ) -> Result<u64, VerifyError> {
-    let digests = chain::list_digest_files(audit_dir).map_err(io_err(audit_dir))?;
     let fingerprint = key.fingerprint();
     let mut previous: Option<(String, String, String)> = None;
     let mut covered_seq = 0u64;

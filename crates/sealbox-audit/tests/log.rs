@@ -96,8 +96,17 @@ fn restart_after_a_crash_covers_the_unsealed_file_and_repairs_a_torn_line() {
     for i in 1..=4 {
         log.append(sample(i), Durability::Durable).unwrap();
     }
-    // A crash: no closing digest, and half a line at the end of the file.
+    // A crash: no closing digest, and half a line at the end of the file. The writer of a
+    // crashed process is gone; here it lives on (forgotten), so continue on a copy of the disk.
     std::mem::forget(log);
+    let crashed = env;
+    let env = Env::new();
+    fs::create_dir_all(env.audit()).unwrap();
+    fs::create_dir_all(env.tmp.path().join("keys")).unwrap();
+    fs::copy(crashed.tmp.path().join("keys/audit-signing.pk8"), env.tmp.path().join("keys/audit-signing.pk8")).unwrap();
+    for name in crashed.log_files() {
+        fs::copy(crashed.log_path(&name), env.log_path(&name)).unwrap();
+    }
     let file = env.log_path(&env.log_files()[0]);
     let mut bytes = fs::read(&file).unwrap();
     bytes.extend_from_slice(br#"{"seq":5,"prev":"ab"#);
@@ -120,6 +129,15 @@ fn restart_after_a_crash_covers_the_unsealed_file_and_repairs_a_torn_line() {
     assert_eq!(details["discardedBytes"], 19);
     assert_eq!(repaired[0].event_source, "sealbox.local");
     assert_eq!(repaired[0].event_type, EventType::AwsServiceEvent);
+}
+
+#[test]
+fn a_second_writer_is_refused() {
+    let env = Env::new();
+    let log = env.open();
+    assert!(matches!(AuditLog::open(env.config(), env.signer()), Err(AuditError::Locked { .. })));
+    log.close().unwrap();
+    env.open().close().unwrap();
 }
 
 #[test]
