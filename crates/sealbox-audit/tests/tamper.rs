@@ -240,3 +240,35 @@ fn records_after_the_last_digest_are_reported_uncovered() {
     assert!(matches!(env.verify(), Err(VerifyError::RecordEdited { seq: 12, .. })));
     std::mem::forget(log); // keep the tampered file as is (closing would seal it into a digest)
 }
+
+mod any_byte {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// In a fully digested trail, changing any one byte of any log or digest file is detected.
+        #[test]
+        fn any_changed_byte_is_detected(file_pick in any::<prop::sample::Index>(), at in any::<prop::sample::Index>(), xor in 1u8..=255) {
+            thread_local!(static TRAIL: (Env, Vec<std::path::PathBuf>) = {
+                let (env, files, digests) = sealed_env();
+                let mut paths: Vec<_> = files.iter().map(|f| env.log_path(f)).collect();
+                paths.extend(digests.iter().map(|d| env.digest_path(d)));
+                (env, paths)
+            });
+            TRAIL.with(|(env, paths)| {
+                let path = file_pick.get(paths);
+                let original = fs::read(path).unwrap();
+                let mut changed = original.clone();
+                let i = at.index(changed.len());
+                changed[i] ^= xor;
+                fs::write(path, &changed).unwrap();
+                let result = env.verify();
+                fs::write(path, &original).unwrap();
+                prop_assert!(result.is_err(), "byte {} of {:?} changed undetected: {:?}", i, path, result);
+                Ok(())
+            })?;
+        }
+    }
+}
