@@ -50,6 +50,7 @@ pub enum Durability {
     Buffered,
 }
 
+#[derive(Clone)]
 pub struct AuditConfig {
     /// The server's data directory; the log goes to `<data_dir>/audit/`.
     pub data_dir: PathBuf,
