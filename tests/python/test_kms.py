@@ -156,3 +156,40 @@ def test_client_side_encryption_with_aws_encryption_sdk(server, monkeypatch):
     stored = s3.get_object(Bucket="client-side", Key="blob")["Body"].read()
     plaintext, header = client.decrypt(source=stored, key_provider=provider)
     assert plaintext == secret and header.encryption_context["purpose"] == "test"
+
+
+def test_root_key_in_a_pkcs11_hsm(tmp_path):
+    import shutil
+    import subprocess
+    from conftest import Server
+    module = "/usr/lib/softhsm/libsofthsm2.so"
+    if not os.path.exists(module) or shutil.which("softhsm2-util") is None:
+        pytest.skip("SoftHSM2 is not installed")
+    conf = tmp_path / "softhsm2.conf"
+    (tmp_path / "tokens").mkdir()
+    conf.write_text(f"directories.tokendir = {tmp_path / 'tokens'}\nobjectstore.backend = file\n")
+    env = {"SOFTHSM2_CONF": str(conf), "SEALBOX_PKCS11_MODULE": module, "SEALBOX_PKCS11_TOKEN": "sealbox",
+           "SEALBOX_PKCS11_PIN": "1234"}
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "sealbox", "--pin", "1234", "--so-pin", "5678"],
+                   env=dict(os.environ, SOFTHSM2_CONF=str(conf)), check=True, capture_output=True)
+    server = Server(tmp_path / "data", env)
+    try:
+        assert not (tmp_path / "data" / "root.key").exists()  # the root key lives in the token only
+        kms = server.client("kms")
+        s3 = server.client()
+        key = kms.create_key()["KeyMetadata"]["KeyId"]
+        blob = kms.encrypt(KeyId=key, Plaintext=b"hsm-protected")["CiphertextBlob"]
+        s3.create_bucket(Bucket="hsm")
+        s3.put_object(Bucket="hsm", Key="k", Body=b"object under an HSM root", ServerSideEncryption="aws:kms", SSEKMSKeyId=key)
+        server.restart(env)
+        assert server.client("kms").decrypt(CiphertextBlob=blob)["Plaintext"] == b"hsm-protected"
+        assert server.client().get_object(Bucket="hsm", Key="k")["Body"].read() == b"object under an HSM root"
+        # A wrong PIN is a clear start-up error, nothing is touched.
+        server.stop()
+        bad = subprocess.run([os.environ.get("SEALBOX_BIN", "/work/cache/target/debug/sealbox"), "serve", "--data",
+                              str(tmp_path / "data"), "--listen", "127.0.0.1:0"],
+                             env={**os.environ, **env, "SEALBOX_PKCS11_PIN": "0000", "RUST_BACKTRACE": "0"},
+                             capture_output=True, text=True, timeout=30)
+        assert bad.returncode != 0 and "PKCS#11" in bad.stderr
+    finally:
+        server.stop()

@@ -15,6 +15,7 @@ pub mod api;
 mod blob;
 mod clock;
 mod error;
+mod hsm;
 mod kms;
 mod root;
 

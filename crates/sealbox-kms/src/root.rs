@@ -14,7 +14,14 @@ use crate::KmsError;
 /// AES-256-GCM under the root key. Every wrap uses a fresh random 96-bit nonce; the number of
 /// wraps per root key (one per key-material version) is far below the random-nonce bound.
 pub struct RootKey {
-    key: LessSafeKey,
+    key: Backend,
+}
+
+enum Backend {
+    /// Key bytes in this process (file or passphrase providers).
+    Local(LessSafeKey),
+    /// A non-extractable AES key inside a PKCS#11 token: wrapping happens in the HSM.
+    Hsm(crate::hsm::HsmKey),
 }
 
 impl std::fmt::Debug for RootKey {
@@ -32,7 +39,13 @@ pub(crate) fn random<const N: usize>() -> Result<[u8; N], KmsError> {
 impl RootKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, KmsError> {
         let unbound = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| KmsError::RootKey("bad key".into()))?;
-        Ok(RootKey { key: LessSafeKey::new(unbound) })
+        Ok(RootKey { key: Backend::Local(LessSafeKey::new(unbound)) })
+    }
+
+    /// The root key inside a PKCS#11 token (e.g. SoftHSM2, a YubiHSM, a cloud HSM's PKCS#11
+    /// library): found by label, or generated there (non-extractable) on first use.
+    pub fn from_pkcs11(module: &Path, token_label: &str, pin: &str, key_label: &str) -> Result<Self, KmsError> {
+        Ok(RootKey { key: Backend::Hsm(crate::hsm::HsmKey::open(module, token_label, pin, key_label)?) })
     }
 
     /// Loads the root key file, creating it (mode 0600, 32 random bytes) on first use. Refuses a
@@ -81,9 +94,12 @@ impl RootKey {
     /// nonce || ciphertext+tag, with `aad` bound.
     pub fn wrap(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, KmsError> {
         let nonce = random::<12>()?;
+        let key = match &self.key {
+            Backend::Local(k) => k,
+            Backend::Hsm(h) => return h.wrap(nonce, plaintext, aad),
+        };
         let mut buf = plaintext.to_vec();
-        self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
+        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
             .map_err(|_| KmsError::Internal("wrap failed".into()))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&buf);
@@ -94,9 +110,13 @@ impl RootKey {
         if wrapped.len() < 12 + 16 {
             return Err(KmsError::WrongRootKey);
         }
+        let key = match &self.key {
+            Backend::Local(k) => k,
+            Backend::Hsm(h) => return h.unwrap(wrapped, aad),
+        };
         let nonce = Nonce::try_assume_unique_for_key(&wrapped[..12]).map_err(|_| KmsError::WrongRootKey)?;
         let mut buf = Zeroizing::new(wrapped[12..].to_vec());
-        let len = self.key.open_in_place(nonce, Aad::from(aad), &mut buf).map_err(|_| KmsError::WrongRootKey)?.len();
+        let len = key.open_in_place(nonce, Aad::from(aad), &mut buf).map_err(|_| KmsError::WrongRootKey)?.len();
         buf.truncate(len);
         Ok(buf)
     }

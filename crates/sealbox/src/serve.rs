@@ -57,8 +57,17 @@ fn load_user_keys(meta: &MetaStore, kms: &sealbox_kms::Kms, keyring: &KeyRing) -
 /// The root key (file by default, or Argon2id from `SEALBOX_ROOT_PASSPHRASE`) and the KMS store.
 fn open_kms(cfg: &ServerConfig) -> anyhow::Result<sealbox_kms::Kms> {
     let db = cfg.data.join("kms.db");
-    let root = match std::env::var("SEALBOX_ROOT_PASSPHRASE") {
-        Ok(pass) if !pass.is_empty() => {
+    let root = match (std::env::var("SEALBOX_PKCS11_MODULE"), std::env::var("SEALBOX_ROOT_PASSPHRASE")) {
+        (Ok(module), _) if !module.is_empty() => {
+            let token = std::env::var("SEALBOX_PKCS11_TOKEN")
+                .context("SEALBOX_PKCS11_TOKEN (the token label) is required with SEALBOX_PKCS11_MODULE")?;
+            let pin = std::env::var("SEALBOX_PKCS11_PIN")
+                .context("SEALBOX_PKCS11_PIN is required with SEALBOX_PKCS11_MODULE")?;
+            let label = std::env::var("SEALBOX_PKCS11_KEY_LABEL").unwrap_or_else(|_| "sealbox-root".into());
+            sealbox_kms::RootKey::from_pkcs11(std::path::Path::new(&module), &token, &pin, &label)
+                .with_context(|| format!("while opening the root key in the PKCS#11 token {token:?}"))?
+        }
+        (_, Ok(pass)) if !pass.is_empty() => {
             let salt = sealbox_kms::Kms::passphrase_salt(&db).context("while reading the passphrase salt")?;
             sealbox_kms::RootKey::from_passphrase(pass.as_bytes(), &salt)?
         }
