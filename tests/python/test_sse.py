@@ -6,6 +6,7 @@ and a flipped stored byte must turn a read into an error, never into altered byt
 """
 
 import base64
+import json
 import hashlib
 import os
 import pathlib
@@ -259,3 +260,46 @@ def test_bucket_keys_make_few_kms_calls(server):
     without = kms_calls() - before
     assert without == 200
     assert with_bucket_key <= 2
+
+
+def _wrapped_versions(server, bucket):
+    """Material version named by every wrapped data key of every object, read from the meta store."""
+    import sqlite3
+    db = sqlite3.connect(f"file:{server.data / 'meta.db'}?mode=ro", uri=True)
+    out = {}
+    for key, doc in db.execute("SELECT key, doc FROM objects WHERE bucket = ?", (bucket,)):
+        sse = json.loads(json.loads(doc)["sse"])
+        out[key.decode()] = [int.from_bytes(base64.b64decode(w)[20:24], "big") for w in sse["wrapped_keys"]]
+    db.close()
+    return out
+
+
+def test_rewrap_moves_every_data_key_to_the_newest_material(server):
+    import subprocess
+    s3 = server.client()
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    s3.create_bucket(Bucket="rewrap")
+    bodies = {}
+    for name, args in {"kms": {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key},
+                       "dsse": {"ServerSideEncryption": "aws:kms:dsse", "SSEKMSKeyId": key},
+                       "bk": {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key, "BucketKeyEnabled": True},
+                       "ssec": None}.items():
+        bodies[name] = os.urandom(100_000)
+        if args is None:
+            continue
+        s3.put_object(Bucket="rewrap", Key=name, Body=bodies[name], **args)
+    assert set(v for vs in _wrapped_versions(server, "rewrap").values() for v in vs) == {1}
+    kms.rotate_key_on_demand(KeyId=key)
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=server.access_key, AWS_SECRET_ACCESS_KEY=server.secret_key, RUST_BACKTRACE="0")
+    out = subprocess.run([os.environ.get("SEALBOX_BIN", "/work/cache/target/debug/sealbox"), "rewrap", "rewrap",
+                          "--endpoint", f"http://127.0.0.1:{server.port}"], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    report = json.loads(out.stdout)
+    assert report["rewrapped"] == 3 and report["failed"] == 0
+    assert set(v for vs in _wrapped_versions(server, "rewrap").values() for v in vs) == {2}
+    for name in ("kms", "dsse", "bk"):
+        assert s3.get_object(Bucket="rewrap", Key=name)["Body"].read() == bodies[name]
+    again = subprocess.run([os.environ.get("SEALBOX_BIN", "/work/cache/target/debug/sealbox"), "rewrap", "rewrap",
+                            "--endpoint", f"http://127.0.0.1:{server.port}"], env=env, capture_output=True, text=True, timeout=120)
+    assert json.loads(again.stdout)["already_current"] == 3

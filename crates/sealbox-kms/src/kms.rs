@@ -858,6 +858,23 @@ impl Kms {
         Ok(self.decrypt_blob(blob_bytes, &BTreeMap::new(), Some(&rec))?.1)
     }
 
+    /// Re-wraps a blob under its key's newest material (same key, same context): `None` when it
+    /// already is. Lets old material be retired without touching object data.
+    pub fn rewrap_blob(
+        &self,
+        blob_bytes: &[u8],
+        context: &BTreeMap<String, String>,
+    ) -> Result<Option<Vec<u8>>, KmsError> {
+        let (rec, d) = self.decrypt_blob(blob_bytes, context, None)?;
+        let (_, version) = Kms::blob_key_info(blob_bytes)
+            .ok_or_else(|| KmsError::InvalidCiphertext("The ciphertext is invalid.".into()))?;
+        let (newest, _) = self.newest(&rec.key_id)?;
+        if version == newest {
+            return Ok(None);
+        }
+        Ok(Some(self.encrypt_with(&rec, &d.plaintext, context)?.0))
+    }
+
     /// (key id, material version) a blob names, to prove which version wrapped a data key.
     pub fn blob_key_info(blob_bytes: &[u8]) -> Option<(String, u32)> {
         blob::parse(blob_bytes).ok().map(|(h, ..)| (h.key_id.to_string(), h.version))

@@ -72,6 +72,9 @@ pub trait KeyService: Send + Sync + 'static {
     /// (disabled, pending deletion, deleted). Used where a cached bucket key avoids a KMS call,
     /// so that disabling a key still takes effect at once.
     fn check_key_usable(&self, key_arn: &str) -> Result<(), KeyError>;
+    /// Re-wraps a data-key blob (KMS or SSE-S3 service key) under its key's newest material;
+    /// `None` when it already is.
+    fn rewrap(&self, blob: &[u8], context: &BTreeMap<String, String>) -> Result<Option<Vec<u8>>, KeyError>;
     /// Resolves a key reference to its key ARN (NotFoundException if none).
     fn resolve_key_arn(&self, key: &str) -> Result<String, KeyError>;
 }

@@ -23,11 +23,13 @@ mod list;
 mod multipart;
 mod policy;
 mod put;
+mod rewrap;
 mod service;
 mod sse;
 mod sse_request;
 mod tagging;
 
 pub use keys::{Caller, GeneratedKey, KeyError, KeyService};
+pub use rewrap::RewrapReport;
 pub use service::{CallerArn, RequestInfo, S3Config, SealboxS3};
 pub use sse::Encryption;

@@ -269,3 +269,58 @@ pub async fn iam(state: Arc<RouterState>, _peer: Option<Peer>, req: Request<Inco
     state.metrics.record("iam", &action, resp.status().as_u16(), started.elapsed(), 0, 0);
     resp
 }
+
+/// `POST /_sealbox/rewrap?bucket=B[&prefix=P][&rate=N]` (SigV4, service s3, root only): re-wrap
+/// every object's data key under its KMS key's newest material, metadata only.
+pub async fn rewrap(state: Arc<RouterState>, peer: Option<Peer>, req: Request<Incoming>) -> Response<Body> {
+    let rid = request_id();
+    let (parts, body) = req.into_parts();
+    let bytes = match read_body(body).await {
+        Ok(b) => b,
+        Err(m) => return kms_error(400, "InvalidRequest", &m, &rid),
+    };
+    let signed = SignedRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &parts.headers,
+        body: &bytes,
+    };
+    let principal = match sigv4::verify(&signed, "s3", time::OffsetDateTime::now_utc(), |k| state.keyring.secret(k)) {
+        Ok(v) => state.keyring.principal(&v.access_key_id),
+        Err(_) => None,
+    };
+    let Some(p) = principal else { return kms_error(403, "AccessDenied", "a valid signature is required", &rid) };
+    if !p.is_root() {
+        return kms_error(403, "AccessDenied", "only the account root may rewrap", &rid);
+    }
+    let q: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()).into_owned().collect();
+    let Some(bucket) = q.get("bucket").cloned() else {
+        return kms_error(400, "InvalidRequest", "bucket is required", &rid);
+    };
+    let prefix = q.get("prefix").cloned().unwrap_or_default();
+    let rate = q.get("rate").and_then(|r| r.parse::<f64>().ok());
+    let result = state.s3_impl.rewrap_bucket(&bucket, &prefix, rate).await;
+    let ctx =
+        crate::audit_glue::context(&state.region, peer.map(|p| p.addr.ip().to_string()), Some(&parts.headers), &rid);
+    let mut rec = sealbox_audit::AuditRecord::api_call(
+        &crate::audit_glue::principal(&p),
+        &ctx,
+        sealbox_audit::EventSource::Sealbox,
+        "RewrapBucket",
+    )
+    .with_request_parameters(serde_json::json!({"bucketName": bucket, "prefix": prefix}));
+    let resp = match result {
+        Ok(report) => {
+            rec = rec.with_response_elements(serde_json::json!({"examined": report.examined, "rewrapped": report.rewrapped, "failed": report.failed}));
+            json_response(200, serde_json::to_vec(&report).unwrap_or_default(), &rid)
+        }
+        Err(e) => {
+            rec = rec.with_error(e.code().as_str(), e.message().unwrap_or(""));
+            kms_error(400, e.code().as_str(), e.message().unwrap_or(""), &rid)
+        }
+    };
+    crate::audit_glue::write(&state.audit, rec, true).await;
+    resp
+}

@@ -205,6 +205,10 @@ impl KeyService for KmsKeys {
         self.kms.require_usable(&rec).map_err(key_error)
     }
 
+    fn rewrap(&self, blob: &[u8], context: &BTreeMap<String, String>) -> Result<Option<Vec<u8>>, KeyError> {
+        self.kms.rewrap_blob(blob, context).map_err(key_error)
+    }
+
     fn resolve_key_arn(&self, key: &str) -> Result<String, KeyError> {
         let rec = self.kms.resolve(key, true).map_err(key_error)?;
         Ok(self.kms.key_arn(&rec.key_id))

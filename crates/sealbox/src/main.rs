@@ -11,6 +11,7 @@ mod iam;
 mod identity;
 mod keyservice;
 mod metrics;
+mod rewrap_cli;
 mod router;
 mod s3_actions;
 mod serve;
@@ -39,6 +40,8 @@ enum Command {
         #[command(subcommand)]
         command: sealbox_migrate::MigrateCommand,
     },
+    /// Re-wrap every object's data key under its KMS key's newest material (metadata only).
+    Rewrap(rewrap_cli::RewrapArgs),
     /// The audit trail: verify, lookup, export-key.
     Audit {
         #[command(subcommand)]
@@ -61,6 +64,10 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let code = rt.block_on(sealbox_migrate::run(command))?;
             std::process::exit(code);
+        }
+        Command::Rewrap(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            std::process::exit(rt.block_on(rewrap_cli::run(args))?)
         }
         Command::Audit { command } => std::process::exit(audit_cli::run(command)?),
         Command::Bench(args) => {

@@ -37,6 +37,8 @@ pub struct RouterState {
     pub iam: Arc<crate::iam::Iam>,
     pub audit: Arc<sealbox_audit::AuditLog>,
     pub region: String,
+    /// The S3 implementation itself, for admin work the S3 API has no call for (rewrap).
+    pub s3_impl: sealbox_s3::SealboxS3,
 }
 
 impl Router {
@@ -84,6 +86,11 @@ impl hyper::service::Service<Request<Incoming>> for Router {
             let state = self.state.clone();
             let peer = self.peer;
             return Box::pin(async move { Ok(crate::api_glue::kms(state, peer, req, op).await) });
+        }
+        if path == "/_sealbox/rewrap" && req.method() == http::Method::POST {
+            let state = self.state.clone();
+            let peer = self.peer;
+            return Box::pin(async move { Ok(crate::api_glue::rewrap(state, peer, req).await) });
         }
         if crate::sigv4::signed_service(req.headers()).as_deref() == Some("iam") {
             let state = self.state.clone();

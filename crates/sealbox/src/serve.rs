@@ -241,6 +241,7 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         tracing::warn!("--insecure-allow-sse-c-over-http is set: SSE-C keys may travel in the clear. Never use this outside tests.");
     }
     let s3 = SealboxS3::new(meta.clone(), blobs, s3_config, enc);
+    let s3_impl = s3.clone();
     let mut builder = S3ServiceBuilder::new(s3);
     builder.set_auth(KeyRingAuth(keyring.clone()));
     builder.set_access(crate::access::SealboxAccess { keyring: keyring.clone(), meta: meta.clone() });
@@ -256,6 +257,7 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         iam,
         audit: audit.clone(),
         region: cfg.region.clone(),
+        s3_impl,
     });
     {
         let calls = calls.clone();
