@@ -36,7 +36,7 @@ def _free_port():
 class Server:
     """A sealbox process on free ports with HTTP and HTTPS, in its own data dir."""
 
-    def __init__(self, data, extra_env=None):
+    def __init__(self, data, extra_env=None, extra_args=()):
         self.data = pathlib.Path(data)
         self.port = _free_port()
         self.tls_port = _free_port()
@@ -45,7 +45,7 @@ class Server:
         env.update(extra_env or {})
         self.proc = subprocess.Popen(
             [SEALBOX_BIN, "serve", "--data", str(self.data), "--listen", f"127.0.0.1:{self.port}",
-             "--tls", "auto", "--listen-tls", f"127.0.0.1:{self.tls_port}"],
+             "--tls", "auto", "--listen-tls", f"127.0.0.1:{self.tls_port}", *extra_args],
             stdout=self.log, stderr=subprocess.STDOUT, env=env,
         )
         deadline = time.time() + 30
