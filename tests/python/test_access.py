@@ -109,3 +109,28 @@ def test_per_category_buckets_and_keys(server):
     kms_as_db = user_client(server, "kms", cats["db-credentials"][1])
     assert code(kms_as_db.encrypt, KeyId=cats["api-keys"][0], Plaintext=b"x") == "AccessDeniedException"
     assert kms_as_db.generate_data_key(KeyId=cats["db-credentials"][0], KeySpec="AES_256")["KeyId"] == cats["db-credentials"][0]
+
+
+def test_sealbox_admin_cli_manages_users(server, tmp_path):
+    import os
+    import subprocess
+    binary = os.environ.get("SEALBOX_BIN", "/work/cache/target/debug/sealbox")
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=server.access_key, AWS_SECRET_ACCESS_KEY=server.secret_key,
+               AWS_ENDPOINT_URL=f"http://127.0.0.1:{server.port}", RUST_BACKTRACE="0")
+
+    def admin(*args):
+        p = subprocess.run([binary, "admin", *args], env=env, capture_output=True, text=True, timeout=60)
+        return p.returncode, p.stdout
+
+    assert admin("create-user", "carol")[0] == 0
+    code, out = admin("create-access-key", "carol")
+    assert code == 0 and "<SecretAccessKey>" in out
+    key_id = out.split("<AccessKeyId>")[1].split("<")[0]
+    secret = out.split("<SecretAccessKey>")[1].split("<")[0]
+    (tmp_path / "p.json").write_text(json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}]}))
+    assert admin("put-user-policy", "carol", "list", str(tmp_path / "p.json"))[0] == 0
+    carol = server.client(access_key=key_id, secret_key=secret)
+    assert "Buckets" in carol.list_buckets()
+    assert admin("create-user", "carol")[0] == 1  # EntityAlreadyExists
+    assert "carol" in admin("list-users")[1]

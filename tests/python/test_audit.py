@@ -123,3 +123,22 @@ def test_deleted_digest_is_detected(server):
     digests[0].unlink()
     code, out = audit(server, "verify")
     assert code != 0 and "FAILED" in out
+
+
+def test_data_events_when_enabled(tmp_path):
+    from conftest import Server
+    server = Server(tmp_path / "data", extra_args=("--audit-data-events",))
+    try:
+        s3 = server.client()
+        s3.create_bucket(Bucket="data-events")
+        s3.put_object(Bucket="data-events", Key="obj", Body=b"12345")
+        s3.get_object(Bucket="data-events", Key="obj")["Body"].read()
+        server.stop()
+        put = records(server, event_name="PutObject")
+        get = records(server, event_name="GetObject")
+        assert put[0]["eventCategory"] == "Data" and put[0]["managementEvent"] is False
+        assert put[0]["requestParameters"] == {"bucketName": "data-events", "key": "obj"}
+        assert get[0]["additionalEventData"]["bytesTransferredOut"] == 5
+        assert audit(server, "verify")[0] == 0
+    finally:
+        server.stop()

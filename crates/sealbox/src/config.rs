@@ -61,6 +61,9 @@ pub struct ServeArgs {
     /// Seconds between signed audit digests (one is also written at shutdown). Default: 3600
     #[arg(long, env = "SEALBOX_AUDIT_DIGEST_INTERVAL_SECS")]
     pub audit_digest_interval_secs: Option<u64>,
+    /// Also record object reads and writes (S3 data events) in the audit trail.
+    #[arg(long, env = "SEALBOX_AUDIT_DATA_EVENTS")]
+    pub audit_data_events: bool,
     /// TOML config file with the same keys (data, listen, region, domain, log_format, tls, ...).
     #[arg(long, env = "SEALBOX_CONFIG")]
     pub config: Option<PathBuf>,
@@ -96,6 +99,8 @@ struct FileConfig {
     max_put_size: Option<u64>,
     root_key_file: Option<PathBuf>,
     audit_digest_interval_secs: Option<u64>,
+    #[serde(default)]
+    audit_data_events: bool,
 }
 
 /// The resolved configuration the server runs with.
@@ -116,6 +121,7 @@ pub struct ServerConfig {
     pub max_put_size: u64,
     pub root_key_file: Option<PathBuf>,
     pub audit_digest_interval: std::time::Duration,
+    pub audit_data_events: bool,
     /// Test-only: shift the server's clock (rotation, deletion windows) by this many seconds.
     pub test_clock_offset_secs: i64,
 }
@@ -159,6 +165,7 @@ impl ServerConfig {
                 args.body_idle_timeout_secs.or(file.body_idle_timeout_secs).unwrap_or(60).max(1),
             ),
             root_key_file: args.root_key_file.or(file.root_key_file),
+            audit_data_events: args.audit_data_events || file.audit_data_events,
             audit_digest_interval: std::time::Duration::from_secs(
                 args.audit_digest_interval_secs.or(file.audit_digest_interval_secs).unwrap_or(3600).max(1),
             ),

@@ -1,6 +1,7 @@
 //! The `sealbox` binary: parses the command line and wires the crates together.
 
 mod access;
+mod admin_cli;
 mod api_glue;
 mod audit_cli;
 mod audit_glue;
@@ -40,6 +41,8 @@ enum Command {
         #[command(subcommand)]
         command: sealbox_migrate::MigrateCommand,
     },
+    /// Users, access keys and user policies (through the server's IAM API).
+    Admin(admin_cli::AdminArgs),
     /// Re-wrap every object's data key under its KMS key's newest material (metadata only).
     Rewrap(rewrap_cli::RewrapArgs),
     /// The audit trail: verify, lookup, export-key.
@@ -64,6 +67,10 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let code = rt.block_on(sealbox_migrate::run(command))?;
             std::process::exit(code);
+        }
+        Command::Admin(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            std::process::exit(rt.block_on(admin_cli::run(args))?)
         }
         Command::Rewrap(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

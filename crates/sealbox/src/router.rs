@@ -39,6 +39,8 @@ pub struct RouterState {
     pub region: String,
     /// The S3 implementation itself, for admin work the S3 API has no call for (rewrap).
     pub s3_impl: sealbox_s3::SealboxS3,
+    /// Record object reads and writes too (S3 data events).
+    pub audit_data_events: bool,
 }
 
 impl Router {
@@ -125,7 +127,10 @@ impl hyper::service::Service<Request<Incoming>> for Router {
                 content_length(resp.headers()),
             );
             let denied = resp.status() == StatusCode::FORBIDDEN;
-            if let (Some(p), true) = (caller_slot.0.get(), denied || crate::audit_glue::is_s3_management(op)) {
+            let data_event = state.audit_data_events && sealbox_audit::is_s3_data_event(op);
+            if let (Some(p), true) =
+                (caller_slot.0.get(), denied || data_event || crate::audit_glue::is_s3_management(op))
+            {
                 let rid = uuid::Uuid::new_v4().to_string();
                 let ctx = crate::audit_glue::context(&state.region, source_ip, Some(&audit_headers), &rid);
                 let mut parts = path.trim_start_matches('/').splitn(2, '/');
@@ -148,7 +153,14 @@ impl hyper::service::Service<Request<Incoming>> for Router {
                 } else if !resp.status().is_success() {
                     rec = rec.with_error(&resp.status().as_u16().to_string(), "request failed");
                 }
-                crate::audit_glue::write(&state.audit, rec, true).await;
+                if data_event && !denied {
+                    rec = rec.as_data_event().with_additional_event_data(serde_json::json!({
+                        "bytesTransferredIn": bytes_in,
+                        "bytesTransferredOut": content_length(resp.headers()),
+                    }));
+                }
+                // Data events are buffered (fsynced within a second); the rest are durable first.
+                crate::audit_glue::write(&state.audit, rec, !(data_event && !denied)).await;
             }
             Ok(resp)
         })

@@ -258,6 +258,7 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         audit: audit.clone(),
         region: cfg.region.clone(),
         s3_impl,
+        audit_data_events: cfg.audit_data_events,
     });
     {
         let calls = calls.clone();
