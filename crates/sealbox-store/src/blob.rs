@@ -137,6 +137,15 @@ impl BlobWriter {
     /// Makes the blob durable and visible under its id: flush, fsync, rename, fsync the directory.
     /// Only after this returns may metadata naming the blob be committed.
     pub async fn commit(mut self) -> Result<BlobId> {
+        let result = self.finish().await;
+        if result.is_err() {
+            // Disk full or I/O error while finishing: the partial temp file must not linger.
+            let _ = tokio::fs::remove_file(&self.tmp_path).await;
+        }
+        result
+    }
+
+    async fn finish(&mut self) -> Result<BlobId> {
         let mut file = self.file.take().ok_or_else(|| StoreError::Corrupt("blob committed twice".into()))?;
         file.flush().await.map_err(StoreError::from_io)?;
         let file = file.into_inner();
