@@ -178,6 +178,15 @@ def test_flipped_stored_byte_is_an_error_never_altered_data(server):
     assert data[:len(body)] == body  # whatever arrived before the error was authentic
     # The server keeps serving other objects.
     assert s3.get_object(Bucket="tamper", Key="bystander")["Body"].read() == b"fine"
+    # The failure is counted and on the audit trail.
+    metrics = requests.get(f"http://127.0.0.1:{server.port}/metrics").text
+    assert "sealbox_object_integrity_failures_total 1" in metrics
+    server.stop()
+    import subprocess
+    out = subprocess.run([os.environ.get("SEALBOX_BIN", "/work/cache/target/debug/sealbox"), "audit", "lookup", "--data",
+                          str(server.data), "--event-name", "ObjectIntegrityFailure"], capture_output=True, text=True,
+                         env=dict(os.environ, RUST_BACKTRACE="0"))
+    assert '"key": "victim"' in out.stdout
 
 
 def test_multipart_and_copy_change_encryption(server):
@@ -260,6 +269,8 @@ def test_bucket_keys_make_few_kms_calls(server):
     without = kms_calls() - before
     assert without == 200
     assert with_bucket_key <= 2
+    hits = requests.get(f"http://127.0.0.1:{server.port}/metrics").text
+    assert 'sealbox_bucket_key_cache_total{result="hit"} 19' in hits or 'result="hit"} 199' in hits
 
 
 def _wrapped_versions(server, bucket):

@@ -158,16 +158,27 @@ fn plan_slices(blobs: &BlobStore, parts: &[StoredPart], start: u64, end: u64) ->
 /// The plaintext bytes `[start, end)` of an object made of `parts`, as a stream that opens only
 /// the segments the range needs. `keys` empty means the parts are stored unsealed (never written
 /// by this version; kept readable for imported data).
+/// Called when stored bytes fail their integrity check during a read (for metrics and audit).
+pub type IntegrityReporter = std::sync::Arc<dyn Fn(&str, &str) + Send + Sync>;
+
 pub(crate) fn read_parts(
     blobs: &BlobStore,
     parts: &[StoredPart],
     start: u64,
     end: u64,
     keys: &[PlainKey],
+    what: (&str, Option<&IntegrityReporter>),
 ) -> StreamingBlob {
     let keys = keys.to_vec();
-    let reader =
-        PartsReader { slices: plan_slices(blobs, parts, start, end), keys, current: None, remaining: end - start };
+    let (label, reporter) = what;
+    let reader = PartsReader {
+        label: label.to_owned(),
+        reporter: reporter.cloned(),
+        slices: plan_slices(blobs, parts, start, end),
+        keys,
+        current: None,
+        remaining: end - start,
+    };
     StreamingBlob::new(SyncReader(sync_wrapper::SyncStream::new(reader), end - start))
 }
 
@@ -175,6 +186,9 @@ type DynBytes = Pin<Box<dyn Stream<Item = Result<Bytes, StdError>> + Send>>;
 
 /// Reads slices one after another. Opening a local file is a short syscall, done inline.
 struct PartsReader {
+    /// `bucket/key`, for reports.
+    label: String,
+    reporter: Option<IntegrityReporter>,
     slices: VecDeque<Slice>,
     keys: Vec<PlainKey>,
     current: Option<DynBytes>,
@@ -231,7 +245,10 @@ impl Stream for PartsReader {
                         return Poll::Ready(Some(Ok(bytes)));
                     }
                     Poll::Ready(Some(Err(e))) => {
-                        tracing::error!(error = %e, "object read failed (integrity or I/O)");
+                        tracing::error!(object = %self.label, error = %e, "object read failed (integrity or I/O)");
+                        if let Some(r) = &self.reporter {
+                            r(&self.label, &e.to_string());
+                        }
                         self.slices.clear();
                         self.current = None;
                         self.remaining = 0;
@@ -252,7 +269,10 @@ impl Stream for PartsReader {
             match self.open_slice(&slice) {
                 Ok(s) => self.current = Some(s),
                 Err(e) => {
-                    tracing::error!(error = %e, "object read failed (integrity or I/O)");
+                    tracing::error!(object = %self.label, error = %e, "object read failed (integrity or I/O)");
+                    if let Some(r) = &self.reporter {
+                        r(&self.label, &e.to_string());
+                    }
                     self.slices.clear();
                     self.remaining = 0;
                     return Poll::Ready(Some(Err(e)));

@@ -186,7 +186,14 @@ impl SealboxS3 {
             .enc
             .seal_new(&input.bucket, &input.key, mode, input.ssekms_encryption_context.clone(), &caller)
             .await?;
-        let body = read_parts(&self.blobs, &src.parts, 0, src.size, &src_keys);
+        let body = read_parts(
+            &self.blobs,
+            &src.parts,
+            0,
+            src.size,
+            &src_keys,
+            (&format!("{src_bucket}/{src_key}"), self.config.on_integrity_failure.as_ref()),
+        );
         let stored = store_body(
             &self.blobs,
             body,

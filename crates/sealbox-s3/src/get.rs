@@ -247,7 +247,14 @@ impl SealboxS3 {
             &rec,
             window.is_whole && input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == "ENABLED"),
         );
-        let body = read_parts(&self.blobs, &rec.parts, window.start, window.end, &keys);
+        let body = read_parts(
+            &self.blobs,
+            &rec.parts,
+            window.start,
+            window.end,
+            &keys,
+            (&format!("{}/{}", rec.bucket, rec.key), self.config.on_integrity_failure.as_ref()),
+        );
         let echo = seal.as_ref().map(SseEcho::of).unwrap_or_default();
         let output = GetObjectOutput {
             body: Some(body),

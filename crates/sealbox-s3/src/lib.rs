@@ -10,7 +10,7 @@
 //! This crate must never: buffer a whole object in memory, write an object byte to the blob store
 //! that did not pass through `store_body`, or answer with a 500 for bad client input.
 
-mod body;
+pub(crate) mod body;
 mod bucket;
 mod checksum;
 mod copy;
@@ -29,6 +29,7 @@ mod sse;
 mod sse_request;
 mod tagging;
 
+pub use body::IntegrityReporter;
 pub use keys::{Caller, GeneratedKey, KeyError, KeyService};
 pub use rewrap::RewrapReport;
 pub use service::{CallerArn, RequestInfo, S3Config, SealboxS3};

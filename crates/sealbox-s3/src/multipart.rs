@@ -344,7 +344,14 @@ impl SealboxS3 {
             return Err(s3_error!(InvalidRequest, "The specified copy range is larger than the maximum part size"));
         }
         let algorithms: Vec<&'static str> = upload_algorithm(&up).into_iter().collect();
-        let body = read_parts(&self.blobs, &src.parts, start, end, &src_keys);
+        let body = read_parts(
+            &self.blobs,
+            &src.parts,
+            start,
+            end,
+            &src_keys,
+            (&format!("{src_bucket}/{src_key}"), self.config.on_integrity_failure.as_ref()),
+        );
         let stored = store_body(
             &self.blobs,
             body,

@@ -10,7 +10,7 @@ use crate::keys::Caller;
 use crate::sse::Encryption;
 
 /// Settings the S3 layer needs from the server configuration.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct S3Config {
     pub region: String,
     /// Largest single PUT (AWS: 5 GiB).
@@ -19,6 +19,8 @@ pub struct S3Config {
     pub body_idle_timeout: std::time::Duration,
     /// DANGER, local testing only: accept SSE-C keys over plain HTTP.
     pub allow_sse_c_over_http: bool,
+    /// Told about every stored object that fails its integrity check on read.
+    pub on_integrity_failure: Option<crate::body::IntegrityReporter>,
 }
 
 impl Default for S3Config {
@@ -28,6 +30,7 @@ impl Default for S3Config {
             max_put_size: 5 * 1024 * 1024 * 1024,
             body_idle_timeout: std::time::Duration::from_secs(60),
             allow_sse_c_over_http: false,
+            on_integrity_failure: None,
         }
     }
 }

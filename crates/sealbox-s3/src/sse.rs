@@ -197,13 +197,22 @@ struct CachedBucketKey {
 /// GETs of many objects under one bucket key do not each call KMS.
 pub(crate) struct BucketKeys {
     ttl: Duration,
+    /// Uses of a cached bucket key (no KMS call) and fetches from KMS, for metrics.
+    pub(crate) hits: std::sync::atomic::AtomicU64,
+    pub(crate) misses: std::sync::atomic::AtomicU64,
     by_bucket: Mutex<HashMap<String, Arc<CachedBucketKey>>>,
     opened: Mutex<HashMap<String, (PlainKey, Instant)>>,
 }
 
 impl BucketKeys {
     pub(crate) fn new(ttl: Duration) -> Self {
-        Self { ttl, by_bucket: Mutex::new(HashMap::new()), opened: Mutex::new(HashMap::new()) }
+        Self {
+            ttl,
+            hits: Default::default(),
+            misses: Default::default(),
+            by_bucket: Mutex::new(HashMap::new()),
+            opened: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -216,6 +225,12 @@ pub struct Encryption {
 }
 
 impl Encryption {
+    /// (cache hits, KMS fetches) of bucket keys since start.
+    pub fn bucket_key_stats(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.bucket_keys.hits.load(Relaxed), self.bucket_keys.misses.load(Relaxed))
+    }
+
     pub fn new(keys: Arc<dyn KeyService>, ssec_secret: [u8; 32], bucket_key_ttl: Duration) -> Self {
         Self { keys, bucket_keys: BucketKeys::new(bucket_key_ttl), ssec_secret: Zeroizing::new(ssec_secret) }
     }
@@ -340,6 +355,7 @@ impl Encryption {
             map.get(&cache_key).filter(|hit| hit.made.elapsed() < self.bucket_keys.ttl).cloned()
         };
         if let Some(hit) = cached {
+            self.bucket_keys.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             // The cache saves the KMS call, never the key-state check: a disabled key stops new
             // writes at once.
             let ks = self.keys.clone();
@@ -347,6 +363,7 @@ impl Encryption {
             key_call(move || ks.check_key_usable(&arn)).await?;
             return Ok(hit);
         }
+        self.bucket_keys.misses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut ctx = context;
         ctx.insert("aws:s3:arn".into(), format!("arn:aws:s3:::{bucket}"));
         let g = self.generate(key_ref, ctx, caller).await?;
@@ -426,11 +443,13 @@ impl Encryption {
             opened.get(&id).filter(|(_, at)| at.elapsed() < self.bucket_keys.ttl).map(|(k, _)| k.clone())
         };
         if let Some(k) = cached {
+            self.bucket_keys.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let ks = self.keys.clone();
             let arn = info.key_arn.clone().unwrap_or_default();
             key_call(move || ks.check_key_usable(&arn)).await?;
             return Ok(k);
         }
+        self.bucket_keys.misses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let ks = self.keys.clone();
         let ctx = info.context.clone();
         let caller = caller.clone();

@@ -88,6 +88,9 @@ fn open_kms(cfg: &ServerConfig) -> anyhow::Result<sealbox_kms::Kms> {
         .with_context(|| format!("while opening the key store {} (is this the right root key?)", db.display()))
 }
 
+/// Automatic rotations since start (for /metrics).
+static KEY_ROTATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Rotates keys that are due and destroys keys past their deletion date: now and every minute.
 fn spawn_key_maintenance(kms: Arc<sealbox_kms::Kms>, audit: Arc<sealbox_audit::AuditLog>, region: String) {
     tokio::spawn(async move {
@@ -102,6 +105,7 @@ fn spawn_key_maintenance(kms: Arc<sealbox_kms::Kms>, audit: Arc<sealbox_audit::A
                     let now = time::OffsetDateTime::now_utc();
                     for r in rotated {
                         tracing::info!(key = %r.key_arn, version = r.version, "key rotated (automatic)");
+                        KEY_ROTATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let rec = sealbox_audit::AuditRecord::automatic_rotation(
                             crate::iam::ACCOUNT_ID,
                             &region,
@@ -231,16 +235,38 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     };
     let ssec_secret = ssec_secret(&cfg, &kms)?;
     let enc = Arc::new(sealbox_s3::Encryption::new(Arc::new(keys), ssec_secret, Duration::from_secs(600)));
+    let integrity_failures = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let on_integrity_failure: sealbox_s3::IntegrityReporter = {
+        let (audit, region, counter) = (audit.clone(), cfg.region.clone(), integrity_failures.clone());
+        Arc::new(move |object: &str, error: &str| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let (bucket, key) = object.split_once('/').unwrap_or((object, ""));
+            let rec = sealbox_audit::AuditRecord::service_event(
+                crate::iam::ACCOUNT_ID,
+                &region,
+                time::OffsetDateTime::now_utc(),
+                sealbox_audit::EventSource::Sealbox,
+                "ObjectIntegrityFailure",
+            )
+            .with_resource("AWS::S3::Object", &format!("arn:aws:s3:::{object}"))
+            .with_service_event_details(serde_json::json!({"bucketName": bucket, "key": key, "error": error}));
+            // Called from inside a response stream: never block it on an fsync.
+            if let Err(e) = audit.append(rec, sealbox_audit::Durability::Buffered) {
+                tracing::error!(error = %e, "AUDIT RECORD COULD NOT BE WRITTEN");
+            }
+        })
+    };
     let s3_config = S3Config {
         region: cfg.region.clone(),
         max_put_size: cfg.max_put_size,
         body_idle_timeout: cfg.body_idle_timeout,
         allow_sse_c_over_http: cfg.insecure_allow_sse_c_over_http,
+        on_integrity_failure: Some(on_integrity_failure),
     };
     if cfg.insecure_allow_sse_c_over_http {
         tracing::warn!("--insecure-allow-sse-c-over-http is set: SSE-C keys may travel in the clear. Never use this outside tests.");
     }
-    let s3 = SealboxS3::new(meta.clone(), blobs, s3_config, enc);
+    let s3 = SealboxS3::new(meta.clone(), blobs, s3_config, enc.clone());
     let s3_impl = s3.clone();
     let mut builder = S3ServiceBuilder::new(s3);
     builder.set_auth(KeyRingAuth(keyring.clone()));
@@ -260,6 +286,22 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         s3_impl,
         audit_data_events: cfg.audit_data_events,
     });
+    {
+        let (enc, audit, integrity_failures) = (enc.clone(), audit.clone(), integrity_failures.clone());
+        state.metrics.add_collector(Box::new(move |out: &mut String| {
+            use std::fmt::Write;
+            use std::sync::atomic::Ordering::Relaxed;
+            let (hits, misses) = enc.bucket_key_stats();
+            let _ = writeln!(out, "# HELP sealbox_bucket_key_cache_total Bucket-key uses served from cache (hit) or fetched from KMS (miss).\n# TYPE sealbox_bucket_key_cache_total counter");
+            let _ = writeln!(out, "sealbox_bucket_key_cache_total{{result=\"hit\"}} {hits}\nsealbox_bucket_key_cache_total{{result=\"miss\"}} {misses}");
+            let a = audit.stats();
+            let _ = writeln!(out, "# HELP sealbox_audit_records_total Audit records written.\n# TYPE sealbox_audit_records_total counter\nsealbox_audit_records_total {}", a.records);
+            let _ = writeln!(out, "# HELP sealbox_audit_digests_total Signed audit digests written.\n# TYPE sealbox_audit_digests_total counter\nsealbox_audit_digests_total {}", a.digests);
+            let _ = writeln!(out, "# HELP sealbox_audit_failed 1 when the audit writer has failed (requests needing a record are refused).\n# TYPE sealbox_audit_failed gauge\nsealbox_audit_failed {}", u8::from(audit.has_failed()));
+            let _ = writeln!(out, "# HELP sealbox_key_rotations_total Automatic key rotations since start.\n# TYPE sealbox_key_rotations_total counter\nsealbox_key_rotations_total {}", KEY_ROTATIONS.load(Relaxed));
+            let _ = writeln!(out, "# HELP sealbox_object_integrity_failures_total Stored objects that failed authentication on read.\n# TYPE sealbox_object_integrity_failures_total counter\nsealbox_object_integrity_failures_total {}", integrity_failures.load(Relaxed));
+        }));
+    }
     {
         let calls = calls.clone();
         state.metrics.add_collector(Box::new(move |out: &mut String| {
