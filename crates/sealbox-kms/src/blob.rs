@@ -28,8 +28,11 @@ pub(crate) fn encode_header(key_id: &Uuid, version: u32) -> [u8; HEADER_LEN] {
     h
 }
 
+/// A parsed blob: its header fields, the header bytes (AAD), the nonce, ciphertext+tag.
+pub(crate) type ParsedBlob<'a> = (BlobHeader, &'a [u8], &'a [u8], &'a [u8]);
+
 /// Splits a blob into (header, nonce, ciphertext+tag); any malformation is InvalidCiphertext.
-pub(crate) fn parse(blob: &[u8]) -> Result<(BlobHeader, &[u8], &[u8], &[u8]), KmsError> {
+pub(crate) fn parse(blob: &[u8]) -> Result<ParsedBlob<'_>, KmsError> {
     let bad = || KmsError::InvalidCiphertext("The ciphertext is invalid.".into());
     if blob.len() < HEADER_LEN + NONCE_LEN + TAG_LEN || &blob[..4] != MAGIC {
         return Err(bad());

@@ -18,18 +18,18 @@ pub(crate) fn header_name(alg: &str) -> String {
 }
 
 enum Hasher {
-    Crc(CrcDigest, usize),
-    Sha(digest::Context),
+    Crc(Box<CrcDigest>, usize),
+    Sha(Box<digest::Context>),
 }
 
 impl Hasher {
     fn new(alg: &str) -> Option<Self> {
         Some(match alg {
-            "CRC32" => Hasher::Crc(CrcDigest::new(CrcAlgorithm::Crc32IsoHdlc), 4),
-            "CRC32C" => Hasher::Crc(CrcDigest::new(CrcAlgorithm::Crc32Iscsi), 4),
-            "CRC64NVME" => Hasher::Crc(CrcDigest::new(CrcAlgorithm::Crc64Nvme), 8),
-            "SHA1" => Hasher::Sha(digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY)),
-            "SHA256" => Hasher::Sha(digest::Context::new(&digest::SHA256)),
+            "CRC32" => Hasher::Crc(Box::new(CrcDigest::new(CrcAlgorithm::Crc32IsoHdlc)), 4),
+            "CRC32C" => Hasher::Crc(Box::new(CrcDigest::new(CrcAlgorithm::Crc32Iscsi)), 4),
+            "CRC64NVME" => Hasher::Crc(Box::new(CrcDigest::new(CrcAlgorithm::Crc64Nvme)), 8),
+            "SHA1" => Hasher::Sha(Box::new(digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY))),
+            "SHA256" => Hasher::Sha(Box::new(digest::Context::new(&digest::SHA256))),
             _ => return None,
         })
     }

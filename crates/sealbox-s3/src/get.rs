@@ -53,7 +53,7 @@ fn plan_window(rec: &ObjectRecord, range: Option<&Range>, part_number: Option<i3
                 return Ok(ReadWindow { start: 0, end: total, content_range: None, parts_count: None, is_whole: true });
             }
             let idx = (n - 1) as usize;
-            let part = rec.parts.get(idx).ok_or_else(|| invalid_part_number())?;
+            let part = rec.parts.get(idx).ok_or_else(invalid_part_number)?;
             let start: u64 = rec.parts[..idx].iter().map(|p| p.size).sum();
             let end = start + part.size;
             Ok(ReadWindow {

@@ -190,14 +190,13 @@ impl MetaStore {
 
     pub fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
         let conn = self.conn();
-        Ok(conn
-            .query_row(
-                "SELECT bucket, key, size, etag, last_modified_ms, doc FROM objects WHERE bucket = ?1 AND key = ?2",
-                params![bucket, key.as_bytes()],
-                object_from_row,
-            )
-            .optional()?
-            .transpose()?)
+        conn.query_row(
+            "SELECT bucket, key, size, etag, last_modified_ms, doc FROM objects WHERE bucket = ?1 AND key = ?2",
+            params![bucket, key.as_bytes()],
+            object_from_row,
+        )
+        .optional()?
+        .transpose()
     }
 
     /// Commits an object record, replacing any previous one under the same key. Returns the
@@ -312,14 +311,13 @@ impl MetaStore {
 
     pub fn upload(&self, upload_id: &str) -> Result<Option<UploadRecord>> {
         let conn = self.conn();
-        Ok(conn
-            .query_row(
-                "SELECT upload_id, bucket, key, initiated_ms, doc FROM uploads WHERE upload_id = ?1",
-                params![upload_id],
-                upload_from_row,
-            )
-            .optional()?
-            .transpose()?)
+        conn.query_row(
+            "SELECT upload_id, bucket, key, initiated_ms, doc FROM uploads WHERE upload_id = ?1",
+            params![upload_id],
+            upload_from_row,
+        )
+        .optional()?
+        .transpose()
     }
 
     /// Uploads of a bucket ordered by (key, initiated, id), after the given markers.

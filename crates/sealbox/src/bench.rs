@@ -69,6 +69,7 @@ impl Target {
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn send(
         &self,
         method: &str,
@@ -286,7 +287,7 @@ async fn measure(
 ) -> anyhow::Result<Cell> {
     let put_h = Arc::new(mode_headers(mode, kms_key));
     let get_h = Arc::new(read_headers(mode, &put_h));
-    let prefix = format!("{}-{size}-{concurrency}", mode.replace(':', "_").replace('+', "_"));
+    let prefix = format!("{}-{size}-{concurrency}", mode.replace([':', '+'], "_"));
     let run = |is_put: bool| {
         let (t, put_h, get_h, prefix, bucket) =
             (t.clone(), put_h.clone(), get_h.clone(), prefix.clone(), bucket.to_owned());

@@ -78,12 +78,15 @@ fn check_user_name(name: &str) -> Result<(), IamError> {
     }
 }
 
+/// Checks a policy document; `Err` is the message for MalformedPolicyDocument.
+pub type PolicyValidator = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
 /// The state the IAM handlers work on.
 pub struct Iam {
     pub meta: Arc<MetaStore>,
     pub secrets: Arc<dyn SecretBox>,
     /// Validates policy documents (MalformedPolicyDocument with a useful message).
-    pub validate_policy: Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>,
+    pub validate_policy: PolicyValidator,
     /// Called after keys change so the server's key ring follows.
     pub on_keys_changed: Box<dyn Fn() + Send + Sync>,
 }

@@ -160,7 +160,7 @@ impl hyper::service::Service<Request<Incoming>> for Router {
                     }));
                 }
                 // Data events are buffered (fsynced within a second); the rest are durable first.
-                crate::audit_glue::write(&state.audit, rec, !(data_event && !denied)).await;
+                crate::audit_glue::write(&state.audit, rec, !data_event || denied).await;
             }
             Ok(resp)
         })

@@ -251,7 +251,7 @@ mod tests {
         let sts = format!("AWS4-HMAC-SHA256\n{date}\n{scope}\n{}", hex_sha256(canonical.as_bytes()));
         let k = hmac_sign(
             &hmac_sign(
-                &hmac_sign(&hmac_sign(format!("AWS4{secret}").as_bytes(), date[..8].as_bytes()), b"us-east-1"),
+                &hmac_sign(&hmac_sign(format!("AWS4{secret}").as_bytes(), &date.as_bytes()[..8]), b"us-east-1"),
                 service.as_bytes(),
             ),
             b"aws4_request",
