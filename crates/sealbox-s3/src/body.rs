@@ -108,6 +108,20 @@ fn data_keys(keys: &[PlainKey], part_number: Option<u32>) -> S3Result<Vec<DataKe
         .map_err(|e| crate::error::internal("data key", e))
 }
 
+/// Reads and drops what is left of a small request body before an early error answer, so the
+/// client (which may be waiting on `Expect: 100-continue`) gets a clean response on a connection
+/// that stays in step. Large bodies are not read: the connection is closed instead.
+pub(crate) async fn drain_small(body: &mut StreamingBlob) {
+    const LIMIT: u64 = 8 << 20;
+    let mut seen = 0u64;
+    while seen <= LIMIT {
+        match tokio::time::timeout(std::time::Duration::from_secs(5), body.next()).await {
+            Ok(Some(Ok(chunk))) => seen += chunk.len() as u64,
+            _ => return,
+        }
+    }
+}
+
 /// An error from the request body: a client that went away, or a bad chunk signature / trailer
 /// that s3s detected while decoding aws-chunked framing.
 fn body_error(err: StdError) -> S3Error {

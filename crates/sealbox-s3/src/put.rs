@@ -187,13 +187,20 @@ impl SealboxS3 {
             storage_class: input.storage_class,
         }
         .into_record(&input.bucket, &input.key)?;
-        let Some(body) = input.body else {
+        let Some(mut body) = input.body else {
             return Err(s3_error!(MissingRequestBodyError, "Request body is empty."));
         };
-        let (keys, seal) = self
+        let (keys, seal) = match self
             .enc
             .seal_new(&input.bucket, &input.key, mode, input.ssekms_encryption_context.clone(), &caller)
-            .await?;
+            .await
+        {
+            Ok(k) => k,
+            Err(e) => {
+                crate::body::drain_small(&mut body).await;
+                return Err(e);
+            }
+        };
 
         let stored = store_body(
             &self.blobs,
