@@ -325,3 +325,23 @@ fn paging_lists_every_key_once() {
     seen.dedup();
     assert_eq!(seen.len(), 7);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+    /// Any body for any operation: a 200 or a 400 with a JSON `__type`, never a panic or a 500.
+    #[test]
+    fn arbitrary_bodies_never_panic(op in proptest::sample::select(vec!["CreateKey", "Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey",
+            "CreateAlias", "ListAliases", "TagResource", "ListKeys", "ScheduleKeyDeletion", "PutKeyPolicy", "EnableKeyRotation", "Nope"]),
+        body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        json_body in "\\{(\"(KeyId|Plaintext|CiphertextBlob|Limit|Marker|Tags|Policy|AliasName|TargetKeyId|NumberOfBytes|KeySpec)\": ?(\"[a-zA-Z0-9/+=:_-]{0,40}\"|-?[0-9]{1,6}|true|null|\\[\\]|\\{\\}),? ?){0,4}\\}") {
+        let f = fixture();
+        for b in [body.as_slice(), json_body.as_bytes()] {
+            let (r, _) = handle(&f.kms, op, b, &Caller::default(), &allow);
+            proptest::prop_assert!(r.status == 200 || r.status == 400, "{} -> {}", op, r.status);
+            let v: Value = serde_json::from_slice(&r.body).unwrap();
+            if r.status == 400 {
+                proptest::prop_assert!(v["__type"].is_string());
+            }
+        }
+    }
+}

@@ -215,6 +215,7 @@ impl SealboxS3 {
     pub(crate) async fn op_upload_part(
         &self,
         req: S3Request<UploadPartInput>,
+        body_slot: &mut Option<StreamingBlob>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let trailer = req.headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let trailing = req.trailing_headers.clone();
@@ -249,7 +250,7 @@ impl SealboxS3 {
                 algorithms.push(a);
             }
         }
-        let Some(body) = input.body else {
+        let Some(body) = body_slot.take() else {
             return Err(s3_error!(MissingRequestBodyError, "Request body is empty."));
         };
         let stored = store_body(

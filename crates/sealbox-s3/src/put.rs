@@ -134,7 +134,13 @@ pub(crate) fn write_condition(
 }
 
 impl SealboxS3 {
-    pub(crate) async fn op_put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+    /// `body` is taken only when the data is about to be read; the caller drains what is left of
+    /// it after an early error (see `service.rs`).
+    pub(crate) async fn op_put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+        body_slot: &mut Option<StreamingBlob>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
         let trailer = req.headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let trailing = req.trailing_headers.clone();
         let caller = caller_of(&req);
@@ -187,7 +193,7 @@ impl SealboxS3 {
             storage_class: input.storage_class,
         }
         .into_record(&input.bucket, &input.key)?;
-        let Some(mut body) = input.body else {
+        let Some(mut body) = body_slot.take() else {
             return Err(s3_error!(MissingRequestBodyError, "Request body is empty."));
         };
         let (keys, seal) = match self

@@ -202,8 +202,15 @@ impl S3 for SealboxS3 {
     ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
         self.op_get_bucket_policy_status(req).await
     }
-    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
-        self.op_put_object(req).await
+    async fn put_object(&self, mut req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        // A request refused before its body is read must still have the body read off the
+        // connection, or its bytes would be parsed as the next request on it.
+        let mut body = req.input.body.take();
+        let result = self.op_put_object(req, &mut body).await;
+        if let (Err(_), Some(b)) = (&result, body.as_mut()) {
+            crate::body::drain_small(b).await;
+        }
+        result
     }
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         self.op_get_object(req).await
@@ -238,8 +245,13 @@ impl S3 for SealboxS3 {
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         self.op_create_multipart_upload(req).await
     }
-    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
-        self.op_upload_part(req).await
+    async fn upload_part(&self, mut req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        let mut body = req.input.body.take();
+        let result = self.op_upload_part(req, &mut body).await;
+        if let (Err(_), Some(b)) = (&result, body.as_mut()) {
+            crate::body::drain_small(b).await;
+        }
+        result
     }
     async fn upload_part_copy(
         &self,

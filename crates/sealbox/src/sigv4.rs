@@ -292,6 +292,48 @@ mod tests {
         assert!(matches!(verify(&req2, "kms", late, lookup), Err(SigError::Expired(_))));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        #[test]
+        fn arbitrary_authorization_headers_never_panic(auth in "\\PC{0,300}", date in "[0-9TZ]{0,20}", body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            let mut h = http::HeaderMap::new();
+            if let Ok(v) = http::HeaderValue::from_str(&auth) {
+                h.insert("authorization", v);
+            }
+            if let Ok(v) = http::HeaderValue::from_str(&date) {
+                h.insert("x-amz-date", v);
+            }
+            h.insert("host", http::HeaderValue::from_static("127.0.0.1"));
+            let req = SignedRequest { method: "POST", path: "/", query: "a=%zz&b", headers: &h, body: &body };
+            let _ = verify(&req, "kms", now(), lookup);
+            let _ = signed_service(&h);
+        }
+
+        #[test]
+        fn mutated_valid_signatures_are_refused(i in 0usize..400, b in proptest::prelude::any::<u8>()) {
+            let body = br#"{"KeyId":"alias/x"}"#;
+            let h = sign("secret", "POST", "127.0.0.1:9000", body, "20261124T120000Z", "kms");
+            let auth = h.get("authorization").unwrap().to_str().unwrap().as_bytes().to_vec();
+            let mut mutated = auth.clone();
+            let idx = i % mutated.len();
+            if mutated[idx] == b { return Ok(()); }
+            mutated[idx] = b;
+            let mut h2 = h.clone();
+            match http::HeaderValue::from_bytes(&mutated) {
+                Ok(v) => { h2.insert("authorization", v); }
+                Err(_) => return Ok(()),
+            }
+            let req = SignedRequest { method: "POST", path: "/", query: "", headers: &h2, body };
+            // A changed byte may still be "the same" only where case or spacing does not matter.
+            if let Ok(v) = verify(&req, "kms", now(), lookup) {
+                proptest::prop_assert_eq!(v.access_key_id, "AKID");
+                let original = String::from_utf8_lossy(&auth).to_string();
+                let changed = String::from_utf8_lossy(&mutated).to_string();
+                proptest::prop_assert!(original.split("Signature=").nth(1) == changed.split("Signature=").nth(1));
+            }
+        }
+    }
+
     #[test]
     fn malformed_headers_never_panic() {
         for auth in [
