@@ -11,6 +11,9 @@ import time
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+# SEALBOX_HARNESS_SCALE=N runs N times more cycles (the long version of this harness).
+SCALE = max(1, int(os.environ.get("SEALBOX_HARNESS_SCALE", "1")))
+
 
 def _writer(server, kms_key, acked, stop, seed):
     s3 = server.client()
@@ -37,7 +40,7 @@ def test_kill_9_under_load_loses_no_acknowledged_write(server):
     server.client().create_bucket(Bucket="crash")
     acked = {}
     totals = {"acknowledged": 0, "verified": 0, "lost": 0, "corrupt": 0}
-    for cycle in range(3):
+    for cycle in range(3 * SCALE):
         stop = threading.Event()
         threads = [threading.Thread(target=_writer, args=(server, kms_key, acked, stop, cycle * 10 + t)) for t in range(6)]
         for t in threads:

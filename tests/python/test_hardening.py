@@ -13,6 +13,9 @@ from botocore.exceptions import ClientError
 
 from conftest import Server
 
+# SEALBOX_HARNESS_SCALE=N loads N times longer (the long version of the load harness).
+SCALE = max(1, int(os.environ.get("SEALBOX_HARNESS_SCALE", "1")))
+
 
 @pytest.fixture
 def strict_server(tmp_path):
@@ -69,7 +72,7 @@ def test_mixed_load_every_get_verified(server):
     lock = threading.Lock()
     errors = []
     counts = {"put": 0, "get": 0, "list": 0, "delete": 0}
-    deadline = time.time() + 8
+    deadline = time.time() + 8 * SCALE
 
     def worker(seed):
         client = server.client()
@@ -106,11 +109,11 @@ def test_mixed_load_every_get_verified(server):
             except ClientError as e:
                 errors.append(str(e))
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(32)]
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(32 if SCALE == 1 else 64)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=60)
+        t.join(timeout=60 * SCALE)
     print(f"\nload: {counts}, errors: {len(errors)}")
     assert errors == []
     assert counts["get"] > 0 and counts["put"] > 0
