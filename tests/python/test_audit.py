@@ -142,3 +142,16 @@ def test_data_events_when_enabled(tmp_path):
         assert audit(server, "verify")[0] == 0
     finally:
         server.stop()
+
+
+def test_cloudtrail_lookup_events_api(server):
+    server.client("kms").create_key(Description="trail")
+    server.client().create_bucket(Bucket="trail-bucket")
+    out = server.cli("cloudtrail", "lookup-events", "--lookup-attributes",
+                     "AttributeKey=EventName,AttributeValue=CreateBucket", "--output", "json").stdout
+    events = json.loads(out)["Events"]
+    assert [e["EventName"] for e in events] == ["CreateBucket"]
+    assert json.loads(events[0]["CloudTrailEvent"])["requestParameters"]["bucketName"] == "trail-bucket"
+    ct = server.client("cloudtrail")
+    names = [e["EventName"] for e in ct.lookup_events(MaxResults=10)["Events"]]
+    assert "CreateKey" in names and "CreateBucket" in names

@@ -324,3 +324,98 @@ pub async fn rewrap(state: Arc<RouterState>, peer: Option<Peer>, req: Request<In
     crate::audit_glue::write(&state.audit, rec, true).await;
     resp
 }
+
+/// CloudTrail's `LookupEvents` (JSON 1.1, SigV4 service `cloudtrail`) over the audit trail, so
+/// `aws cloudtrail lookup-events --endpoint-url ...` works. Root, or identity policies allowing
+/// `cloudtrail:LookupEvents`.
+pub async fn lookup_events(state: Arc<RouterState>, req: Request<Incoming>) -> Response<Body> {
+    let rid = request_id();
+    let (parts, body) = req.into_parts();
+    let bytes = match read_body(body).await {
+        Ok(b) => b,
+        Err(m) => return kms_error(400, "InvalidParameterException", &m, &rid),
+    };
+    let signed = SignedRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &parts.headers,
+        body: &bytes,
+    };
+    let principal =
+        match sigv4::verify(&signed, "cloudtrail", time::OffsetDateTime::now_utc(), |k| state.keyring.secret(k)) {
+            Ok(v) => state.keyring.principal(&v.access_key_id),
+            Err(e) => return kms_sig_error(e, &rid),
+        };
+    let Some(p) = principal else { return kms_sig_error(SigError::UnknownKey, &rid) };
+    if !p.is_root() {
+        let ctx =
+            sealbox_policy::RequestContext::new(p.arn.clone(), crate::iam::ACCOUNT_ID, "cloudtrail:LookupEvents", "*");
+        let policies = identity_policies(&state.meta, &p.arn);
+        let refs: Vec<(&sealbox_policy::PolicyDocument, sealbox_policy::PolicyKind)> =
+            policies.iter().map(|d| (d, sealbox_policy::PolicyKind::Identity)).collect();
+        if !sealbox_policy::evaluate(&ctx, &refs).is_allowed() {
+            return kms_error(
+                400,
+                "AccessDeniedException",
+                &format!("User: {} is not authorized to perform: cloudtrail:LookupEvents", p.arn),
+                &rid,
+            );
+        }
+    }
+    let req: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let epoch =
+        |v: &serde_json::Value| v.as_f64().and_then(|f| time::OffsetDateTime::from_unix_timestamp(f as i64).ok());
+    let mut filter = sealbox_audit::LookupFilter {
+        start_time: epoch(&req["StartTime"]),
+        end_time: epoch(&req["EndTime"]),
+        max_results: Some(req["MaxResults"].as_u64().unwrap_or(50).clamp(1, 50) as usize),
+        ..Default::default()
+    };
+    if let Some(attrs) = req["LookupAttributes"].as_array() {
+        for a in attrs {
+            let value = a["AttributeValue"].as_str().map(str::to_owned);
+            match a["AttributeKey"].as_str().unwrap_or("") {
+                "EventName" => filter.event_name = value,
+                "Username" => filter.username = value,
+                "AccessKeyId" => filter.access_key_id = value,
+                "EventSource" => filter.event_source = value,
+                "ResourceName" => filter.resource = value,
+                other => {
+                    return kms_error(
+                        400,
+                        "InvalidLookupAttributesException",
+                        &format!("lookup attribute {other} is not supported"),
+                        &rid,
+                    )
+                }
+            }
+        }
+    }
+    let data = state.audit.audit_dir().parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    let _ = state.audit.flush();
+    let found = tokio::task::spawn_blocking(move || sealbox_audit::lookup(&data, &filter)).await;
+    let records = match found {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return kms_error(500, "CloudTrailInternalException", &e.to_string(), &rid),
+        Err(e) => return kms_error(500, "CloudTrailInternalException", &e.to_string(), &rid),
+    };
+    let events: Vec<serde_json::Value> = records
+        .iter()
+        .map(|r| {
+            let full = serde_json::to_value(r).unwrap_or_default();
+            serde_json::json!({
+                "EventId": full["eventID"],
+                "EventName": full["eventName"],
+                "ReadOnly": full["readOnly"].as_bool().map(|b| b.to_string()),
+                "AccessKeyId": full["userIdentity"]["accessKeyId"],
+                "EventTime": r.event_time.unix_timestamp(),
+                "EventSource": full["eventSource"],
+                "Username": full["userIdentity"]["userName"].as_str().map(str::to_owned).or_else(|| full["userIdentity"]["type"].as_str().map(str::to_owned)),
+                "Resources": full["resources"].as_array().map(|rs| rs.iter().map(|x| serde_json::json!({"ResourceType": x["type"], "ResourceName": x["ARN"]})).collect::<Vec<_>>()).unwrap_or_default(),
+                "CloudTrailEvent": serde_json::to_string(&full).unwrap_or_default(),
+            })
+        })
+        .collect();
+    json_response(200, serde_json::to_vec(&serde_json::json!({"Events": events})).unwrap_or_default(), &rid)
+}

@@ -94,6 +94,15 @@ impl hyper::service::Service<Request<Incoming>> for Router {
             let peer = self.peer;
             return Box::pin(async move { Ok(crate::api_glue::rewrap(state, peer, req).await) });
         }
+        if req
+            .headers()
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.ends_with("CloudTrail_20131101.LookupEvents"))
+        {
+            let state = self.state.clone();
+            return Box::pin(async move { Ok(crate::api_glue::lookup_events(state, req).await) });
+        }
         if crate::sigv4::signed_service(req.headers()).as_deref() == Some("iam") {
             let state = self.state.clone();
             let peer = self.peer;
