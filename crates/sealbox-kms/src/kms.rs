@@ -1,10 +1,10 @@
 //! The key service: keys, material versions, aliases, rotation, deletion, crypto operations.
 //! Everything is stored in one SQLite file; key material only wrapped by the root key.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -20,6 +20,8 @@ pub const S3_DEFAULT_ALIAS: &str = "alias/aws/s3";
 /// The hidden key behind SSE-S3; never listed, never usable through the API.
 const SSE_S3_ALIAS: &str = "alias/sealbox/internal/sse-s3";
 const CHECK_AAD: &[u8] = b"sealbox kms root check v1";
+/// What the check value wraps: opening it proves the root key is the one this store was made with.
+const ROOT_CHECK_PLAINTEXT: &[u8] = b"sealbox root key check";
 const MAX_ON_DEMAND_ROTATIONS: i64 = 25;
 
 const SCHEMA: &str = "
@@ -137,13 +139,34 @@ pub struct KmsStats {
     pub encrypt: AtomicU64,
 }
 
+/// The key service. `Send + Sync`: share it behind an `Arc`; every method blocks (SQLite), so
+/// async callers run it on `spawn_blocking`.
 pub struct Kms {
+    /// One connection: SQLite serialises writers anyway, and holding the lock across a
+    /// read-check-write makes every state transition atomic within the process.
     conn: Mutex<Connection>,
-    root: RootKey,
+    /// Behind a lock only so [`Kms::change_root_key`] can swap it while the service runs.
+    root: RwLock<RootKey>,
     clock: Arc<dyn Clock>,
+    /// Rotations done outside `rotate_due_keys` (an overdue key re-enabled), handed out by the
+    /// next `rotate_due_keys` call so the audit trail records them as service events too.
+    unreported_rotations: Mutex<Vec<RotationEvent>>,
+    /// Unwrapped material of the versions in use, so a hot key costs no root-key unwrap and no
+    /// extra query per call. A version's material never changes once written; entries of a
+    /// purged key are dropped with it (and every use checks the key row first anyway).
+    material_cache: Mutex<HashMap<(String, u32), Arc<MaterialKey>>>,
     pub config: KmsConfig,
     pub stats: KmsStats,
 }
+
+/// One material version, ready to use.
+struct MaterialKey {
+    aead: LessSafeKey,
+    material_id: String,
+}
+
+/// More versions than any deployment keeps hot; past it the cache simply starts over.
+const MATERIAL_CACHE_LIMIT: usize = 4096;
 
 fn material_aad(key_id: &str, version: u32) -> Vec<u8> {
     let mut a = b"sealbox kms material v1".to_vec();
@@ -180,6 +203,9 @@ impl Kms {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // Deleted rows (destroyed key material, even though wrapped) are overwritten, not just
+        // unlinked: crypto-shredding should not leave the bytes in free pages.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
         let check: Option<Vec<u8>> =
@@ -189,11 +215,19 @@ impl Kms {
                 root.unwrap(&w, CHECK_AAD)?;
             }
             None => {
-                let w = root.wrap(b"sealbox root key check", CHECK_AAD)?;
+                let w = root.wrap(ROOT_CHECK_PLAINTEXT, CHECK_AAD)?;
                 conn.execute("INSERT INTO kms_meta (name, value) VALUES ('root_check', ?1)", params![w])?;
             }
         }
-        Ok(Kms { conn: Mutex::new(conn), root, clock, config, stats: KmsStats::default() })
+        Ok(Kms {
+            conn: Mutex::new(conn),
+            root: RwLock::new(root),
+            clock,
+            unreported_rotations: Mutex::new(Vec::new()),
+            material_cache: Mutex::new(HashMap::new()),
+            config,
+            stats: KmsStats::default(),
+        })
     }
 
     /// The passphrase salt stored beside the keys (created on first use), for `RootKey::from_passphrase`.
@@ -214,6 +248,10 @@ impl Kms {
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn root(&self) -> RwLockReadGuard<'_, RootKey> {
+        self.root.read().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn now(&self) -> i64 {
@@ -314,8 +352,7 @@ impl Kms {
 
     // ---- key lifecycle ----
 
-    fn insert_key(&self, rec: &KeyRecord) -> Result<(), KmsError> {
-        let conn = self.conn();
+    fn insert_key(conn: &Connection, rec: &KeyRecord) -> Result<(), KmsError> {
         conn.execute(
             &format!(
                 "INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
@@ -339,15 +376,22 @@ impl Kms {
         Ok(())
     }
 
-    fn add_material(&self, key_id: &str, rotation_type: Option<&str>) -> Result<MaterialInfo, KmsError> {
+    /// Adds a material version (32 fresh random bytes, stored only wrapped) on the caller's
+    /// connection, so it commits or rolls back with the state change it belongs to.
+    fn add_material(
+        &self,
+        conn: &Connection,
+        key_id: &str,
+        rotation_type: Option<&str>,
+    ) -> Result<MaterialInfo, KmsError> {
         let material = Zeroizing::new(random::<32>()?);
-        let conn = self.conn();
         let version: u32 = conn.query_row(
             "SELECT COALESCE(MAX(version), 0) + 1 FROM key_material WHERE key_id = ?1",
             params![key_id],
             |r| r.get(0),
         )?;
-        let wrapped = self.root.wrap(&material[..], &material_aad(key_id, version))?;
+        let wrapped = self.root().wrap(&material[..], &material_aad(key_id, version))?;
+        // Public and stable (it survives a root key change): a digest, never the material.
         let material_id = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &wrapped).as_ref());
         let created = self.now();
         conn.execute(
@@ -382,27 +426,36 @@ impl Kms {
                 .map(str::to_owned)
                 .unwrap_or_else(|| sealbox_policy::default_key_policy(&self.config.account_id)),
         };
-        self.insert_key(&rec)?;
-        self.add_material(&key_id, None)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        Self::insert_key(&tx, &rec)?;
+        self.add_material(&tx, &key_id, None)?;
         for (k, v) in tags {
-            self.conn().execute(
+            tx.execute(
                 "INSERT OR REPLACE INTO key_tags (key_id, tag_key, tag_value) VALUES (?1, ?2, ?3)",
                 params![key_id, k, v],
             )?;
         }
+        tx.commit()?;
         Ok(rec)
     }
 
     /// A key managed by sealbox itself (alias/aws/s3, the SSE-S3 service key): rotated yearly.
+    /// Made on first use; the lookup and the creation happen under one lock and one transaction,
+    /// so concurrent first uses (parallel PUTs) all get the same key.
     fn managed_key(&self, alias: &str, hidden: bool, description: &str) -> Result<KeyRecord, KmsError> {
-        let existing: Option<String> = self
-            .conn()
-            .query_row("SELECT key_id FROM aliases WHERE alias_name = ?1", params![alias], |r| r.get(0))
+        let mut conn = self.conn();
+        let existing = conn
+            .query_row(
+                &format!(
+                    "SELECT {KEY_COLUMNS} FROM keys WHERE key_id = (SELECT key_id FROM aliases WHERE alias_name = ?1)"
+                ),
+                params![alias],
+                key_from_row,
+            )
             .optional()?;
-        if let Some(id) = existing {
-            if let Some(k) = self.key(&id)? {
-                return Ok(k);
-            }
+        if let Some(k) = existing {
+            return Ok(k);
         }
         let key_id = Uuid::new_v4().to_string();
         let now = self.now();
@@ -421,12 +474,14 @@ impl Kms {
             on_demand_rotations: 0,
             policy: sealbox_policy::default_key_policy(&self.config.account_id),
         };
-        self.insert_key(&rec)?;
-        self.add_material(&key_id, None)?;
-        self.conn().execute(
+        let tx = conn.transaction()?;
+        Self::insert_key(&tx, &rec)?;
+        self.add_material(&tx, &key_id, None)?;
+        tx.execute(
             "INSERT INTO aliases (alias_name, key_id, created, updated) VALUES (?1, ?2, ?3, ?3)",
             params![alias, key_id, now],
         )?;
+        tx.commit()?;
         Ok(rec)
     }
 
@@ -443,10 +498,23 @@ impl Kms {
         self.managed_key(SSE_S3_ALIAS, true, "sealbox SSE-S3 service key")
     }
 
-    fn update<F: FnOnce(&mut KeyRecord)>(&self, key_id: &str, f: F) -> Result<KeyRecord, KmsError> {
-        let mut rec = self.key(key_id)?.ok_or_else(|| self.not_found(key_id))?;
-        f(&mut rec);
-        self.conn().execute(
+    /// Read-check-modify-write of one key under the connection lock, in one transaction: `f`
+    /// sees the key's current state (not the possibly stale record a request resolved), may
+    /// refuse, may add material on the same transaction, and its changes are written back.
+    /// `f` must not call anything that takes the connection lock.
+    fn modify_key<T>(
+        &self,
+        key_id: &str,
+        f: impl FnOnce(&Connection, &mut KeyRecord) -> Result<T, KmsError>,
+    ) -> Result<(KeyRecord, T), KmsError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut rec = tx
+            .query_row(&format!("SELECT {KEY_COLUMNS} FROM keys WHERE key_id = ?1"), params![key_id], key_from_row)
+            .optional()?
+            .ok_or_else(|| self.not_found(key_id))?;
+        let out = f(&tx, &mut rec)?;
+        tx.execute(
             "UPDATE keys SET description = ?2, state = ?3, deletion_date = ?4, pending_days = ?5, rotation_enabled = ?6,
                  rotation_period_days = ?7, next_rotation = ?8, on_demand_rotations = ?9, policy = ?10 WHERE key_id = ?1",
             params![
@@ -462,7 +530,35 @@ impl Kms {
                 rec.policy
             ],
         )?;
-        Ok(rec)
+        tx.commit()?;
+        Ok((rec, out))
+    }
+
+    fn update(
+        &self,
+        key_id: &str,
+        f: impl FnOnce(&mut KeyRecord) -> Result<(), KmsError>,
+    ) -> Result<KeyRecord, KmsError> {
+        Ok(self.modify_key(key_id, |_, rec| f(rec))?.0)
+    }
+
+    /// Adds an AUTOMATIC version to `rec` if it is enabled, rotating and due; the schedule then
+    /// restarts from now (a key that missed several periods rotates once, not once per period).
+    fn rotate_if_due(&self, conn: &Connection, rec: &mut KeyRecord) -> Result<Option<RotationEvent>, KmsError> {
+        let now = self.now();
+        let due = rec.state == "Enabled" && rec.rotation_enabled && rec.next_rotation.is_some_and(|n| n <= now);
+        if !due {
+            return Ok(None);
+        }
+        let m = self.add_material(conn, &rec.key_id, Some("AUTOMATIC"))?;
+        rec.next_rotation = Some(now + rec.rotation_period_days * 86_400);
+        Ok(Some(RotationEvent {
+            key_arn: self.key_arn(&rec.key_id),
+            key_id: rec.key_id.clone(),
+            version: m.version,
+            rotation_type: "AUTOMATIC".into(),
+            at: now,
+        }))
     }
 
     fn require_customer(&self, rec: &KeyRecord, what: &str) -> Result<(), KmsError> {
@@ -491,24 +587,31 @@ impl Kms {
         }
     }
 
+    /// EnableKey. A key that became due for rotation while disabled rotates now (contract E);
+    /// that rotation is reported by the next [`Kms::rotate_due_keys`].
     pub fn enable_key(&self, rec: &KeyRecord) -> Result<(), KmsError> {
-        self.require_not_pending(rec)?;
-        self.update(&rec.key_id, |k| k.state = "Enabled".into())?;
-        // A key that became due for rotation while disabled rotates now (E).
-        self.rotate_due_keys()?;
+        let (_, event) = self.modify_key(&rec.key_id, |conn, k| {
+            self.require_not_pending(k)?;
+            k.state = "Enabled".into();
+            self.rotate_if_due(conn, k)
+        })?;
+        if let Some(e) = event {
+            self.unreported_rotations.lock().unwrap_or_else(|e| e.into_inner()).push(e);
+        }
         Ok(())
     }
 
     pub fn disable_key(&self, rec: &KeyRecord) -> Result<(), KmsError> {
-        self.require_customer(rec, "DisableKey")?;
-        self.require_not_pending(rec)?;
-        self.update(&rec.key_id, |k| k.state = "Disabled".into())?;
+        self.update(&rec.key_id, |k| {
+            self.require_customer(k, "DisableKey")?;
+            self.require_not_pending(k)?;
+            k.state = "Disabled".into();
+            Ok(())
+        })?;
         Ok(())
     }
 
     pub fn schedule_deletion(&self, rec: &KeyRecord, days: i64) -> Result<KeyRecord, KmsError> {
-        self.require_customer(rec, "ScheduleKeyDeletion")?;
-        self.require_not_pending(rec)?;
         if !(7..=30).contains(&days) {
             return Err(KmsError::Validation(format!(
                 "1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value between 7 and 30"
@@ -516,52 +619,71 @@ impl Kms {
         }
         let when = self.now() + days * 86_400;
         self.update(&rec.key_id, |k| {
+            self.require_customer(k, "ScheduleKeyDeletion")?;
+            self.require_not_pending(k)?;
             k.state = "PendingDeletion".into();
             k.deletion_date = Some(when);
             k.pending_days = Some(days);
+            Ok(())
         })
     }
 
+    /// CancelKeyDeletion: the key comes back Disabled (AWS), its rotation setting intact.
     pub fn cancel_deletion(&self, rec: &KeyRecord) -> Result<KeyRecord, KmsError> {
-        if rec.state != "PendingDeletion" {
-            return Err(KmsError::InvalidState(format!("{} is not pending deletion.", self.key_arn(&rec.key_id))));
-        }
         self.update(&rec.key_id, |k| {
+            if k.state != "PendingDeletion" {
+                return Err(KmsError::InvalidState(format!("{} is not pending deletion.", self.key_arn(&k.key_id))));
+            }
             k.state = "Disabled".into();
             k.deletion_date = None;
             k.pending_days = None;
+            Ok(())
         })
     }
 
+    /// Enable/DisableKeyRotation. Enabling (again) sets the period and restarts the schedule:
+    /// the first rotation comes one period from now.
     pub fn set_rotation(&self, rec: &KeyRecord, enabled: bool, period_days: Option<i64>) -> Result<(), KmsError> {
-        self.require_customer(rec, if enabled { "EnableKeyRotation" } else { "DisableKeyRotation" })?;
-        self.require_usable(rec)?;
-        let period = period_days.unwrap_or(if enabled { 365 } else { rec.rotation_period_days });
-        if !(90..=2560).contains(&period) {
-            return Err(KmsError::Validation(format!(
-                "1 validation error detected: Value '{period}' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value between 90 and 2560"
-            )));
-        }
         let now = self.now();
         self.update(&rec.key_id, |k| {
+            self.require_customer(k, if enabled { "EnableKeyRotation" } else { "DisableKeyRotation" })?;
+            self.require_usable(k)?;
+            let period = period_days.unwrap_or(if enabled { 365 } else { k.rotation_period_days });
+            if !(90..=2560).contains(&period) {
+                return Err(KmsError::Validation(format!(
+                    "1 validation error detected: Value '{period}' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value between 90 and 2560"
+                )));
+            }
             k.rotation_enabled = enabled;
             k.rotation_period_days = period;
             k.next_rotation = enabled.then_some(now + period * 86_400);
+            Ok(())
         })?;
         Ok(())
     }
 
+    /// RotateKeyOnDemand: a new version now, leaving the automatic schedule alone (AWS); at
+    /// most 25 per key; ConflictException while an automatic rotation is due within 20 minutes.
     pub fn rotate_on_demand(&self, rec: &KeyRecord) -> Result<RotationEvent, KmsError> {
-        self.require_customer(rec, "RotateKeyOnDemand")?;
-        self.require_usable(rec)?;
-        if rec.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS {
-            return Err(KmsError::LimitExceeded(format!(
-                "The on-demand rotations limit has been reached for {}.",
-                self.key_arn(&rec.key_id)
-            )));
-        }
-        let m = self.add_material(&rec.key_id, Some("ON_DEMAND"))?;
-        self.update(&rec.key_id, |k| k.on_demand_rotations += 1)?;
+        let now = self.now();
+        let (_, m) = self.modify_key(&rec.key_id, |conn, k| {
+            self.require_customer(k, "RotateKeyOnDemand")?;
+            self.require_usable(k)?;
+            if k.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS {
+                return Err(KmsError::LimitExceeded(format!(
+                    "The on-demand rotations limit has been reached for {}.",
+                    self.key_arn(&k.key_id)
+                )));
+            }
+            if k.rotation_enabled && k.next_rotation.is_some_and(|n| n <= now + 20 * 60) {
+                return Err(KmsError::Conflict(format!(
+                    "An automatic rotation of {} is in progress or due within 20 minutes.",
+                    self.key_arn(&k.key_id)
+                )));
+            }
+            k.on_demand_rotations += 1;
+            self.add_material(conn, &k.key_id, Some("ON_DEMAND"))
+        })?;
         Ok(RotationEvent {
             key_arn: self.key_arn(&rec.key_id),
             key_id: rec.key_id.clone(),
@@ -571,30 +693,29 @@ impl Kms {
         })
     }
 
-    /// Rotates every enabled key whose next rotation date has passed (also keys that became due
-    /// while the server was down: one rotation, and the schedule restarts from now).
+    /// Rotates every enabled key whose next rotation date has passed, including keys that
+    /// became due while the server was down (once, however many periods were missed; the
+    /// schedule restarts from now), and reports rotations `enable_key` did since the last call.
+    /// Disabled and pending-deletion keys never rotate.
     pub fn rotate_due_keys(&self) -> Result<Vec<RotationEvent>, KmsError> {
         let now = self.now();
-        let due: Vec<KeyRecord> = {
+        let due: Vec<String> = {
             let conn = self.conn();
-            let mut stmt = conn.prepare(&format!(
-                "SELECT {KEY_COLUMNS} FROM keys WHERE state = 'Enabled' AND rotation_enabled = 1 AND next_rotation <= ?1"
-            ))?;
-            let rows = stmt.query_map(params![now], key_from_row)?;
+            let mut stmt = conn.prepare(
+                "SELECT key_id FROM keys WHERE state = 'Enabled' AND rotation_enabled = 1 AND next_rotation <= ?1",
+            )?;
+            let rows = stmt.query_map(params![now], |r| r.get(0))?;
             rows.collect::<Result<Vec<_>, _>>()?
         };
-        let mut events = Vec::new();
-        for k in due {
-            let m = self.add_material(&k.key_id, Some("AUTOMATIC"))?;
-            let period = k.rotation_period_days;
-            self.update(&k.key_id, |r| r.next_rotation = Some(now + period * 86_400))?;
-            events.push(RotationEvent {
-                key_arn: self.key_arn(&k.key_id),
-                key_id: k.key_id.clone(),
-                version: m.version,
-                rotation_type: "AUTOMATIC".into(),
-                at: now,
-            });
+        let mut events: Vec<RotationEvent> =
+            std::mem::take(&mut *self.unreported_rotations.lock().unwrap_or_else(|e| e.into_inner()));
+        for key_id in due {
+            // Re-checked under the lock: the key may have been disabled or deleted meanwhile.
+            match self.modify_key(&key_id, |conn, k| self.rotate_if_due(conn, k)) {
+                Ok((_, Some(e))) => events.push(e),
+                Ok((_, None)) | Err(KmsError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(events)
     }
@@ -619,6 +740,7 @@ impl Kms {
         }
         tx.commit()?;
         drop(conn);
+        self.material_cache.lock().unwrap_or_else(|e| e.into_inner()).retain(|(id, _), _| !ids.contains(id));
         if !ids.is_empty() {
             // Let SQLite reuse the pages that held the destroyed material.
             let _ = self.conn().execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
@@ -627,40 +749,51 @@ impl Kms {
     }
 
     pub fn set_description(&self, rec: &KeyRecord, description: &str) -> Result<(), KmsError> {
-        self.require_not_pending(rec)?;
-        self.update(&rec.key_id, |k| k.description = description.to_owned())?;
+        self.update(&rec.key_id, |k| {
+            self.require_not_pending(k)?;
+            k.description = description.to_owned();
+            Ok(())
+        })?;
         Ok(())
     }
 
     pub fn set_policy(&self, rec: &KeyRecord, policy: &str) -> Result<(), KmsError> {
-        self.require_customer(rec, "PutKeyPolicy")?;
-        self.update(&rec.key_id, |k| k.policy = policy.to_owned())?;
+        self.update(&rec.key_id, |k| {
+            self.require_customer(k, "PutKeyPolicy")?;
+            k.policy = policy.to_owned();
+            Ok(())
+        })?;
         Ok(())
     }
 
+    /// TagResource: all tags or none (a request that would pass 50 tags changes nothing).
     pub fn tag(&self, rec: &KeyRecord, tags: &[(String, String)]) -> Result<(), KmsError> {
-        self.require_not_pending(rec)?;
-        let conn = self.conn();
-        for (k, v) in tags {
-            conn.execute(
-                "INSERT OR REPLACE INTO key_tags (key_id, tag_key, tag_value) VALUES (?1, ?2, ?3)",
-                params![rec.key_id, k, v],
-            )?;
-        }
-        let n: i64 =
-            conn.query_row("SELECT COUNT(*) FROM key_tags WHERE key_id = ?1", params![rec.key_id], |r| r.get(0))?;
-        if n > 50 {
-            return Err(KmsError::LimitExceeded("A key may have at most 50 tags.".into()));
-        }
+        self.modify_key(&rec.key_id, |conn, k| {
+            self.require_not_pending(k)?;
+            for (tk, tv) in tags {
+                conn.execute(
+                    "INSERT OR REPLACE INTO key_tags (key_id, tag_key, tag_value) VALUES (?1, ?2, ?3)",
+                    params![k.key_id, tk, tv],
+                )?;
+            }
+            let n: i64 =
+                conn.query_row("SELECT COUNT(*) FROM key_tags WHERE key_id = ?1", params![k.key_id], |r| r.get(0))?;
+            if n > 50 {
+                return Err(KmsError::LimitExceeded("A key may have at most 50 tags.".into()));
+            }
+            Ok(())
+        })?;
         Ok(())
     }
 
     pub fn untag(&self, rec: &KeyRecord, keys: &[String]) -> Result<(), KmsError> {
-        self.require_not_pending(rec)?;
-        let conn = self.conn();
-        for k in keys {
-            conn.execute("DELETE FROM key_tags WHERE key_id = ?1 AND tag_key = ?2", params![rec.key_id, k])?;
-        }
+        self.modify_key(&rec.key_id, |conn, k| {
+            self.require_not_pending(k)?;
+            for tk in keys {
+                conn.execute("DELETE FROM key_tags WHERE key_id = ?1 AND tag_key = ?2", params![k.key_id, tk])?;
+            }
+            Ok(())
+        })?;
         Ok(())
     }
 
@@ -668,31 +801,39 @@ impl Kms {
 
     pub fn create_alias(&self, alias: &str, target: &KeyRecord) -> Result<(), KmsError> {
         check_alias_name(alias)?;
-        self.require_not_pending(target)?;
         let now = self.now();
-        let n = self.conn().execute(
-            "INSERT INTO aliases (alias_name, key_id, created, updated) VALUES (?1, ?2, ?3, ?3) ON CONFLICT (alias_name) DO NOTHING",
-            params![alias, target.key_id, now],
-        )?;
-        if n == 0 {
-            return Err(KmsError::AlreadyExists(format!(
-                "An alias with the name {} already exists",
-                self.alias_arn(alias)
-            )));
-        }
+        self.modify_key(&target.key_id, |conn, k| {
+            self.require_not_pending(k)?;
+            let n = conn.execute(
+                "INSERT INTO aliases (alias_name, key_id, created, updated) VALUES (?1, ?2, ?3, ?3) ON CONFLICT (alias_name) DO NOTHING",
+                params![alias, k.key_id, now],
+            )?;
+            if n == 0 {
+                return Err(KmsError::AlreadyExists(format!(
+                    "An alias with the name {} already exists",
+                    self.alias_arn(alias)
+                )));
+            }
+            Ok(())
+        })?;
         Ok(())
     }
 
+    /// UpdateAlias: the new target must not be pending deletion; the old one may be (D.3).
     pub fn update_alias(&self, alias: &str, target: &KeyRecord) -> Result<(), KmsError> {
         check_alias_name(alias)?;
-        self.require_not_pending(target)?;
-        let n = self.conn().execute(
-            "UPDATE aliases SET key_id = ?2, updated = ?3 WHERE alias_name = ?1",
-            params![alias, target.key_id, self.now()],
-        )?;
-        if n == 0 {
-            return Err(KmsError::NotFound(format!("Alias {} is not found.", self.alias_arn(alias))));
-        }
+        let now = self.now();
+        self.modify_key(&target.key_id, |conn, k| {
+            self.require_not_pending(k)?;
+            let n = conn.execute(
+                "UPDATE aliases SET key_id = ?2, updated = ?3 WHERE alias_name = ?1",
+                params![alias, k.key_id, now],
+            )?;
+            if n == 0 {
+                return Err(KmsError::NotFound(format!("Alias {} is not found.", self.alias_arn(alias))));
+            }
+            Ok(())
+        })?;
         Ok(())
     }
 
@@ -709,27 +850,43 @@ impl Kms {
 
     // ---- cryptography ----
 
-    fn material(&self, key_id: &str, version: u32) -> Result<Zeroizing<Vec<u8>>, KmsError> {
-        let wrapped: Option<Vec<u8>> = self
+    /// The AEAD key of one material version (from the cache, or unwrapped by the root key).
+    fn material(&self, key_id: &str, version: u32) -> Result<Arc<MaterialKey>, KmsError> {
+        let cache_key = (key_id.to_owned(), version);
+        if let Some(m) = self.material_cache.lock().unwrap_or_else(|e| e.into_inner()).get(&cache_key) {
+            return Ok(m.clone());
+        }
+        let row: Option<(Vec<u8>, String)> = self
             .conn()
             .query_row(
-                "SELECT wrapped FROM key_material WHERE key_id = ?1 AND version = ?2",
+                "SELECT wrapped, material_id FROM key_material WHERE key_id = ?1 AND version = ?2",
                 params![key_id, version],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        let wrapped = wrapped.ok_or_else(|| {
+        let (wrapped, material_id) = row.ok_or_else(|| {
             KmsError::InvalidCiphertext("The ciphertext refers to key material that does not exist.".into())
         })?;
-        self.root.unwrap(&wrapped, &material_aad(key_id, version))
+        let material = self.root().unwrap(&wrapped, &material_aad(key_id, version))?;
+        let unbound = UnboundKey::new(&AES_256_GCM, &material)
+            .map_err(|_| KmsError::Internal("malformed key material".into()))?;
+        let m = Arc::new(MaterialKey { aead: LessSafeKey::new(unbound), material_id });
+        let mut cache = self.material_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= MATERIAL_CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(cache_key, m.clone());
+        Ok(m)
     }
 
-    fn newest(&self, key_id: &str) -> Result<(u32, String), KmsError> {
-        Ok(self.conn().query_row(
-            "SELECT version, material_id FROM key_material WHERE key_id = ?1 ORDER BY version DESC LIMIT 1",
-            params![key_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?)
+    /// The newest material version of a key: what every new encryption uses. Read from the
+    /// store each time, so a rotation (also by another node sharing the store) takes effect at once.
+    fn newest(&self, key_id: &str) -> Result<u32, KmsError> {
+        self.conn()
+            .query_row("SELECT MAX(version) FROM key_material WHERE key_id = ?1", params![key_id], |r| {
+                r.get::<_, Option<u32>>(0)
+            })?
+            .ok_or_else(|| KmsError::Internal(format!("key {key_id} has no material")))
     }
 
     /// Encrypts under the key's newest material.
@@ -741,25 +898,24 @@ impl Kms {
     ) -> Result<(Vec<u8>, String), KmsError> {
         self.require_usable(rec)?;
         let uuid = Uuid::parse_str(&rec.key_id).map_err(|e| KmsError::Internal(e.to_string()))?;
-        let (version, material_id) = self.newest(&rec.key_id)?;
+        let version = self.newest(&rec.key_id)?;
         let material = self.material(&rec.key_id, version)?;
-        let key = LessSafeKey::new(
-            UnboundKey::new(&AES_256_GCM, &material).map_err(|_| KmsError::Internal("material".into()))?,
-        );
         let header = encode_header(&uuid, version);
         // A random 96-bit nonce per blob; keys rotate long before the random-nonce bound matters.
         let nonce = random::<12>()?;
         let mut buf = plaintext.to_vec();
-        key.seal_in_place_append_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(blob::aad(&header, context)),
-            &mut buf,
-        )
-        .map_err(|_| KmsError::Internal("encrypt failed".into()))?;
+        material
+            .aead
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(blob::aad(&header, context)),
+                &mut buf,
+            )
+            .map_err(|_| KmsError::Internal("encrypt failed".into()))?;
         let mut out = header.to_vec();
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&buf);
-        Ok((out, material_id))
+        Ok((out, material.material_id.clone()))
     }
 
     /// Decrypts any blob of ours; `expected` (a resolved key) must match the blob's key.
@@ -781,18 +937,11 @@ impl Kms {
         let rec = self.key(&key_id)?.ok_or_else(|| KmsError::InvalidCiphertext("The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.".into()))?;
         self.require_usable(&rec)?;
         let material = self.material(&key_id, h.version)?;
-        let material_id: String = self.conn().query_row(
-            "SELECT material_id FROM key_material WHERE key_id = ?1 AND version = ?2",
-            params![key_id, h.version],
-            |r| r.get(0),
-        )?;
-        let key = LessSafeKey::new(
-            UnboundKey::new(&AES_256_GCM, &material).map_err(|_| KmsError::Internal("material".into()))?,
-        );
         let nonce = Nonce::try_assume_unique_for_key(nonce)
             .map_err(|_| KmsError::InvalidCiphertext("The ciphertext is invalid.".into()))?;
         let mut buf = Zeroizing::new(ct.to_vec());
-        let len = key
+        let len = material
+            .aead
             .open_in_place(nonce, Aad::from(blob::aad(header, context)), &mut buf)
             .map_err(|_| {
                 KmsError::InvalidCiphertext(
@@ -802,7 +951,7 @@ impl Kms {
             .len();
         buf.truncate(len);
         let key_arn = self.key_arn(&key_id);
-        Ok((rec, Decrypted { plaintext: buf, key_arn, material_id }))
+        Ok((rec, Decrypted { plaintext: buf, key_arn, material_id: material.material_id.clone() }))
     }
 
     /// GenerateDataKey: `len` random bytes, returned plain and encrypted under the key.
@@ -868,7 +1017,7 @@ impl Kms {
         let (rec, d) = self.decrypt_blob(blob_bytes, context, None)?;
         let (_, version) = Kms::blob_key_info(blob_bytes)
             .ok_or_else(|| KmsError::InvalidCiphertext("The ciphertext is invalid.".into()))?;
-        let (newest, _) = self.newest(&rec.key_id)?;
+        let newest = self.newest(&rec.key_id)?;
         if version == newest {
             return Ok(None);
         }
@@ -882,15 +1031,28 @@ impl Kms {
 
     /// Seals a server secret (access-key secrets, the SSE-C recognition key) under the root key.
     pub fn seal_secret(&self, plaintext: &[u8], purpose: &str) -> Result<Vec<u8>, KmsError> {
-        self.root.wrap(plaintext, format!("sealbox secret v1 {purpose}").as_bytes())
+        self.root().wrap(plaintext, &secret_aad(purpose))
     }
 
     pub fn open_secret(&self, sealed: &[u8], purpose: &str) -> Result<Zeroizing<Vec<u8>>, KmsError> {
-        self.root.unwrap(sealed, format!("sealbox secret v1 {purpose}").as_bytes())
+        self.root().unwrap(sealed, &secret_aad(purpose))
     }
 
-    /// Changes the root key: every material version is re-wrapped in one transaction.
-    pub fn rewrap_all(&self, new_root: &RootKey) -> Result<usize, KmsError> {
+    /// Re-seals a secret sealed under `old_root` (the key [`Kms::change_root_key`] returned)
+    /// under the current root key.
+    pub fn reseal_secret(&self, old_root: &RootKey, sealed: &[u8], purpose: &str) -> Result<Vec<u8>, KmsError> {
+        let plain = old_root.unwrap(sealed, &secret_aad(purpose))?;
+        self.seal_secret(&plain, purpose)
+    }
+
+    /// Changes the root key while the service runs: every material version and the check value
+    /// are re-wrapped under `new_root` in one transaction (all or nothing), then `new_root`
+    /// replaces the old one. Returns the old root key (to re-seal secrets kept outside this
+    /// store with [`Kms::reseal_secret`]) and the number of material versions re-wrapped.
+    /// Key ids, material ids, and every ciphertext blob stay valid: only the wrapping changes.
+    pub fn change_root_key(&self, new_root: RootKey) -> Result<(RootKey, usize), KmsError> {
+        // The connection lock is held throughout, so no material is added under the old root
+        // between the re-wrap and the swap.
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let rows: Vec<(String, u32, Vec<u8>)> = {
@@ -898,16 +1060,28 @@ impl Kms {
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             rows.collect::<Result<Vec<_>, _>>()?
         };
-        for (id, v, w) in &rows {
-            let m = self.root.unwrap(w, &material_aad(id, *v))?;
-            let nw = new_root.wrap(&m, &material_aad(id, *v))?;
-            tx.execute("UPDATE key_material SET wrapped = ?3 WHERE key_id = ?1 AND version = ?2", params![id, v, nw])?;
+        {
+            let old = self.root();
+            for (id, v, w) in &rows {
+                let m = old.unwrap(w, &material_aad(id, *v))?;
+                let nw = new_root.wrap(&m, &material_aad(id, *v))?;
+                tx.execute(
+                    "UPDATE key_material SET wrapped = ?3 WHERE key_id = ?1 AND version = ?2",
+                    params![id, v, nw],
+                )?;
+            }
         }
-        let check = new_root.wrap(b"sealbox root key check", CHECK_AAD)?;
+        let check = new_root.wrap(ROOT_CHECK_PLAINTEXT, CHECK_AAD)?;
         tx.execute("UPDATE kms_meta SET value = ?1 WHERE name = 'root_check'", params![check])?;
         tx.commit()?;
-        Ok(rows.len())
+        let mut root = self.root.write().unwrap_or_else(|e| e.into_inner());
+        let old = std::mem::replace(&mut *root, new_root);
+        Ok((old, rows.len()))
     }
+}
+
+fn secret_aad(purpose: &str) -> Vec<u8> {
+    format!("sealbox secret v1 {purpose}").into_bytes()
 }
 
 /// `alias/` + 1-250 of `[a-zA-Z0-9/_-]`; `alias/aws/` is reserved.

@@ -265,10 +265,15 @@ fn wrong_root_key_is_refused_before_anything_is_touched() {
             .unwrap();
     let key = kms.list_keys().unwrap().remove(0);
     let (blob, _) = kms.encrypt_with(&key, b"kept", &BTreeMap::new()).unwrap();
-    assert_eq!(kms.rewrap_all(&RootKey::from_bytes(&[3u8; 32]).unwrap()).unwrap(), 1);
+    let (_old, n) = kms.change_root_key(RootKey::from_bytes(&[3u8; 32]).unwrap()).unwrap();
+    assert_eq!(n, 1);
+    // The running service keeps working under the new root key.
+    assert_eq!(&kms.decrypt_data_key(&blob, &BTreeMap::new()).unwrap().plaintext[..], b"kept");
+    kms.create_key("made after the change", None, &[]).unwrap();
     drop(kms);
     let kms = Kms::open(&dir.path().join("kms.db"), RootKey::from_bytes(&[3u8; 32]).unwrap(), clock, cfg).unwrap();
     assert_eq!(&kms.decrypt_data_key(&blob, &BTreeMap::new()).unwrap().plaintext[..], b"kept");
+    assert_eq!(kms.list_keys().unwrap().len(), 2);
 }
 
 #[test]
