@@ -266,8 +266,11 @@ impl Kms {
         format!("arn:aws:kms:{}:{}:{alias}", self.config.region, self.config.account_id)
     }
 
+    /// AWS names a missing key by its ARN: "Key 'arn:aws:kms:…:key/<id>' does not exist".
     fn not_found(&self, key: &str) -> KmsError {
-        KmsError::NotFound(format!("Key '{key}' does not exist"))
+        let named =
+            if key.starts_with("arn:") || key.starts_with("alias/") { key.to_owned() } else { self.key_arn(key) };
+        KmsError::NotFound(format!("Key '{named}' does not exist"))
     }
 
     // ---- lookups ----
@@ -838,6 +841,9 @@ impl Kms {
     }
 
     pub fn delete_alias(&self, alias: &str) -> Result<(), KmsError> {
+        if !alias.starts_with("alias/") {
+            return Err(KmsError::Validation(format!("1 validation error detected: Value '{alias}' at 'aliasName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^alias/[a-zA-Z0-9/_-]+$")));
+        }
         if alias.starts_with("alias/aws/") {
             return Err(KmsError::InvalidAliasName(format!("Alias {alias} is reserved for AWS managed keys.")));
         }
