@@ -6,13 +6,12 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use rusqlite::{params, Connection, OptionalExtension};
 use time::OffsetDateTime;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::blob::{self, encode_header};
+use crate::blob::{self, MaterialKey};
 use crate::root::{random, RootKey};
 use crate::{Clock, KmsError};
 
@@ -157,12 +156,6 @@ pub struct Kms {
     material_cache: Mutex<HashMap<(String, u32), Arc<MaterialKey>>>,
     pub config: KmsConfig,
     pub stats: KmsStats,
-}
-
-/// One material version, ready to use.
-struct MaterialKey {
-    aead: LessSafeKey,
-    material_id: String,
 }
 
 /// More versions than any deployment keeps hot; past it the cache simply starts over.
@@ -874,9 +867,7 @@ impl Kms {
             KmsError::InvalidCiphertext("The ciphertext refers to key material that does not exist.".into())
         })?;
         let material = self.root().unwrap(&wrapped, &material_aad(key_id, version))?;
-        let unbound = UnboundKey::new(&AES_256_GCM, &material)
-            .map_err(|_| KmsError::Internal("malformed key material".into()))?;
-        let m = Arc::new(MaterialKey { aead: LessSafeKey::new(unbound), material_id });
+        let m = Arc::new(MaterialKey::new(&material, material_id)?);
         let mut cache = self.material_cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= MATERIAL_CACHE_LIMIT {
             cache.clear();
@@ -906,21 +897,7 @@ impl Kms {
         let uuid = Uuid::parse_str(&rec.key_id).map_err(|e| KmsError::Internal(e.to_string()))?;
         let version = self.newest(&rec.key_id)?;
         let material = self.material(&rec.key_id, version)?;
-        let header = encode_header(&uuid, version);
-        // A random 96-bit nonce per blob; keys rotate long before the random-nonce bound matters.
-        let nonce = random::<12>()?;
-        let mut buf = plaintext.to_vec();
-        material
-            .aead
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(blob::aad(&header, context)),
-                &mut buf,
-            )
-            .map_err(|_| KmsError::Internal("encrypt failed".into()))?;
-        let mut out = header.to_vec();
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&buf);
+        let out = blob::seal(&material, &uuid, version, plaintext, context)?;
         Ok((out, material.material_id.clone()))
     }
 
@@ -931,7 +908,8 @@ impl Kms {
         context: &BTreeMap<String, String>,
         expected: Option<&KeyRecord>,
     ) -> Result<(KeyRecord, Decrypted), KmsError> {
-        let (h, header, nonce, ct) = blob::parse(blob_bytes)?;
+        let parsed = blob::parse(blob_bytes)?;
+        let h = &parsed.header;
         let key_id = h.key_id.to_string();
         if let Some(exp) = expected {
             if exp.key_id != key_id {
@@ -943,21 +921,9 @@ impl Kms {
         let rec = self.key(&key_id)?.ok_or_else(|| KmsError::InvalidCiphertext("The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.".into()))?;
         self.require_usable(&rec)?;
         let material = self.material(&key_id, h.version)?;
-        let nonce = Nonce::try_assume_unique_for_key(nonce)
-            .map_err(|_| KmsError::InvalidCiphertext("The ciphertext is invalid.".into()))?;
-        let mut buf = Zeroizing::new(ct.to_vec());
-        let len = material
-            .aead
-            .open_in_place(nonce, Aad::from(blob::aad(header, context)), &mut buf)
-            .map_err(|_| {
-                KmsError::InvalidCiphertext(
-                    "The ciphertext is invalid or the encryption context does not match.".into(),
-                )
-            })?
-            .len();
-        buf.truncate(len);
+        let plaintext = blob::open(&material, &parsed, context)?;
         let key_arn = self.key_arn(&key_id);
-        Ok((rec, Decrypted { plaintext: buf, key_arn, material_id: material.material_id.clone() }))
+        Ok((rec, Decrypted { plaintext, key_arn, material_id: material.material_id.clone() }))
     }
 
     /// GenerateDataKey: `len` random bytes, returned plain and encrypted under the key.
@@ -1032,7 +998,7 @@ impl Kms {
 
     /// (key id, material version) a blob names, to prove which version wrapped a data key.
     pub fn blob_key_info(blob_bytes: &[u8]) -> Option<(String, u32)> {
-        blob::parse(blob_bytes).ok().map(|(h, ..)| (h.key_id.to_string(), h.version))
+        blob::parse(blob_bytes).ok().map(|p| (p.header.key_id.to_string(), p.header.version))
     }
 
     /// Seals a server secret (access-key secrets, the SSE-C recognition key) under the root key.
@@ -1113,4 +1079,32 @@ pub(crate) fn epoch(t: i64) -> f64 {
 #[allow(dead_code)]
 pub(crate) fn now_utc() -> OffsetDateTime {
     OffsetDateTime::now_utc()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Blobs written before format 2 (random nonce under the material) still decrypt, through
+    /// the same path as new ones.
+    #[test]
+    fn format_1_blobs_still_decrypt() {
+        let dir = tempfile::tempdir().unwrap();
+        let kms = Kms::open(
+            &dir.path().join("kms.db"),
+            RootKey::from_bytes(&[5u8; 32]).unwrap(),
+            Arc::new(crate::FakeClock::at(1_800_000_000)),
+            KmsConfig { account_id: "000000000000".into(), region: "us-east-1".into() },
+        )
+        .unwrap();
+        let key = kms.create_key("", None, &[]).unwrap();
+        let ctx = BTreeMap::from([("k".to_owned(), "v".to_owned())]);
+        let material = kms.material(&key.key_id, 1).unwrap();
+        let old = blob::seal_v1(&material, &Uuid::parse_str(&key.key_id).unwrap(), 1, b"from v1", &ctx);
+        let (_, d) = kms.decrypt_blob(&old, &ctx, None).unwrap();
+        assert_eq!(&d.plaintext[..], b"from v1");
+        assert!(kms.decrypt_blob(&old, &BTreeMap::new(), None).is_err());
+        let new = kms.rewrap_blob(&old, &ctx).unwrap();
+        assert!(new.is_none(), "same material version: nothing to re-wrap");
+    }
 }
