@@ -632,3 +632,37 @@ fn kms_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Kms>();
 }
+
+/// The remaining lines of WIRE.md that no other test states.
+#[test]
+fn wire_md_details() {
+    let f = fixture();
+    let id = new_key(&f);
+    let enc = ok(&f, "Encrypt", json!({"KeyId": id, "Plaintext": B64.encode(b"secret")}));
+    assert_eq!(B64.decode(enc["CiphertextBlob"].as_str().unwrap()).unwrap().len(), 72 + 6);
+    let g = ok(&f, "GenerateDataKey", json!({"KeyId": id, "KeySpec": "AES_256"}));
+    assert_eq!(B64.decode(g["CiphertextBlob"].as_str().unwrap()).unwrap().len(), 104);
+    assert_eq!(g["KeyMaterialId"].as_str().unwrap().len(), 64);
+    for n in [0, 1025] {
+        assert_eq!(outcome(&f, "GenerateDataKey", json!({"KeyId": id, "NumberOfBytes": n})), "ValidationException");
+        assert_eq!(outcome(&f, "GenerateRandom", json!({ "NumberOfBytes": n })), "ValidationException");
+    }
+    assert_eq!(outcome(&f, "Encrypt", json!({"KeyId": id, "Plaintext": ""})), "ValidationException");
+    assert_eq!(outcome(&f, "ListKeys", json!({"Limit": 1001})), "ValidationException");
+    assert_eq!(outcome(&f, "Sign", json!({"KeyId": id})), "UnsupportedOperationException");
+    assert_eq!(outcome(&f, "CreateKey", json!({"MultiRegion": true})), "UnsupportedOperationException");
+    assert_eq!(ok(&f, "ListKeyPolicies", json!({"KeyId": id}))["PolicyNames"], json!(["default"]));
+    // alias/aws/s3 is made by describing it, and is AWS-managed.
+    let s3 =
+        ok(&f, "DescribeKey", json!({"KeyId": "alias/aws/s3"}))["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    let policy = ok(&f, "GetKeyPolicy", json!({"KeyId": s3}))["Policy"].clone();
+    for (op, body) in [
+        ("EnableKeyRotation", json!({"KeyId": s3})),
+        ("RotateKeyOnDemand", json!({"KeyId": s3})),
+        ("PutKeyPolicy", json!({"KeyId": s3, "Policy": policy})),
+        ("CreateAlias", json!({"AliasName": "alias/mine", "TargetKeyId": s3})),
+    ] {
+        assert_eq!(outcome(&f, op, body), "UnsupportedOperationException", "{op}");
+    }
+    assert_eq!(ok(&f, "ListKeys", json!({}))["Keys"].as_array().unwrap().len(), 2);
+}
