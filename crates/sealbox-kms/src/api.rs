@@ -274,6 +274,14 @@ fn data_key_len(req: &Map<String, Value>) -> Result<usize, KmsError> {
     }
 }
 
+/// `DryRun: true`: everything was checked (input, key state, permission); stop before acting.
+fn stop_if_dry_run(req: &Map<String, Value>) -> Result<(), KmsError> {
+    match opt_bool(req, "DryRun")? {
+        Some(true) => Err(KmsError::DryRun),
+        _ => Ok(()),
+    }
+}
+
 fn check_algorithm(req: &Map<String, Value>, field: &str) -> Result<(), KmsError> {
     match opt_str(req, field)? {
         None | Some("SYMMETRIC_DEFAULT") => Ok(()),
@@ -464,6 +472,8 @@ fn dispatch(
                 return Err(KmsError::Validation("1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length between 1 and 4096".into()));
             }
             let ctx = context(req, "EncryptionContext")?;
+            kms.require_usable(&rec)?;
+            stop_if_dry_run(req)?;
             let (blob, _) = kms.encrypt_with(&rec, &plaintext, &ctx)?;
             kms.stats.encrypt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Ok(
@@ -484,6 +494,7 @@ fn dispatch(
             }
             authorize(&action, &d.key_arn, Some(&rec))?;
             summary.key_arn = Some(d.key_arn.clone());
+            stop_if_dry_run(req)?;
             kms.stats.decrypt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Ok(
                 json!({"KeyId": d.key_arn, "Plaintext": B64.encode(&d.plaintext[..]), "EncryptionAlgorithm": "SYMMETRIC_DEFAULT",
@@ -505,6 +516,8 @@ fn dispatch(
             authorize("kms:ReEncryptFrom", &d.key_arn, Some(&src))?;
             let dst = kms.resolve(req_str(req, "DestinationKeyId")?, true)?;
             authorize("kms:ReEncryptTo", &kms.key_arn(&dst.key_id), Some(&dst))?;
+            kms.require_usable(&dst)?;
+            stop_if_dry_run(req)?;
             let (out, _) = kms.encrypt_with(&dst, &d.plaintext, &dst_ctx)?;
             summary.key_arn = Some(kms.key_arn(&dst.key_id));
             Ok(json!({"CiphertextBlob": B64.encode(out), "SourceKeyId": d.key_arn, "KeyId": kms.key_arn(&dst.key_id),
@@ -514,6 +527,8 @@ fn dispatch(
             let rec = target(kms, req, "KeyId", true, &action, authorize, summary)?;
             let len = data_key_len(req)?;
             let ctx = context(req, "EncryptionContext")?;
+            kms.require_usable(&rec)?;
+            stop_if_dry_run(req)?;
             let g = kms.generate_data_key_with(&rec, len, &ctx)?;
             let mut out = json!({"CiphertextBlob": B64.encode(&g.ciphertext_blob), "KeyId": g.key_arn, "KeyMaterialId": g.material_id});
             if op == "GenerateDataKey" {

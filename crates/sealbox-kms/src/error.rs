@@ -38,6 +38,9 @@ pub enum KmsError {
     AccessDenied(String),
     #[error("{0}")]
     Conflict(String),
+    /// `DryRun: true` on a request that would have succeeded.
+    #[error("The request would have succeeded, but the DryRun option is set.")]
+    DryRun,
     #[error("the root key does not open this key store (wrong key file or passphrase)")]
     WrongRootKey,
     #[error("root key: {0}")]
@@ -67,6 +70,7 @@ impl KmsError {
             KmsError::Tag(_) => "TagException",
             KmsError::AccessDenied(_) => "AccessDeniedException",
             KmsError::Conflict(_) => "ConflictException",
+            KmsError::DryRun => "DryRunOperationException",
             KmsError::WrongRootKey | KmsError::RootKey(_) | KmsError::Internal(_) => "KMSInternalException",
         }
     }
@@ -75,6 +79,8 @@ impl KmsError {
     pub fn status(&self) -> u16 {
         match self {
             KmsError::WrongRootKey | KmsError::RootKey(_) | KmsError::Internal(_) => 500,
+            // botocore's KMS model gives DryRunOperationException HTTP 412.
+            KmsError::DryRun => 412,
             _ => 400,
         }
     }

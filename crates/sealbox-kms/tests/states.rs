@@ -666,3 +666,27 @@ fn wire_md_details() {
     }
     assert_eq!(ok(&f, "ListKeys", json!({}))["Keys"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn dry_run_checks_everything_and_does_nothing() {
+    let f = fixture();
+    let id = new_key(&f);
+    let blob = ok(&f, "Encrypt", json!({"KeyId": id, "Plaintext": "eA=="}))["CiphertextBlob"].clone();
+    let before = f.kms.stats.generate_data_key.load(std::sync::atomic::Ordering::Relaxed);
+    for (op, body) in [
+        ("Encrypt", json!({"KeyId": id, "Plaintext": "eA==", "DryRun": true})),
+        ("Decrypt", json!({"CiphertextBlob": blob, "DryRun": true})),
+        ("ReEncrypt", json!({"CiphertextBlob": blob, "DestinationKeyId": id, "DryRun": true})),
+        ("GenerateDataKey", json!({"KeyId": id, "KeySpec": "AES_256", "DryRun": true})),
+        ("GenerateDataKeyWithoutPlaintext", json!({"KeyId": id, "KeySpec": "AES_256", "DryRun": true})),
+    ] {
+        let (status, v) = call(&f, op, body);
+        assert_eq!((status, v["__type"].as_str()), (412, Some("DryRunOperationException")), "{op}");
+        assert!(v.get("Plaintext").is_none());
+    }
+    assert_eq!(f.kms.stats.generate_data_key.load(std::sync::atomic::Ordering::Relaxed), before);
+    // A request that would fail still fails with its own error.
+    ok(&f, "DisableKey", json!({"KeyId": id}));
+    assert_eq!(outcome(&f, "Encrypt", json!({"KeyId": id, "Plaintext": "eA==", "DryRun": true})), DISABLED);
+    assert_eq!(outcome(&f, "Decrypt", json!({"CiphertextBlob": blob, "DryRun": true})), DISABLED);
+}
