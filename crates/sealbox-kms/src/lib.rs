@@ -20,6 +20,7 @@ pub mod api;
 mod blob;
 mod clock;
 mod error;
+#[cfg(feature = "pkcs11")]
 mod hsm;
 mod kms;
 mod root;

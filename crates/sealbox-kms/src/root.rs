@@ -21,6 +21,7 @@ enum Backend {
     /// Key bytes in this process (file or passphrase providers).
     Local(LessSafeKey),
     /// A non-extractable AES key inside a PKCS#11 token: wrapping happens in the HSM.
+    #[cfg(feature = "pkcs11")]
     Hsm(crate::hsm::HsmKey),
 }
 
@@ -42,6 +43,7 @@ impl RootKey {
         Ok(RootKey { key: Backend::Local(LessSafeKey::new(unbound)) })
     }
 
+    #[cfg(feature = "pkcs11")]
     /// The root key inside a PKCS#11 token (e.g. SoftHSM2, a YubiHSM, a cloud HSM's PKCS#11
     /// library): found by label, or generated there (non-extractable) on first use.
     pub fn from_pkcs11(module: &Path, token_label: &str, pin: &str, key_label: &str) -> Result<Self, KmsError> {
@@ -92,10 +94,13 @@ impl RootKey {
     }
 
     /// nonce || ciphertext+tag, with `aad` bound.
+    // Without the pkcs11 feature the match below has one arm.
+    #[cfg_attr(not(feature = "pkcs11"), allow(clippy::infallible_destructuring_match))]
     pub fn wrap(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, KmsError> {
         let nonce = random::<12>()?;
         let key = match &self.key {
             Backend::Local(k) => k,
+            #[cfg(feature = "pkcs11")]
             Backend::Hsm(h) => return h.wrap(nonce, plaintext, aad),
         };
         let mut buf = plaintext.to_vec();
@@ -106,12 +111,15 @@ impl RootKey {
         Ok(out)
     }
 
+    // Without the pkcs11 feature the match below has one arm.
+    #[cfg_attr(not(feature = "pkcs11"), allow(clippy::infallible_destructuring_match))]
     pub fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, KmsError> {
         if wrapped.len() < 12 + 16 {
             return Err(KmsError::WrongRootKey);
         }
         let key = match &self.key {
             Backend::Local(k) => k,
+            #[cfg(feature = "pkcs11")]
             Backend::Hsm(h) => return h.unwrap(wrapped, aad),
         };
         let nonce = Nonce::try_assume_unique_for_key(&wrapped[..12]).map_err(|_| KmsError::WrongRootKey)?;

@@ -1,6 +1,8 @@
 //! The PKCS#11 root key provider against SoftHSM2 (skipped, with a message, when SoftHSM2 is not
 //! installed; `./scripts/test` installs it).
 
+#![cfg(feature = "pkcs11")]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
