@@ -163,21 +163,34 @@ fn limit(req: &Map<String, Value>, max: i64, default: i64) -> Result<usize, KmsE
     }
 }
 
-/// Pages a list with an opaque numeric marker.
+/// Pages a list sorted by a unique key. The marker is the (hex-encoded) sort key of the last
+/// item returned, and the next page starts after it: so deleting items while paging (a "list
+/// and delete every alias" loop) skips nothing, which an offset marker would.
 fn page<T>(
-    items: Vec<T>,
+    items: Vec<(String, T)>,
     req: &Map<String, Value>,
     max: i64,
     default: i64,
 ) -> Result<(Vec<T>, Option<String>), KmsError> {
     let lim = limit(req, max, default)?;
-    let start = match opt_str(req, "Marker")? {
-        None => 0,
-        Some(m) => m.parse::<usize>().map_err(|_| KmsError::InvalidMarker("The marker is invalid.".into()))?,
+    let after = match opt_str(req, "Marker")? {
+        None => None,
+        Some(m) => Some(
+            hex::decode(m)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| KmsError::InvalidMarker("The marker is invalid.".into()))?,
+        ),
     };
-    let total = items.len();
-    let out: Vec<T> = items.into_iter().skip(start).take(lim).collect();
-    let next = (start + lim < total).then(|| (start + lim).to_string());
+    let mut rest = items.into_iter().filter(|(k, _)| after.as_ref().is_none_or(|a| k > a)).peekable();
+    let mut out = Vec::new();
+    let mut last = None;
+    while out.len() < lim {
+        let Some((k, v)) = rest.next() else { break };
+        last = Some(k);
+        out.push(v);
+    }
+    let next = if rest.peek().is_some() { last.map(hex::encode) } else { None };
     Ok((out, next))
 }
 
@@ -344,8 +357,15 @@ fn dispatch(
         }
         "ListKeys" => {
             authorize(&action, "*", None)?;
-            let keys: Vec<Value> =
-                kms.list_keys()?.iter().map(|k| json!({"KeyId": k.key_id, "KeyArn": kms.key_arn(&k.key_id)})).collect();
+            // Sorted as the store lists them: by creation date, then id.
+            let keys: Vec<(String, Value)> = kms
+                .list_keys()?
+                .iter()
+                .map(|k| {
+                    let sort_key = format!("{:020}/{}", k.created.max(0), k.key_id);
+                    (sort_key, json!({"KeyId": k.key_id, "KeyArn": kms.key_arn(&k.key_id)}))
+                })
+                .collect();
             let (items, next) = page(keys, req, 1000, 100)?;
             let mut out = json!({"Keys": items, "Truncated": next.is_some()});
             if let Some(n) = next {
@@ -380,12 +400,13 @@ fn dispatch(
                 None => None,
             };
             // The AWS-managed alias is listed once it exists, as in AWS.
-            let aliases: Vec<Value> = kms
+            let aliases: Vec<(String, Value)> = kms
                 .list_aliases(key_id.as_deref())?
                 .into_iter()
                 .map(|(name, id, created, updated)| {
-                    json!({"AliasName": name, "AliasArn": kms.alias_arn(&name), "TargetKeyId": id,
-                           "CreationDate": epoch(created), "LastUpdatedDate": epoch(updated)})
+                    let v = json!({"AliasName": name, "AliasArn": kms.alias_arn(&name), "TargetKeyId": id,
+                           "CreationDate": epoch(created), "LastUpdatedDate": epoch(updated)});
+                    (name, v)
                 })
                 .collect();
             let (items, next) = page(aliases, req, 100, 50)?;
@@ -444,7 +465,7 @@ fn dispatch(
             let all = opt_str(req, "IncludeKeyMaterial")? == Some("ALL_KEY_MATERIAL");
             let mats = kms.materials(&rec.key_id)?;
             let newest = mats.last().map(|m| m.version);
-            let rows: Vec<Value> = mats
+            let rows: Vec<(String, Value)> = mats
                 .iter()
                 .filter(|m| all || m.rotation_type.is_some())
                 .map(|m| {
@@ -454,7 +475,7 @@ fn dispatch(
                         r["RotationDate"] = json!(epoch(m.created));
                         r["RotationType"] = json!(t);
                     }
-                    r
+                    (format!("{:010}", m.version), r)
                 })
                 .collect();
             let (items, next) = page(rows, req, 1000, 100)?;
@@ -593,8 +614,14 @@ fn dispatch(
         }
         "ListResourceTags" => {
             let rec = target(kms, req, "KeyId", false, &action, authorize, summary)?;
-            let tags: Vec<Value> =
-                kms.tags(&rec.key_id)?.into_iter().map(|(k, v)| json!({"TagKey": k, "TagValue": v})).collect();
+            let tags: Vec<(String, Value)> = kms
+                .tags(&rec.key_id)?
+                .into_iter()
+                .map(|(k, v)| {
+                    let tag = json!({"TagKey": k, "TagValue": v});
+                    (k, tag)
+                })
+                .collect();
             let (items, next) = page(tags, req, 50, 50)?;
             let mut out = json!({"Tags": items, "Truncated": next.is_some()});
             if let Some(n) = next {

@@ -690,3 +690,43 @@ fn dry_run_checks_everything_and_does_nothing() {
     assert_eq!(outcome(&f, "Encrypt", json!({"KeyId": id, "Plaintext": "eA==", "DryRun": true})), DISABLED);
     assert_eq!(outcome(&f, "Decrypt", json!({"CiphertextBlob": blob, "DryRun": true})), DISABLED);
 }
+
+/// A "list a page, delete what it showed, fetch the next page" loop (boto3 paginators fetch
+/// lazily) must see every alias exactly once.
+#[test]
+fn paging_while_deleting_skips_nothing() {
+    let f = fixture();
+    let id = new_key(&f);
+    for i in 0..7 {
+        ok(&f, "CreateAlias", json!({"AliasName": format!("alias/a{i}"), "TargetKeyId": id}));
+    }
+    let mut seen = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let mut body = json!({"Limit": 2});
+        if let Some(m) = &marker {
+            body["Marker"] = json!(m);
+        }
+        let page = ok(&f, "ListAliases", body);
+        for a in page["Aliases"].as_array().unwrap() {
+            let name = a["AliasName"].as_str().unwrap().to_owned();
+            ok(&f, "DeleteAlias", json!({ "AliasName": name }));
+            seen.push(name);
+        }
+        if page["Truncated"] == false {
+            break;
+        }
+        marker = Some(page["NextMarker"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(seen, (0..7).map(|i| format!("alias/a{i}")).collect::<Vec<_>>());
+    assert_eq!(outcome(&f, "ListAliases", json!({"Marker": "not hex"})), "InvalidMarkerException");
+    // Keys and rotations page the same way.
+    for _ in 0..4 {
+        ok(&f, "RotateKeyOnDemand", json!({"KeyId": id}));
+    }
+    let p1 = ok(&f, "ListKeyRotations", json!({"KeyId": id, "Limit": 3}));
+    let p2 = ok(&f, "ListKeyRotations", json!({"KeyId": id, "Limit": 3, "Marker": p1["NextMarker"]}));
+    assert_eq!((p1["Rotations"].as_array().unwrap().len(), p2["Rotations"].as_array().unwrap().len()), (3, 1));
+    assert_eq!(p2["Truncated"], false);
+    assert!(p2.get("NextMarker").is_none());
+}
