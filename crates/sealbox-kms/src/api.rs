@@ -139,6 +139,17 @@ fn req_blob(req: &Map<String, Value>, field: &str) -> Result<Vec<u8>, KmsError> 
     B64.decode(s).map_err(|_| KmsError::Serialization(format!("{field} is not valid base64")))
 }
 
+/// A `CiphertextBlob` within the model's bounds (1..6144 bytes).
+fn ciphertext_blob(req: &Map<String, Value>) -> Result<Vec<u8>, KmsError> {
+    let blob = req_blob(req, "CiphertextBlob")?;
+    if blob.is_empty() || blob.len() > 6144 {
+        return Err(KmsError::Validation(
+            "1 validation error detected: Value at 'ciphertextBlob' failed to satisfy constraint: Member must have length between 1 and 6144".into(),
+        ));
+    }
+    Ok(blob)
+}
+
 fn context(req: &Map<String, Value>, field: &str) -> Result<BTreeMap<String, String>, KmsError> {
     match req.get(field) {
         None | Some(Value::Null) => Ok(BTreeMap::new()),
@@ -298,9 +309,14 @@ fn stop_if_dry_run(req: &Map<String, Value>) -> Result<(), KmsError> {
 fn check_algorithm(req: &Map<String, Value>, field: &str) -> Result<(), KmsError> {
     match opt_str(req, field)? {
         None | Some("SYMMETRIC_DEFAULT") => Ok(()),
-        Some(other) => {
-            Err(KmsError::Validation(format!("{other} is not a valid encryption algorithm for a symmetric key")))
-        }
+        // A real algorithm, but for asymmetric keys: AWS answers InvalidKeyUsage.
+        Some(alg @ ("RSAES_OAEP_SHA_1" | "RSAES_OAEP_SHA_256" | "SM2PKE")) => Err(KmsError::InvalidKeyUsage(format!(
+            "{alg} is not a supported encryption algorithm for a SYMMETRIC_DEFAULT key."
+        ))),
+        Some(other) => Err(KmsError::Validation(format!(
+            "1 validation error detected: Value '{other}' at '{}' failed to satisfy constraint: Member must satisfy enum value set: [SYMMETRIC_DEFAULT, RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, SM2PKE]",
+            lower_first(field)
+        ))),
     }
 }
 
@@ -503,7 +519,7 @@ fn dispatch(
         }
         "Decrypt" => {
             check_algorithm(req, "EncryptionAlgorithm")?;
-            let blob = req_blob(req, "CiphertextBlob")?;
+            let blob = ciphertext_blob(req)?;
             let ctx = context(req, "EncryptionContext")?;
             let expected = match opt_str(req, "KeyId")? {
                 Some(k) => Some(kms.resolve(k, true)?),
@@ -523,7 +539,9 @@ fn dispatch(
             )
         }
         "ReEncrypt" => {
-            let blob = req_blob(req, "CiphertextBlob")?;
+            check_algorithm(req, "SourceEncryptionAlgorithm")?;
+            check_algorithm(req, "DestinationEncryptionAlgorithm")?;
+            let blob = ciphertext_blob(req)?;
             let src_ctx = context(req, "SourceEncryptionContext")?;
             let dst_ctx = context(req, "DestinationEncryptionContext")?;
             let expected = match opt_str(req, "SourceKeyId")? {

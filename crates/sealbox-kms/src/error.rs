@@ -38,6 +38,8 @@ pub enum KmsError {
     AccessDenied(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    InvalidKeyUsage(String),
     /// `DryRun: true` on a request that would have succeeded.
     #[error("The request would have succeeded, but the DryRun option is set.")]
     DryRun,
@@ -70,6 +72,7 @@ impl KmsError {
             KmsError::Tag(_) => "TagException",
             KmsError::AccessDenied(_) => "AccessDeniedException",
             KmsError::Conflict(_) => "ConflictException",
+            KmsError::InvalidKeyUsage(_) => "InvalidKeyUsageException",
             KmsError::DryRun => "DryRunOperationException",
             KmsError::WrongRootKey | KmsError::RootKey(_) | KmsError::Internal(_) => "KMSInternalException",
         }

@@ -127,7 +127,9 @@ fn encrypt_decrypt_context_and_tamper() {
         let ty = err_type(&f, "Decrypt", json!({"CiphertextBlob": B64.encode(&t), "EncryptionContext": ctx}));
         assert!(ty == "InvalidCiphertextException" || ty == "NotFoundException", "byte {i}: {ty}");
     }
-    for cut in [0, 1, 10, raw.len() - 1] {
+    // An empty blob is out of the model's range (1..6144): ValidationException, as AWS.
+    assert_eq!(err_type(&f, "Decrypt", json!({"CiphertextBlob": ""})), "ValidationException");
+    for cut in [1, 10, 24, 56, raw.len() - 1] {
         assert_eq!(
             err_type(&f, "Decrypt", json!({"CiphertextBlob": B64.encode(&raw[..cut])})),
             "InvalidCiphertextException"

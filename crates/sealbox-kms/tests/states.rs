@@ -730,3 +730,31 @@ fn paging_while_deleting_skips_nothing() {
     assert_eq!(p2["Truncated"], false);
     assert!(p2.get("NextMarker").is_none());
 }
+
+#[test]
+fn algorithms_and_blob_bounds() {
+    let f = fixture();
+    let id = new_key(&f);
+    let blob = ok(&f, "Encrypt", json!({"KeyId": id, "Plaintext": "eA==", "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}))
+        ["CiphertextBlob"]
+        .clone();
+    for (alg, want) in [("RSAES_OAEP_SHA_256", "InvalidKeyUsageException"), ("AES_GCM", "ValidationException")] {
+        assert_eq!(outcome(&f, "Encrypt", json!({"KeyId": id, "Plaintext": "eA==", "EncryptionAlgorithm": alg})), want);
+        assert_eq!(outcome(&f, "Decrypt", json!({"CiphertextBlob": blob, "EncryptionAlgorithm": alg})), want);
+        assert_eq!(
+            outcome(
+                &f,
+                "ReEncrypt",
+                json!({"CiphertextBlob": blob, "DestinationKeyId": id, "DestinationEncryptionAlgorithm": alg})
+            ),
+            want
+        );
+    }
+    assert_eq!(outcome(&f, "Decrypt", json!({"CiphertextBlob": ""})), "ValidationException");
+    assert_eq!(outcome(&f, "Decrypt", json!({"CiphertextBlob": B64.encode(vec![0u8; 6145])})), "ValidationException");
+    assert_eq!(
+        outcome(&f, "Decrypt", json!({"CiphertextBlob": B64.encode(vec![0u8; 6144])})),
+        "InvalidCiphertextException"
+    );
+    assert_eq!(outcome(&f, "Decrypt", json!({})), "ValidationException");
+}
