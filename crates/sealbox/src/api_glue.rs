@@ -58,6 +58,48 @@ fn kms_sig_error(e: SigError, request_id: &str) -> Response<Body> {
     }
 }
 
+/// The refusal when a KMS call's record cannot be written: KMSInternalException, as AWS KMS
+/// answers when it cannot complete a call; nothing of the call is in it.
+fn kms_audit_refused(request_id: &str) -> Response<Body> {
+    audited(kms_error(500, "KMSInternalException", crate::audit_glue::AUDIT_UNAVAILABLE, request_id))
+}
+
+/// Marks a response whose record the handler wrote (the router does not record it again).
+fn audited(mut resp: Response<Body>) -> Response<Body> {
+    resp.extensions_mut().insert(crate::audit_glue::Audited);
+    resp
+}
+
+type KmsResult = Result<(sealbox_kms::api::ApiReply, sealbox_kms::api::CallSummary), tokio::task::JoinError>;
+
+/// A KMS call's record and the response it may release.
+fn kms_outcome(
+    result: KmsResult,
+    principal: &sealbox_audit::Principal,
+    ctx: &sealbox_audit::RequestContext,
+    op: &str,
+    rid: &str,
+) -> (sealbox_audit::AuditRecord, Response<Body>) {
+    let rec = sealbox_audit::AuditRecord::api_call(principal, ctx, sealbox_audit::EventSource::Kms, op);
+    match result {
+        Ok((reply, summary)) => {
+            let mut rec = rec.with_request_parameters(summary.request_parameters.clone());
+            if let Some(arn) = &summary.key_arn {
+                rec = rec.with_resource("AWS::KMS::Key", arn);
+            }
+            if reply.status != 200 {
+                let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+                rec = rec.with_error(v["__type"].as_str().unwrap_or("Error"), v["message"].as_str().unwrap_or(""));
+            }
+            (rec, json_response(reply.status, reply.body, rid))
+        }
+        Err(e) => {
+            let message = format!("internal error: {e}");
+            (rec.with_error("KMSInternalException", &message), kms_error(500, "KMSInternalException", &message, rid))
+        }
+    }
+}
+
 /// `POST /` with `X-Amz-Target: TrentService.<op>`.
 pub async fn kms(state: Arc<RouterState>, peer: Option<Peer>, req: Request<Incoming>, op: String) -> Response<Body> {
     let started = Instant::now();
@@ -94,40 +136,38 @@ pub async fn kms(state: Arc<RouterState>, peer: Option<Peer>, req: Request<Incom
                                 Some(&parts.headers),
                                 &rid,
                             );
-                            let result = tokio::task::spawn_blocking(move || {
-                                let meta = st.meta.clone();
-                                let arn = caller.principal_arn.clone();
-                                let authorize =
-                                    move |action: &str, resource: &str, key: Option<&sealbox_kms::KeyRecord>| {
-                                        authorize_kms(&meta, &arn, action, key, resource, &[])
-                                    };
-                                sealbox_kms::api::handle(&st.kms, &op2, &bytes, &caller, &authorize)
-                            })
+                            // Fail closed: refused while the trail cannot be written (an intent
+                            // record first for calls that change state), and the reply (key
+                            // material, plaintext) is released only once its record is durable.
+                            let call = crate::audit_glue::AuditedCall::begin(
+                                &state.audit,
+                                &audit_principal,
+                                &audit_ctx,
+                                sealbox_audit::EventSource::Kms,
+                                &op,
+                                || crate::audit_glue::json_intent_parameters(&bytes),
+                            )
                             .await;
-                            match result {
-                                Ok((reply, summary)) => {
-                                    let mut rec = sealbox_audit::AuditRecord::api_call(
-                                        &audit_principal,
-                                        &audit_ctx,
-                                        sealbox_audit::EventSource::Kms,
-                                        &op,
-                                    )
-                                    .with_request_parameters(summary.request_parameters.clone());
-                                    if let Some(arn) = &summary.key_arn {
-                                        rec = rec.with_resource("AWS::KMS::Key", arn);
+                            match call {
+                                Err(_) => kms_audit_refused(&rid),
+                                Ok(call) => {
+                                    let result = tokio::task::spawn_blocking(move || {
+                                        let meta = st.meta.clone();
+                                        let arn = caller.principal_arn.clone();
+                                        let authorize = move |action: &str,
+                                                              resource: &str,
+                                                              key: Option<&sealbox_kms::KeyRecord>| {
+                                            authorize_kms(&meta, &arn, action, key, resource, &[])
+                                        };
+                                        sealbox_kms::api::handle(&st.kms, &op2, &bytes, &caller, &authorize)
+                                    })
+                                    .await;
+                                    let (rec, resp) = kms_outcome(result, &audit_principal, &audit_ctx, &op, &rid);
+                                    match call.finish(rec).await {
+                                        Ok(()) => audited(resp),
+                                        Err(_) => kms_audit_refused(&rid),
                                     }
-                                    if reply.status != 200 {
-                                        let v: serde_json::Value =
-                                            serde_json::from_slice(&reply.body).unwrap_or_default();
-                                        rec = rec.with_error(
-                                            v["__type"].as_str().unwrap_or("Error"),
-                                            v["message"].as_str().unwrap_or(""),
-                                        );
-                                    }
-                                    crate::audit_glue::write(&state.audit, rec, true).await;
-                                    json_response(reply.status, reply.body, &rid)
                                 }
-                                Err(e) => kms_error(500, "KMSInternalException", &format!("internal error: {e}"), &rid),
                             }
                         }
                     }
@@ -149,6 +189,12 @@ fn iam_response(status: StatusCode, xml: String) -> Response<Body> {
 fn iam_err(status: StatusCode, code: &'static str, message: impl Into<String>, rid: &str) -> Response<Body> {
     let e = crate::iam::IamError { status, code, message: message.into() };
     iam_response(status, crate::iam::error_xml(&e, rid))
+}
+
+/// The refusal when an IAM call's record cannot be written: AWS IAM's ServiceFailure (500,
+/// `Receiver`); nothing of the call (no new secret) is in it.
+fn iam_audit_refused(rid: &str) -> Response<Body> {
+    audited(iam_err(StatusCode::INTERNAL_SERVER_ERROR, "ServiceFailure", crate::audit_glue::AUDIT_UNAVAILABLE, rid))
 }
 
 /// The IAM query API (form-encoded POST signed for service `iam`).
@@ -205,6 +251,26 @@ pub async fn iam(state: Arc<RouterState>, _peer: Option<Peer>, req: Request<Inco
                         }
                     }
                     action = form.get("Action").unwrap_or("Unknown").to_owned();
+                    // Fail closed, as for KMS: no new secret or state change without its record.
+                    let call = match &audit_principal {
+                        Some(ap) => match crate::audit_glue::AuditedCall::begin(
+                            &state.audit,
+                            ap,
+                            &audit_ctx,
+                            sealbox_audit::EventSource::Iam,
+                            &action,
+                            || serde_json::Value::Object(params.clone()),
+                        )
+                        .await
+                        {
+                            Ok(call) => Some(call),
+                            Err(_) => {
+                                state.metrics.record("iam", &action, 500, started.elapsed(), 0, 0);
+                                return iam_audit_refused(&rid);
+                            }
+                        },
+                        None => None,
+                    };
                     let st = state.clone();
                     let rid2 = rid.clone();
                     let act = action.clone();
@@ -244,23 +310,31 @@ pub async fn iam(state: Arc<RouterState>, _peer: Option<Peer>, req: Request<Inco
                         st.iam.handle(&form, &rid2)
                     })
                     .await;
-                    if let Some(ap) = &audit_principal {
-                        let mut rec = sealbox_audit::AuditRecord::api_call(
-                            ap,
-                            &audit_ctx,
-                            sealbox_audit::EventSource::Iam,
-                            &action,
-                        )
-                        .with_request_parameters(serde_json::Value::Object(params));
-                        if let Ok(Err(e)) = &result {
-                            rec = rec.with_error(e.code, &e.message);
-                        }
-                        crate::audit_glue::write(&state.audit, rec, true).await;
-                    }
-                    match result {
-                        Ok(Ok(xml)) => iam_response(StatusCode::OK, xml),
-                        Ok(Err(e)) => iam_response(e.status, crate::iam::error_xml(&e, &rid)),
+                    let resp = match &result {
+                        Ok(Ok(xml)) => iam_response(StatusCode::OK, xml.clone()),
+                        Ok(Err(e)) => iam_response(e.status, crate::iam::error_xml(e, &rid)),
                         Err(e) => iam_err(StatusCode::INTERNAL_SERVER_ERROR, "ServiceFailure", e.to_string(), &rid),
+                    };
+                    match (&audit_principal, call) {
+                        (Some(ap), Some(call)) => {
+                            let mut rec = sealbox_audit::AuditRecord::api_call(
+                                ap,
+                                &audit_ctx,
+                                sealbox_audit::EventSource::Iam,
+                                &action,
+                            )
+                            .with_request_parameters(serde_json::Value::Object(params));
+                            match &result {
+                                Ok(Err(e)) => rec = rec.with_error(e.code, &e.message),
+                                Err(e) => rec = rec.with_error("ServiceFailure", &e.to_string()),
+                                Ok(Ok(_)) => {}
+                            }
+                            match call.finish(rec).await {
+                                Ok(()) => audited(resp),
+                                Err(_) => iam_audit_refused(&rid),
+                            }
+                        }
+                        _ => resp,
                     }
                 }
             }
@@ -291,8 +365,20 @@ pub async fn rewrap(state: Arc<RouterState>, peer: Option<Peer>, req: Request<In
         Err(_) => None,
     };
     let Some(p) = principal else { return kms_error(403, "AccessDenied", "a valid signature is required", &rid) };
+    let ctx =
+        crate::audit_glue::context(&state.region, peer.map(|p| p.addr.ip().to_string()), Some(&parts.headers), &rid);
+    let audit_principal = crate::audit_glue::principal(&p);
     if !p.is_root() {
-        return kms_error(403, "AccessDenied", "only the account root may rewrap", &rid);
+        let message = "only the account root may rewrap";
+        let rec = sealbox_audit::AuditRecord::denied(
+            &audit_principal,
+            &ctx,
+            sealbox_audit::EventSource::Sealbox,
+            "RewrapBucket",
+            message,
+        );
+        crate::audit_glue::write(&state.audit, rec, true).await;
+        return audited(kms_error(403, "AccessDenied", message, &rid));
     }
     let q: std::collections::HashMap<String, String> =
         url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()).into_owned().collect();
@@ -301,16 +387,27 @@ pub async fn rewrap(state: Arc<RouterState>, peer: Option<Peer>, req: Request<In
     };
     let prefix = q.get("prefix").cloned().unwrap_or_default();
     let rate = q.get("rate").and_then(|r| r.parse::<f64>().ok());
+    let params = serde_json::json!({"bucketName": bucket, "prefix": prefix});
+    let call = crate::audit_glue::AuditedCall::begin(
+        &state.audit,
+        &audit_principal,
+        &ctx,
+        sealbox_audit::EventSource::Sealbox,
+        "RewrapBucket",
+        || params.clone(),
+    )
+    .await;
+    let Ok(call) = call else {
+        return audited(kms_error(503, "ServiceUnavailable", crate::audit_glue::AUDIT_UNAVAILABLE, &rid));
+    };
     let result = state.s3_impl.rewrap_bucket(&bucket, &prefix, rate).await;
-    let ctx =
-        crate::audit_glue::context(&state.region, peer.map(|p| p.addr.ip().to_string()), Some(&parts.headers), &rid);
     let mut rec = sealbox_audit::AuditRecord::api_call(
-        &crate::audit_glue::principal(&p),
+        &audit_principal,
         &ctx,
         sealbox_audit::EventSource::Sealbox,
         "RewrapBucket",
     )
-    .with_request_parameters(serde_json::json!({"bucketName": bucket, "prefix": prefix}));
+    .with_request_parameters(params);
     let resp = match result {
         Ok(report) => {
             rec = rec.with_response_elements(serde_json::json!({"examined": report.examined, "rewrapped": report.rewrapped, "failed": report.failed}));
@@ -321,8 +418,11 @@ pub async fn rewrap(state: Arc<RouterState>, peer: Option<Peer>, req: Request<In
             kms_error(400, e.code().as_str(), e.message().unwrap_or(""), &rid)
         }
     };
-    crate::audit_glue::write(&state.audit, rec, true).await;
-    resp
+    match call.finish(rec).await {
+        Ok(()) => audited(resp),
+        // The objects may have been re-wrapped: the intent record says the call was made.
+        Err(_) => audited(kms_error(503, "ServiceUnavailable", crate::audit_glue::AUDIT_UNAVAILABLE, &rid)),
+    }
 }
 
 /// CloudTrail's `LookupEvents` (JSON 1.1, SigV4 service `cloudtrail`) over the audit trail, so
@@ -355,12 +455,17 @@ pub async fn lookup_events(state: Arc<RouterState>, req: Request<Incoming>) -> R
         let refs: Vec<(&sealbox_policy::PolicyDocument, sealbox_policy::PolicyKind)> =
             policies.iter().map(|d| (d, sealbox_policy::PolicyKind::Identity)).collect();
         if !sealbox_policy::evaluate(&ctx, &refs).is_allowed() {
-            return kms_error(
-                400,
-                "AccessDeniedException",
-                &format!("User: {} is not authorized to perform: cloudtrail:LookupEvents", p.arn),
-                &rid,
+            let message = format!("User: {} is not authorized to perform: cloudtrail:LookupEvents", p.arn);
+            let audit_ctx = crate::audit_glue::context(&state.region, None, Some(&parts.headers), &rid);
+            let rec = sealbox_audit::AuditRecord::denied(
+                &crate::audit_glue::principal(&p),
+                &audit_ctx,
+                sealbox_audit::EventSource::CloudTrail,
+                "LookupEvents",
+                &message,
             );
+            crate::audit_glue::write(&state.audit, rec, true).await;
+            return audited(kms_error(400, "AccessDeniedException", &message, &rid));
         }
     }
     let req: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();

@@ -95,6 +95,13 @@ static KEY_ROTATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU6
 fn spawn_key_maintenance(kms: Arc<sealbox_kms::Kms>, audit: Arc<sealbox_audit::AuditLog>, region: String) {
     tokio::spawn(async move {
         loop {
+            if let Some(e) = audit.failure() {
+                // Rotations and destructions are recorded after they happen: wait for a trail
+                // that can record them (fail closed; the due work is done once it recovers).
+                tracing::warn!(error = %e, "key maintenance postponed: the audit trail cannot be written");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                continue;
+            }
             let k = kms.clone();
             let result = tokio::task::spawn_blocking(move || -> Result<_, sealbox_kms::KmsError> {
                 Ok((k.rotate_due_keys()?, k.purge_deleted_keys()?))
@@ -201,7 +208,8 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         },
     });
     load_user_keys(&meta, &kms, &keyring)?;
-    let audit = Arc::new(open_audit(&cfg, &kms)?);
+    let (audit, audit_key) = open_audit(&cfg, &kms)?;
+    let audit = Arc::new(audit);
     spawn_key_maintenance(kms.clone(), audit.clone(), cfg.region.clone());
 
     let calls = Arc::new(crate::keyservice::S3KmsCalls::default());
@@ -212,7 +220,14 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         audit: {
             let (audit, keyring, region) = (audit.clone(), keyring.clone(), cfg.region.clone());
             Arc::new(move |call: crate::keyservice::AuditedKmsCall| {
-                let Some(p) = keyring.principal(&call.caller.access_key_id) else { return };
+                // The key may have been removed since the request was authenticated: the call is
+                // still recorded, under the identity the request was authenticated as.
+                let p = keyring.principal(&call.caller.access_key_id).unwrap_or_else(|| Principal {
+                    access_key_id: call.caller.access_key_id.clone(),
+                    user_name: crate::keyservice::user_name_of(&call.caller.user_arn).map(str::to_owned),
+                    user_id: String::new(),
+                    arn: call.caller.user_arn.clone(),
+                });
                 let ctx = crate::audit_glue::context(
                     &region,
                     call.caller.source_ip.clone(),
@@ -229,7 +244,7 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
                 if let Some((code, message)) = &call.error {
                     rec = rec.with_error(code, message);
                 }
-                crate::audit_glue::write_blocking(&audit, rec);
+                crate::audit_glue::write_blocking(&audit, rec)
             })
         },
     };
@@ -270,7 +285,13 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     let s3_impl = s3.clone();
     let mut builder = S3ServiceBuilder::new(s3);
     builder.set_auth(KeyRingAuth(keyring.clone()));
-    builder.set_access(crate::access::SealboxAccess { keyring: keyring.clone(), meta: meta.clone() });
+    builder.set_access(crate::access::SealboxAccess {
+        keyring: keyring.clone(),
+        meta: meta.clone(),
+        audit: audit.clone(),
+        region: cfg.region.clone(),
+        audit_data_events: cfg.audit_data_events,
+    });
     if !cfg.domains.is_empty() {
         builder.set_host(s3s::host::MultiDomain::new(&cfg.domains).context("invalid --domain")?);
     }
@@ -336,6 +357,7 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     let http_addr = http.as_ref().map(|l| l.local_addr()).transpose()?;
     let tls_addr = tls.as_ref().map(|(l, _, f)| l.local_addr().map(|a| (a, f.clone()))).transpose()?;
     print_banner(&cfg, http_addr, tls_addr.as_ref(), &creds, created);
+    print_audit_key(&cfg, &audit_key);
     state.ready.store(true, Ordering::Release);
 
     let limits = Limits {
@@ -391,24 +413,49 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The audit signing key's fingerprint, and whether this start created the key.
+struct AuditKeyInfo {
+    fingerprint: String,
+    created: bool,
+}
+
 /// The audit log, signed with a key kept outside the audit directory, sealed by the root key.
-fn open_audit(cfg: &ServerConfig, kms: &sealbox_kms::Kms) -> anyhow::Result<sealbox_audit::AuditLog> {
+/// The data directory's copy of the public key is written when missing and must otherwise be
+/// the sealed key's: a replaced copy stops the start (see `sealbox_audit::install_public_key`).
+fn open_audit(cfg: &ServerConfig, kms: &sealbox_kms::Kms) -> anyhow::Result<(sealbox_audit::AuditLog, AuditKeyInfo)> {
     let sealed_path = cfg.data.join("audit-signing.key.sealed");
-    let signer = if sealed_path.exists() {
+    let (signer, created) = if sealed_path.exists() {
         let sealed = std::fs::read(&sealed_path).with_context(|| format!("while reading {}", sealed_path.display()))?;
         let der = kms.open_secret(&sealed, "audit signing key")?;
-        sealbox_audit::AuditSigner::from_pkcs8(&der)?
+        (sealbox_audit::AuditSigner::from_pkcs8(&der)?, false)
     } else {
         let signer = sealbox_audit::AuditSigner::generate()?;
         let sealed = kms.seal_secret(signer.pkcs8_der(), "audit signing key")?;
         std::fs::write(&sealed_path, sealed).with_context(|| format!("while writing {}", sealed_path.display()))?;
-        signer
+        (signer, true)
     };
-    std::fs::write(cfg.data.join("audit-public-key.pem"), signer.public_key_pem())?;
+    sealbox_audit::install_public_key(&cfg.data, &signer.public_key())
+        .context("refusing to start: the audit public key in the data directory is not the audit signing key's")?;
+    let info = AuditKeyInfo { fingerprint: signer.fingerprint(), created };
     let mut config = sealbox_audit::AuditConfig::new(&cfg.data);
     config.region = cfg.region.clone();
     config.digest_interval = cfg.audit_digest_interval;
-    Ok(sealbox_audit::AuditLog::open(config, signer)?)
+    Ok((sealbox_audit::AuditLog::open(config, signer)?, info))
+}
+
+/// At first start, the fingerprint a verifier should keep (it is the only thing that makes
+/// `sealbox audit verify` prove anything against someone who can write the data directory).
+fn print_audit_key(cfg: &ServerConfig, key: &AuditKeyInfo) {
+    if key.created {
+        println!("Audit signing key created. Keep its fingerprint somewhere other than this machine:");
+        println!("  audit key fingerprint: {}", key.fingerprint);
+        println!(
+            "  check the trail with: sealbox audit verify --data {} --fingerprint {}",
+            cfg.data.display(),
+            key.fingerprint
+        );
+    }
+    tracing::info!(fingerprint = %key.fingerprint, "audit signing key");
 }
 
 async fn reload_on_sighup(resolver: Arc<tls::ReloadingResolver>) {
