@@ -230,7 +230,9 @@ impl hyper::service::Service<Request<Incoming>> for Router {
                 if management && !denied {
                     // The change was made after its intent record (access hook): its outcome must
                     // be durable before the answer, or the answer is an error (outcome unknown).
-                    if state.audit.append_async(rec, sealbox_audit::Durability::Durable).await.is_err() {
+                    // (A 503 is the access hook's refusal: nothing ran, the refusal stands.)
+                    let written = state.audit.append_async(rec, sealbox_audit::Durability::Durable).await;
+                    if written.is_err() && resp.status() != StatusCode::SERVICE_UNAVAILABLE {
                         return Ok(crate::audit_glue::s3_audit_failed());
                     }
                 } else {
