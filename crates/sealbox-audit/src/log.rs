@@ -362,7 +362,8 @@ impl AuditLog {
         done.wait()
     }
 
-    /// Seals the current log file and writes a signed digest now; returns the digest's path.
+    /// Writes pending flood counts, seals the current log file and writes a signed digest now;
+    /// returns the digest's path.
     pub fn write_digest_now(&self) -> Result<PathBuf, AuditError> {
         let done = completion();
         self.tx.send(Command::Digest(Reply::new(&done))).map_err(|_| AuditError::Closed)?;
@@ -604,6 +605,11 @@ impl Writer {
                 },
                 Command::Flush(done) => waiting.push(done),
                 Command::Digest(done) => {
+                    // Flood counts so far go into the records this digest covers.
+                    if self.failure.is_none() {
+                        let pending = lock(&self.coalescer).drain(self.clock.now());
+                        self.write_summaries(pending);
+                    }
                     let synced = self.commit(true);
                     answer(&mut waiting, &synced);
                     done.complete(synced.and_then(|()| self.write_digest()));

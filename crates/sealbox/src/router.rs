@@ -59,8 +59,13 @@ fn plain(status: StatusCode, body: &'static str) -> Response<Body> {
 /// request that must be audited is refused then; it recovers by itself when the disk does).
 fn readiness(state: &RouterState) -> Response<Body> {
     if let Some(e) = state.audit.failure() {
+        // The OS error only: this endpoint answers without credentials, file paths stay in the log.
+        let reason = match &e {
+            sealbox_audit::AuditError::Io { source, .. } => source.to_string(),
+            other => other.to_string(),
+        };
         let mut resp = Response::new(Body::from(format!(
-            "not ready: the audit trail cannot be written ({e}); requests that must be audited are refused until it recovers\n"
+            "not ready: the audit trail cannot be written ({reason}); requests that must be audited are refused until it recovers\n"
         )));
         *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
         return resp;
