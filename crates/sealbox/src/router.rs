@@ -170,7 +170,7 @@ impl hyper::service::Service<Request<Incoming>> for Router {
         req.extensions_mut().insert(caller_slot.clone());
         let rid = uuid::Uuid::new_v4().to_string();
         req.extensions_mut().insert(crate::audit_glue::AuditRequestId(rid.clone()));
-        let facts = crate::audit_glue::RequestFacts::of(&req, self.peer.map(|p| p.addr.ip().to_string()));
+        let facts = self.facts(&req);
         let path = req.uri().path().to_owned();
         let audit_headers = req.headers().clone();
         let source_ip = self.peer.map(|p| p.addr.ip().to_string());
