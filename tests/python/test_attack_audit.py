@@ -234,12 +234,14 @@ def test_full_audit_disk_refuses_every_audited_call_and_recovers(audit_on_tmpfs)
 def test_read_only_audit_dir_refuses_and_recovers(tmp_path, read_only_switch):
     make_read_only, make_writable = read_only_switch
     audit = tmp_path / "data" / "audit"
-    server = Server(tmp_path / "data", extra_args=("--audit-digest-interval-secs", "1"))
+    server = Server(tmp_path / "data", extra_args=("--audit-digest-interval-secs", "1", "--audit-data-events"))
     try:
         fingerprint = first_start_fingerprint(server)
-        kms = server.client("kms")
+        kms, s3 = server.client("kms"), server.client()
         key = kms.create_key()["KeyMetadata"]["KeyId"]
         blob = kms.encrypt(KeyId=key, Plaintext=b"launch codes")["CiphertextBlob"]
+        s3.create_bucket(Bucket="logged")
+        s3.put_object(Bucket="logged", Key="doc", Body=SECRET_BODY)
         make_read_only(audit)
         # The open log file stays writable through its descriptor; the next file (after the
         # digest that seals it, every second) cannot be created.
@@ -247,9 +249,14 @@ def test_read_only_audit_dir_refuses_and_recovers(tmp_path, read_only_switch):
         r = ready(server)
         assert r.status_code == 503 and "Read-only file system" in r.text, r.text
         assert_refused_kms(kms_call(server, "CreateKey", {}))
+        # With data events on, object reads must be recorded too: refused before they run.
+        get = signed(server, "GET", "/logged/doc", "s3")
+        assert get.status_code == 503 and "<Code>ServiceUnavailable</Code>" in get.text, get.text
+        assert SECRET_BODY not in get.content
         make_writable()
         wait_until("ready again", lambda: ready(server).status_code == 200)
         assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"launch codes"
+        assert s3.get_object(Bucket="logged", Key="doc")["Body"].read() == SECRET_BODY
     finally:
         server.stop()
     code, out = cli("audit", "verify", "--data", str(audit.parent), "--fingerprint", fingerprint)
