@@ -354,3 +354,38 @@ def test_replaced_blobs_wait_for_the_grace_period_then_go(tmp_path):
         assert s3.get_object(Bucket="grace", Key="mp")["ContentLength"] == 5 * MiB + 100
     finally:
         server.stop()
+
+
+def test_blobs_no_record_took_are_swept_while_running(tmp_path):
+    """The periodic orphan sweep: a blob whose request died between writing it and committing its
+    record has a write intent; once older than the orphan age it is removed while the server runs,
+    found through the intents alone. A stray file nobody recorded (only a crash makes those) is
+    not looked for while running; the start-up sweep removes it."""
+    server = Server(tmp_path / "data", extra_env={"SEALBOX_BLOB_GRACE_SECS": "1", "SEALBOX_ORPHAN_AGE_SECS": "1"})
+    try:
+        s3 = server.client()
+        s3.create_bucket(Bucket="orphans")
+        s3.put_object(Bucket="orphans", Key="kept", Body=b"kept")
+        kept = _referenced_blobs(server.data)
+        # What an interrupted PUT leaves: a sealed blob file and its intent, no record.
+        orphan, stray = "ab" + "0" * 30, "cd" + "0" * 30
+        for blob in (orphan, stray):
+            path = server.data / "blobs" / blob[:2] / blob
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(os.urandom(100))
+        db = sqlite3.connect(server.data / "meta.db", timeout=30)
+        with db:
+            db.execute("INSERT INTO blob_write_intents (blob, created_ms) VALUES (?, ?)",
+                       (orphan, int(time.time() * 1000)))
+        db.close()
+        deadline = time.time() + 60
+        while orphan in _blob_files(server.data):
+            assert time.time() < deadline, "the orphan was not swept"
+            time.sleep(0.2)
+        assert _metric(server, "sealbox_blob_orphans_total") == 1
+        assert _blob_files(server.data) == kept | {stray}
+        server.restart()
+        assert _blob_files(server.data) == kept
+        assert server.client().get_object(Bucket="orphans", Key="kept")["Body"].read() == b"kept"
+    finally:
+        server.stop()
