@@ -6,11 +6,15 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use s3s::S3Result;
+use sealbox_store::ObjectRecord;
 use serde::Serialize;
 
 use crate::error::blocking;
 use crate::service::SealboxS3;
 use crate::sse::{SealInfo, SSE_C};
+
+/// Tries per object when concurrent writes keep moving it on.
+const REWRAP_ATTEMPTS: usize = 3;
 
 /// What a rewrap pass did.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -20,7 +24,8 @@ pub struct RewrapReport {
     pub already_current: u64,
     /// SSE-C objects: their keys are the customer's, not ours.
     pub skipped_customer_keys: u64,
-    /// Objects replaced while we worked on them (left as the new write made them).
+    /// Objects replaced or deleted while we worked on them, and still changing after retries
+    /// (left as the concurrent writes made them).
     pub changed_meanwhile: u64,
     pub failed: u64,
     pub errors: Vec<String>,
@@ -43,38 +48,58 @@ impl SealboxS3 {
                 break;
             }
             after = page.last().map(|r| r.key.as_bytes().to_vec());
-            for mut rec in page {
+            for rec in page {
                 report.examined += 1;
-                let Some(mut info) = SealInfo::from_json(rec.sse.as_deref())? else { continue };
-                if info.algorithm == SSE_C {
-                    report.skipped_customer_keys += 1;
-                    continue;
-                }
-                match self.rewrap_info(&mut info).await {
-                    Ok(false) => report.already_current += 1,
-                    Ok(true) => {
-                        rec.sse = Some(info.to_json());
-                        let meta = self.meta.clone();
-                        let r = rec.clone();
-                        if blocking(move || meta.update_object_doc(&r)).await? {
-                            report.rewrapped += 1;
-                        } else {
-                            report.changed_meanwhile += 1;
-                        }
-                    }
-                    Err(e) => {
-                        report.failed += 1;
-                        if report.errors.len() < 20 {
-                            report.errors.push(format!("{}: {e}", rec.key));
-                        }
-                    }
-                }
+                self.rewrap_object(rec, &mut report).await?;
                 if let Some(p) = pause {
                     tokio::time::sleep(p).await;
                 }
             }
         }
         Ok(report)
+    }
+
+    /// Re-wraps one object's data keys and writes the record back only at the generation it was
+    /// read at: an object overwritten meanwhile (even with identical bytes and ETag) is re-read
+    /// and re-wrapped again, never written back with the replaced record's blobs.
+    async fn rewrap_object(&self, mut rec: ObjectRecord, report: &mut RewrapReport) -> S3Result<()> {
+        for _ in 0..REWRAP_ATTEMPTS {
+            let Some(mut info) = SealInfo::from_json(rec.sse.as_deref())? else { return Ok(()) };
+            if info.algorithm == SSE_C {
+                report.skipped_customer_keys += 1;
+                return Ok(());
+            }
+            match self.rewrap_info(&mut info).await {
+                Ok(false) => {
+                    report.already_current += 1;
+                    return Ok(());
+                }
+                Ok(true) => {
+                    rec.sse = Some(info.to_json());
+                    let meta = self.meta.clone();
+                    let r = rec.clone();
+                    if blocking(move || meta.update_object_doc(&r)).await? {
+                        report.rewrapped += 1;
+                        return Ok(());
+                    }
+                }
+                Err(e) => {
+                    report.failed += 1;
+                    if report.errors.len() < 20 {
+                        report.errors.push(format!("{}: {e}", rec.key));
+                    }
+                    return Ok(());
+                }
+            }
+            let meta = self.meta.clone();
+            let (b, k) = (rec.bucket.clone(), rec.key.clone());
+            match blocking(move || meta.object(&b, &k)).await? {
+                Some(fresh) => rec = fresh,
+                None => break,
+            }
+        }
+        report.changed_meanwhile += 1;
+        Ok(())
     }
 
     /// Re-wraps each wrapped key of one object; true if anything changed.

@@ -36,20 +36,20 @@ fn validate_tags(tags: &[Tag]) -> S3Result<BTreeMap<String, String>> {
 }
 
 impl SealboxS3 {
+    /// Tags whatever object is current when the store writes (read and write are one transaction:
+    /// a concurrent overwrite is never undone, and there is nothing to retry).
     async fn set_tags(&self, bucket: &str, key: &str, tags: BTreeMap<String, String>) -> S3Result<()> {
-        // Retry if a concurrent write replaced the object between our read and update.
-        for _ in 0..5 {
-            let mut rec = self.load_object(bucket, key).await?;
-            rec.tags = tags.clone();
-            let meta = self.meta.clone();
-            if blocking(move || meta.update_object_doc(&rec)).await? {
-                return Ok(());
-            }
+        let meta = self.meta.clone();
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        let found = blocking(move || {
+            meta.require_bucket(&b)?;
+            meta.set_object_tags(&b, &k, &tags)
+        })
+        .await?;
+        if !found {
+            return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
         }
-        Err(s3_error!(
-            OperationAborted,
-            "A conflicting conditional operation is currently in progress against this resource. Please try again."
-        ))
+        Ok(())
     }
 
     pub(crate) async fn op_put_object_tagging(

@@ -21,6 +21,10 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// A record would name a blob that was not written through the blob store, or that the orphan
+    /// sweep already queued for deletion (its write took longer than the orphan age).
+    #[error("blob {0} is not a pending write (never written, or swept as an orphan)")]
+    BlobNotWritten(String),
 }
 
 impl From<rusqlite::Error> for StoreError {

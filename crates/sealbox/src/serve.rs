@@ -145,6 +145,40 @@ fn spawn_key_maintenance(kms: Arc<sealbox_kms::Kms>, audit: Arc<sealbox_audit::A
     });
 }
 
+/// Blobs the collector removed and orphans it found since start (for /metrics).
+#[derive(Default)]
+struct BlobGcStats {
+    removed: std::sync::atomic::AtomicU64,
+    orphans: std::sync::atomic::AtomicU64,
+}
+
+/// Removes replaced and deleted blobs once their grace period is over, and queues blobs no record
+/// took within the orphan age: every `grace / 2` (between 0.25 and 10 s).
+fn spawn_blob_collector(blobs: BlobStore, policy: sealbox_store::BlobLifecycle) -> Arc<BlobGcStats> {
+    let stats = Arc::new(BlobGcStats::default());
+    let every = (policy.grace / 2).clamp(Duration::from_millis(250), Duration::from_secs(10));
+    let task_stats = stats.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let b = blobs.clone();
+            let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000;
+            match tokio::task::spawn_blocking(move || b.collect_garbage(now_ms, &policy)).await {
+                Ok(Ok(report)) => {
+                    task_stats.removed.fetch_add(report.removed as u64, Ordering::Relaxed);
+                    task_stats.orphans.fetch_add(report.orphans as u64, Ordering::Relaxed);
+                    if report.orphans > 0 {
+                        tracing::info!(orphans = report.orphans, "blobs of interrupted writes queued for removal");
+                    }
+                }
+                Ok(Err(e)) => tracing::error!(error = %e, "blob collection failed; retrying"),
+                Err(e) => tracing::error!(error = %e, "blob collection task failed; retrying"),
+            }
+        }
+    });
+    stats
+}
+
 /// The secret that keys SSE-C recognition HMACs: random, made once, kept sealed by the root key.
 fn ssec_secret(cfg: &ServerConfig, kms: &sealbox_kms::Kms) -> anyhow::Result<[u8; 32]> {
     let path = cfg.data.join("sse-c-secret.sealed");
@@ -178,12 +212,12 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         MetaStore::open(&cfg.data.join("meta.db"))
             .with_context(|| format!("while opening the meta store in {}", cfg.data.display()))?,
     );
-    let blobs = BlobStore::open(&cfg.data).context("while opening the blob store")?;
-    let referenced = meta.referenced_blobs().context("while reading blob references")?;
-    let (temps, orphans) = blobs.remove_orphans(&referenced).context("while sweeping orphan blobs")?;
+    let blobs = BlobStore::open(&cfg.data, meta.clone()).context("while opening the blob store")?;
+    let (temps, orphans) = blobs.sweep_at_start().context("while sweeping orphan blobs")?;
     if temps + orphans > 0 {
-        tracing::info!(temps, orphans, "start-up sweep removed unfinished writes");
+        tracing::info!(temps, orphans, "start-up sweep removed unfinished writes and replaced blobs");
     }
+    let gc_stats = spawn_blob_collector(blobs.clone(), cfg.blob_lifecycle);
 
     let (creds, created) = credentials::load_or_create(&cfg.data)?;
     let keyring = Arc::new(KeyRing::default());
@@ -321,6 +355,17 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
             let _ = writeln!(out, "# HELP sealbox_audit_failed 1 when the audit writer has failed (requests needing a record are refused).\n# TYPE sealbox_audit_failed gauge\nsealbox_audit_failed {}", u8::from(audit.has_failed()));
             let _ = writeln!(out, "# HELP sealbox_key_rotations_total Automatic key rotations since start.\n# TYPE sealbox_key_rotations_total counter\nsealbox_key_rotations_total {}", KEY_ROTATIONS.load(Relaxed));
             let _ = writeln!(out, "# HELP sealbox_object_integrity_failures_total Stored objects that failed authentication on read.\n# TYPE sealbox_object_integrity_failures_total counter\nsealbox_object_integrity_failures_total {}", integrity_failures.load(Relaxed));
+        }));
+    }
+    {
+        let meta = meta.clone();
+        state.metrics.add_collector(Box::new(move |out: &mut String| {
+            use std::fmt::Write;
+            let (pending, intents) = meta.blob_lifecycle_counts().unwrap_or_default();
+            let _ = writeln!(out, "# HELP sealbox_blobs_removed_total Replaced, deleted and orphan blobs the collector removed since start.\n# TYPE sealbox_blobs_removed_total counter\nsealbox_blobs_removed_total {}", gc_stats.removed.load(Ordering::Relaxed));
+            let _ = writeln!(out, "# HELP sealbox_blob_orphans_total Blobs of interrupted writes found by the periodic sweep since start.\n# TYPE sealbox_blob_orphans_total counter\nsealbox_blob_orphans_total {}", gc_stats.orphans.load(Ordering::Relaxed));
+            let _ = writeln!(out, "# HELP sealbox_blobs_pending_deletion Blobs waiting out their grace period.\n# TYPE sealbox_blobs_pending_deletion gauge\nsealbox_blobs_pending_deletion {pending}");
+            let _ = writeln!(out, "# HELP sealbox_blobs_unclaimed Blobs written whose record is not committed yet.\n# TYPE sealbox_blobs_unclaimed gauge\nsealbox_blobs_unclaimed {intents}");
         }));
     }
     {
