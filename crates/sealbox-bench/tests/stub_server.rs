@@ -181,7 +181,7 @@ async fn quick_run_against_a_stub_server() {
     let opts = sealbox_bench::BenchOpts {
         endpoint: Some(endpoint),
         access_key: Some(AK.into()),
-        secret_key: Some(SK.into()),
+        secret_key: Some(SecretAccessKey::new(SK)),
         server_pid: None,
         server_bin: None,
         work_dir: Some(work.path().to_path_buf()),
@@ -211,6 +211,9 @@ async fn quick_run_against_a_stub_server() {
     let sse_c = &report["modes"][1];
     assert!(sse_c["unavailable"].as_str().unwrap().contains("InvalidRequest"), "{sse_c}");
     assert_eq!(report["kms"].as_array().unwrap().len(), 4);
+    let in_process = report["kms_in_process"].as_array().unwrap();
+    assert_eq!(in_process.len(), 2, "GenerateDataKey and Decrypt, one core");
+    assert!(in_process.iter().all(|r| r["ops_s"].as_f64().unwrap() > 0.0), "{in_process:?}");
     assert_eq!(report["big_object"]["size"], 3 << 20);
     assert!(report["big_object"]["peak_rss"].is_null(), "no pid, no memory reading");
 }

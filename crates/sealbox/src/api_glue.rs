@@ -11,7 +11,7 @@ use s3s::Body;
 
 use crate::keyservice::{authorize_kms, identity_policies};
 use crate::router::{Peer, RouterState};
-use crate::sigv4::{self, SigError, SignedRequest};
+use sealbox_auth::{AuthError, Expected, Protocol};
 
 /// KMS and IAM requests are small JSON/form documents; anything larger is refused unread.
 const MAX_API_BODY: usize = 1 << 20;
@@ -43,19 +43,10 @@ fn kms_error(status: u16, kind: &str, message: &str, request_id: &str) -> Respon
     json_response(status, serde_json::to_vec(&body).unwrap_or_default(), request_id)
 }
 
-fn kms_sig_error(e: SigError, request_id: &str) -> Response<Body> {
-    match e {
-        SigError::Missing => kms_error(400, "MissingAuthenticationTokenException", "Missing Authentication Token", request_id),
-        SigError::Malformed(m) => kms_error(400, "IncompleteSignatureException", &m, request_id),
-        SigError::UnknownKey => kms_error(400, "UnrecognizedClientException", "The security token included in the request is invalid.", request_id),
-        SigError::BadSignature => kms_error(
-            400,
-            "InvalidSignatureException",
-            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.",
-            request_id,
-        ),
-        SigError::Expired(m) => kms_error(400, "InvalidSignatureException", &m, request_id),
-    }
+/// An auth refusal on a JSON API (KMS, CloudTrail), coded by `AuthError::code`.
+fn json_auth_error(e: &AuthError, request_id: &str) -> Response<Body> {
+    let (status, code, message) = crate::signing::answer(e, Protocol::AwsJson);
+    kms_error(status, code, &message, request_id)
 }
 
 /// `POST /` with `X-Amz-Target: TrentService.<op>`.
@@ -65,75 +56,65 @@ pub async fn kms(state: Arc<RouterState>, peer: Option<Peer>, req: Request<Incom
     let (parts, body) = req.into_parts();
     let resp = match read_body(body).await {
         Err(m) => kms_error(400, "SerializationException", &m, &rid),
-        Ok(bytes) => {
-            let signed = SignedRequest {
-                method: parts.method.as_str(),
-                path: parts.uri.path(),
-                query: parts.uri.query().unwrap_or(""),
-                headers: &parts.headers,
-                body: &bytes,
-            };
-            match sigv4::verify(&signed, "kms", time::OffsetDateTime::now_utc(), |k| state.keyring.secret(k)) {
-                Err(e) => kms_sig_error(e, &rid),
-                Ok(v) => {
-                    let principal = state.keyring.principal(&v.access_key_id);
-                    match principal {
-                        None => kms_sig_error(SigError::UnknownKey, &rid),
-                        Some(p) => {
-                            let caller = sealbox_kms::Caller {
-                                access_key_id: p.access_key_id.clone(),
-                                principal_arn: p.arn.clone(),
-                                source_ip: peer.map(|p| p.addr.ip().to_string()),
-                            };
-                            let st = state.clone();
-                            let op2 = op.clone();
-                            let audit_principal = crate::audit_glue::principal(&p);
-                            let audit_ctx = crate::audit_glue::context(
-                                &state.region,
-                                peer.map(|p| p.addr.ip().to_string()),
-                                Some(&parts.headers),
-                                &rid,
-                            );
-                            let result = tokio::task::spawn_blocking(move || {
-                                let meta = st.meta.clone();
-                                let arn = caller.principal_arn.clone();
-                                let authorize =
-                                    move |action: &str, resource: &str, key: Option<&sealbox_kms::KeyRecord>| {
-                                        authorize_kms(&meta, &arn, action, key, resource, &[])
-                                    };
-                                sealbox_kms::api::handle(&st.kms, &op2, &bytes, &caller, &authorize)
-                            })
-                            .await;
-                            match result {
-                                Ok((reply, summary)) => {
-                                    let mut rec = sealbox_audit::AuditRecord::api_call(
-                                        &audit_principal,
-                                        &audit_ctx,
-                                        sealbox_audit::EventSource::Kms,
-                                        &op,
-                                    )
-                                    .with_request_parameters(summary.request_parameters.clone());
-                                    if let Some(arn) = &summary.key_arn {
-                                        rec = rec.with_resource("AWS::KMS::Key", arn);
-                                    }
-                                    if reply.status != 200 {
-                                        let v: serde_json::Value =
-                                            serde_json::from_slice(&reply.body).unwrap_or_default();
-                                        rec = rec.with_error(
-                                            v["__type"].as_str().unwrap_or("Error"),
-                                            v["message"].as_str().unwrap_or(""),
-                                        );
-                                    }
-                                    crate::audit_glue::write(&state.audit, rec, true).await;
-                                    json_response(reply.status, reply.body, &rid)
+        Ok(bytes) => match crate::signing::verify(&state.keyring, &parts, &bytes, Expected::signed_body("kms")) {
+            Err(e) => json_auth_error(&e, &rid),
+            Ok(v) => {
+                let principal = state.keyring.principal(&v.access_key_id);
+                match principal {
+                    None => json_auth_error(&AuthError::UnknownAccessKey { access_key_id: v.access_key_id }, &rid),
+                    Some(p) => {
+                        let caller = sealbox_kms::Caller {
+                            access_key_id: p.access_key_id.clone(),
+                            principal_arn: p.arn.clone(),
+                            source_ip: peer.map(|p| p.addr.ip().to_string()),
+                        };
+                        let st = state.clone();
+                        let op2 = op.clone();
+                        let audit_principal = crate::audit_glue::principal(&p);
+                        let audit_ctx = crate::audit_glue::context(
+                            &state.region,
+                            peer.map(|p| p.addr.ip().to_string()),
+                            Some(&parts.headers),
+                            &rid,
+                        );
+                        let result = tokio::task::spawn_blocking(move || {
+                            let meta = st.meta.clone();
+                            let arn = caller.principal_arn.clone();
+                            let authorize =
+                                move |action: &str, resource: &str, key: Option<&sealbox_kms::KeyRecord>| {
+                                    authorize_kms(&meta, &arn, action, key, resource, &[])
+                                };
+                            sealbox_kms::api::handle(&st.kms, &op2, &bytes, &caller, &authorize)
+                        })
+                        .await;
+                        match result {
+                            Ok((reply, summary)) => {
+                                let mut rec = sealbox_audit::AuditRecord::api_call(
+                                    &audit_principal,
+                                    &audit_ctx,
+                                    sealbox_audit::EventSource::Kms,
+                                    &op,
+                                )
+                                .with_request_parameters(summary.request_parameters.clone());
+                                if let Some(arn) = &summary.key_arn {
+                                    rec = rec.with_resource("AWS::KMS::Key", arn);
                                 }
-                                Err(e) => kms_error(500, "KMSInternalException", &format!("internal error: {e}"), &rid),
+                                if reply.status != 200 {
+                                    let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+                                    rec = rec.with_error(
+                                        v["__type"].as_str().unwrap_or("Error"),
+                                        v["message"].as_str().unwrap_or(""),
+                                    );
+                                }
+                                crate::audit_glue::write(&state.audit, rec, true).await;
+                                json_response(reply.status, reply.body, &rid)
                             }
+                            Err(e) => kms_error(500, "KMSInternalException", &format!("internal error: {e}"), &rid),
                         }
                     }
                 }
             }
-        }
+        },
     };
     state.metrics.record("kms", &op, resp.status().as_u16(), started.elapsed(), 0, 0);
     resp
@@ -159,112 +140,86 @@ pub async fn iam(state: Arc<RouterState>, _peer: Option<Peer>, req: Request<Inco
     let mut action = String::from("Unknown");
     let resp = match read_body(body).await {
         Err(m) => iam_err(StatusCode::BAD_REQUEST, "MalformedInput", m, &rid),
-        Ok(bytes) => {
-            let signed = SignedRequest {
-                method: parts.method.as_str(),
-                path: parts.uri.path(),
-                query: parts.uri.query().unwrap_or(""),
-                headers: &parts.headers,
-                body: &bytes,
-            };
-            match sigv4::verify(&signed, "iam", time::OffsetDateTime::now_utc(), |k| state.keyring.secret(k)) {
-                Err(SigError::UnknownKey) => iam_err(
-                    StatusCode::FORBIDDEN,
-                    "InvalidClientTokenId",
-                    "The security token included in the request is invalid.",
+        Ok(bytes) => match crate::signing::verify(&state.keyring, &parts, &bytes, Expected::signed_body("iam")) {
+            Err(e) => {
+                let (status, code, message) = crate::signing::answer(&e, Protocol::AwsQuery);
+                iam_err(StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN), code, message, &rid)
+            }
+            Ok(v) => {
+                let principal = state.keyring.principal(&v.access_key_id);
+                let audit_principal = principal.as_ref().map(crate::audit_glue::principal);
+                let audit_ctx = crate::audit_glue::context(
+                    &state.region,
+                    _peer.map(|p| p.addr.ip().to_string()),
+                    Some(&parts.headers),
                     &rid,
-                ),
-                Err(SigError::Missing) => {
-                    iam_err(StatusCode::FORBIDDEN, "MissingAuthenticationToken", "Missing Authentication Token", &rid)
-                }
-                Err(SigError::Malformed(m)) => iam_err(StatusCode::BAD_REQUEST, "IncompleteSignature", m, &rid),
-                Err(SigError::BadSignature) => iam_err(
-                    StatusCode::FORBIDDEN,
-                    "SignatureDoesNotMatch",
-                    "The request signature we calculated does not match the signature you provided.",
-                    &rid,
-                ),
-                Err(SigError::Expired(m)) => iam_err(StatusCode::FORBIDDEN, "SignatureDoesNotMatch", m, &rid),
-                Ok(v) => {
-                    let principal = state.keyring.principal(&v.access_key_id);
-                    let audit_principal = principal.as_ref().map(crate::audit_glue::principal);
-                    let audit_ctx = crate::audit_glue::context(
-                        &state.region,
-                        _peer.map(|p| p.addr.ip().to_string()),
-                        Some(&parts.headers),
-                        &rid,
-                    );
-                    let form = crate::iam::Form::parse(&bytes);
-                    let mut params = serde_json::Map::new();
-                    for (k, v) in &form.0 {
-                        if matches!(k.as_str(), "UserName" | "PolicyName" | "AccessKeyId" | "Status" | "Path") {
-                            let mut c = k.chars();
-                            let key =
-                                c.next().map(|f| f.to_lowercase().collect::<String>() + c.as_str()).unwrap_or_default();
-                            params.insert(key, serde_json::json!(v));
-                        }
+                );
+                let form = crate::iam::Form::parse(&bytes);
+                let mut params = serde_json::Map::new();
+                for (k, v) in &form.0 {
+                    if matches!(k.as_str(), "UserName" | "PolicyName" | "AccessKeyId" | "Status" | "Path") {
+                        let mut c = k.chars();
+                        let key =
+                            c.next().map(|f| f.to_lowercase().collect::<String>() + c.as_str()).unwrap_or_default();
+                        params.insert(key, serde_json::json!(v));
                     }
-                    action = form.get("Action").unwrap_or("Unknown").to_owned();
-                    let st = state.clone();
-                    let rid2 = rid.clone();
-                    let act = action.clone();
-                    let result = tokio::task::spawn_blocking(move || {
-                        let Some(p) = principal else {
+                }
+                action = form.get("Action").unwrap_or("Unknown").to_owned();
+                let st = state.clone();
+                let rid2 = rid.clone();
+                let act = action.clone();
+                let result = tokio::task::spawn_blocking(move || {
+                    let Some(p) = principal else {
+                        return Err(crate::iam::IamError {
+                            status: StatusCode::FORBIDDEN,
+                            code: "InvalidClientTokenId",
+                            message: "Unknown access key".into(),
+                        });
+                    };
+                    if !p.is_root() {
+                        let resource = match form.get("UserName") {
+                            Some(u) => crate::iam::user_arn(u, "/"),
+                            None => "*".to_owned(),
+                        };
+                        let ctx = sealbox_policy::RequestContext::new(
+                            p.arn.clone(),
+                            crate::iam::ACCOUNT_ID,
+                            format!("iam:{act}"),
+                            resource.clone(),
+                        );
+                        let policies = identity_policies(&st.meta, &p.arn);
+                        let refs: Vec<(&sealbox_policy::PolicyDocument, sealbox_policy::PolicyKind)> =
+                            policies.iter().map(|d| (d, sealbox_policy::PolicyKind::Identity)).collect();
+                        if !sealbox_policy::evaluate(&ctx, &refs).is_allowed() {
                             return Err(crate::iam::IamError {
                                 status: StatusCode::FORBIDDEN,
-                                code: "InvalidClientTokenId",
-                                message: "Unknown access key".into(),
+                                code: "AccessDenied",
+                                message: format!(
+                                    "User: {} is not authorized to perform: iam:{act} on resource: {resource}",
+                                    p.arn
+                                ),
                             });
-                        };
-                        if !p.is_root() {
-                            let resource = match form.get("UserName") {
-                                Some(u) => crate::iam::user_arn(u, "/"),
-                                None => "*".to_owned(),
-                            };
-                            let ctx = sealbox_policy::RequestContext::new(
-                                p.arn.clone(),
-                                crate::iam::ACCOUNT_ID,
-                                format!("iam:{act}"),
-                                resource.clone(),
-                            );
-                            let policies = identity_policies(&st.meta, &p.arn);
-                            let refs: Vec<(&sealbox_policy::PolicyDocument, sealbox_policy::PolicyKind)> =
-                                policies.iter().map(|d| (d, sealbox_policy::PolicyKind::Identity)).collect();
-                            if !sealbox_policy::evaluate(&ctx, &refs).is_allowed() {
-                                return Err(crate::iam::IamError {
-                                    status: StatusCode::FORBIDDEN,
-                                    code: "AccessDenied",
-                                    message: format!(
-                                        "User: {} is not authorized to perform: iam:{act} on resource: {resource}",
-                                        p.arn
-                                    ),
-                                });
-                            }
                         }
-                        st.iam.handle(&form, &rid2)
-                    })
-                    .await;
-                    if let Some(ap) = &audit_principal {
-                        let mut rec = sealbox_audit::AuditRecord::api_call(
-                            ap,
-                            &audit_ctx,
-                            sealbox_audit::EventSource::Iam,
-                            &action,
-                        )
-                        .with_request_parameters(serde_json::Value::Object(params));
-                        if let Ok(Err(e)) = &result {
-                            rec = rec.with_error(e.code, &e.message);
-                        }
-                        crate::audit_glue::write(&state.audit, rec, true).await;
                     }
-                    match result {
-                        Ok(Ok(xml)) => iam_response(StatusCode::OK, xml),
-                        Ok(Err(e)) => iam_response(e.status, crate::iam::error_xml(&e, &rid)),
-                        Err(e) => iam_err(StatusCode::INTERNAL_SERVER_ERROR, "ServiceFailure", e.to_string(), &rid),
+                    st.iam.handle(&form, &rid2)
+                })
+                .await;
+                if let Some(ap) = &audit_principal {
+                    let mut rec =
+                        sealbox_audit::AuditRecord::api_call(ap, &audit_ctx, sealbox_audit::EventSource::Iam, &action)
+                            .with_request_parameters(serde_json::Value::Object(params));
+                    if let Ok(Err(e)) = &result {
+                        rec = rec.with_error(e.code, &e.message);
                     }
+                    crate::audit_glue::write(&state.audit, rec, true).await;
+                }
+                match result {
+                    Ok(Ok(xml)) => iam_response(StatusCode::OK, xml),
+                    Ok(Err(e)) => iam_response(e.status, crate::iam::error_xml(&e, &rid)),
+                    Err(e) => iam_err(StatusCode::INTERNAL_SERVER_ERROR, "ServiceFailure", e.to_string(), &rid),
                 }
             }
-        }
+        },
     };
     state.metrics.record("iam", &action, resp.status().as_u16(), started.elapsed(), 0, 0);
     resp
@@ -279,16 +234,13 @@ pub async fn rewrap(state: Arc<RouterState>, peer: Option<Peer>, req: Request<In
         Ok(b) => b,
         Err(m) => return kms_error(400, "InvalidRequest", &m, &rid),
     };
-    let signed = SignedRequest {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query().unwrap_or(""),
-        headers: &parts.headers,
-        body: &bytes,
-    };
-    let principal = match sigv4::verify(&signed, "s3", time::OffsetDateTime::now_utc(), |k| state.keyring.secret(k)) {
+    // In S3's URL space and signed for `s3`, but an admin call: its (empty) body is signed too.
+    let principal = match crate::signing::verify(&state.keyring, &parts, &bytes, Expected::signed_body("s3")) {
         Ok(v) => state.keyring.principal(&v.access_key_id),
-        Err(_) => None,
+        Err(e) => {
+            let (status, code, message) = crate::signing::answer(&e, Protocol::RestXml);
+            return kms_error(status, code, &message, &rid);
+        }
     };
     let Some(p) = principal else { return kms_error(403, "AccessDenied", "a valid signature is required", &rid) };
     if !p.is_root() {
@@ -335,19 +287,13 @@ pub async fn lookup_events(state: Arc<RouterState>, req: Request<Incoming>) -> R
         Ok(b) => b,
         Err(m) => return kms_error(400, "InvalidParameterException", &m, &rid),
     };
-    let signed = SignedRequest {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query().unwrap_or(""),
-        headers: &parts.headers,
-        body: &bytes,
+    let caller = match crate::signing::verify(&state.keyring, &parts, &bytes, Expected::signed_body("cloudtrail")) {
+        Ok(v) => v,
+        Err(e) => return json_auth_error(&e, &rid),
     };
-    let principal =
-        match sigv4::verify(&signed, "cloudtrail", time::OffsetDateTime::now_utc(), |k| state.keyring.secret(k)) {
-            Ok(v) => state.keyring.principal(&v.access_key_id),
-            Err(e) => return kms_sig_error(e, &rid),
-        };
-    let Some(p) = principal else { return kms_sig_error(SigError::UnknownKey, &rid) };
+    let Some(p) = state.keyring.principal(&caller.access_key_id) else {
+        return json_auth_error(&AuthError::UnknownAccessKey { access_key_id: caller.access_key_id }, &rid);
+    };
     if !p.is_root() {
         let ctx =
             sealbox_policy::RequestContext::new(p.arn.clone(), crate::iam::ACCOUNT_ID, "cloudtrail:LookupEvents", "*");

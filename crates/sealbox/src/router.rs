@@ -103,10 +103,15 @@ impl hyper::service::Service<Request<Incoming>> for Router {
             let state = self.state.clone();
             return Box::pin(async move { Ok(crate::api_glue::lookup_events(state, req).await) });
         }
-        if crate::sigv4::signed_service(req.headers()).as_deref() == Some("iam") {
+        let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        if authorization.and_then(sealbox_auth::credential_service).as_deref() == Some("iam") {
             let state = self.state.clone();
             let peer = self.peer;
             return Box::pin(async move { Ok(crate::api_glue::iam(state, peer, req).await) });
+        }
+        // s3s verifies only the headers a request names as signed: refuse the rest first.
+        if let Some(refusal) = crate::signing::check_s3_envelope(&req) {
+            return Box::pin(async move { Ok::<_, HttpError>(refusal) });
         }
         if let Some(peer) = self.peer {
             req.extensions_mut()
