@@ -11,6 +11,7 @@ mod iam;
 mod identity;
 mod keyservice;
 mod metrics;
+mod private_files;
 mod rewrap_cli;
 mod router;
 mod s3_actions;
