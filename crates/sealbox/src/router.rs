@@ -111,6 +111,8 @@ impl hyper::service::Service<Request<Incoming>> for Router {
         }
         // s3s verifies only the headers a request names as signed: refuse the rest first.
         if let Some(refusal) = crate::signing::check_s3_envelope(&req) {
+            let status = refusal.status().as_u16();
+            self.state.metrics.record("s3", "Unknown", status, std::time::Duration::ZERO, 0, 0);
             return Box::pin(async move { Ok::<_, HttpError>(refusal) });
         }
         if let Some(peer) = self.peer {
