@@ -5,18 +5,18 @@ mod admin_cli;
 mod api_glue;
 mod audit_cli;
 mod audit_glue;
-mod bench;
 mod config;
 mod credentials;
 mod iam;
 mod identity;
 mod keyservice;
 mod metrics;
+mod private_files;
 mod rewrap_cli;
 mod router;
 mod s3_actions;
 mod serve;
-mod sigv4;
+mod signing;
 mod tls;
 
 use clap::{Parser, Subcommand};
@@ -51,7 +51,7 @@ enum Command {
         command: audit_cli::AuditCommand,
     },
     /// Measure throughput, KMS ops/s and peak memory against a fresh server (prints a table).
-    Bench(bench::BenchArgs),
+    Bench(sealbox_bench::BenchOpts),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -77,9 +77,10 @@ fn main() -> anyhow::Result<()> {
             std::process::exit(rt.block_on(rewrap_cli::run(args))?)
         }
         Command::Audit { command } => std::process::exit(audit_cli::run(command)?),
-        Command::Bench(args) => {
+        Command::Bench(opts) => {
+            // With no --server-bin the bench starts this very executable as `sealbox serve`.
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            rt.block_on(bench::run(args))
+            rt.block_on(sealbox_bench::run(opts))
         }
     }
 }

@@ -186,7 +186,7 @@ fn ssec_secret(cfg: &ServerConfig, kms: &sealbox_kms::Kms) -> anyhow::Result<[u8
         let mut fresh = zeroize::Zeroizing::new([0u8; 32]);
         aws_lc_rs::rand::fill(&mut fresh[..]).map_err(|_| anyhow::anyhow!("no system randomness"))?;
         let sealed = kms.seal_secret(&fresh[..], "sse-c hmac")?;
-        std::fs::write(&path, sealed).with_context(|| format!("while writing {}", path.display()))?;
+        crate::private_files::write_atomic(&path, &sealed, 0o600)?;
     }
     let sealed = std::fs::read(&path).with_context(|| format!("while reading {}", path.display()))?;
     let secret = kms.open_secret(&sealed, "sse-c hmac")?;
@@ -207,7 +207,9 @@ fn create_data_dir(cfg: &ServerConfig) -> anyhow::Result<()> {
 }
 
 pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
+    crate::private_files::restrict_umask();
     create_data_dir(&cfg)?;
+    crate::private_files::tighten(&cfg.data)?;
     let meta = Arc::new(
         MetaStore::open(&cfg.data.join("meta.db"))
             .with_context(|| format!("while opening the meta store in {}", cfg.data.display()))?,
@@ -219,7 +221,7 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     }
     let gc_stats = spawn_blob_collector(blobs.clone(), cfg.blob_lifecycle);
 
-    let (creds, created) = credentials::load_or_create(&cfg.data)?;
+    let (creds, origin) = credentials::load_or_create(&cfg.data)?;
     let keyring = Arc::new(KeyRing::default());
     keyring.insert(&creds.secret_access_key, Principal::root(&creds.access_key_id));
 
@@ -401,7 +403,7 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     };
     let http_addr = http.as_ref().map(|l| l.local_addr()).transpose()?;
     let tls_addr = tls.as_ref().map(|(l, _, f)| l.local_addr().map(|a| (a, f.clone()))).transpose()?;
-    print_banner(&cfg, http_addr, tls_addr.as_ref(), &creds, created);
+    print_banner(&cfg, http_addr, tls_addr.as_ref(), &creds, origin);
     print_audit_key(&cfg, &audit_key);
     state.ready.store(true, Ordering::Release);
 
@@ -476,7 +478,7 @@ fn open_audit(cfg: &ServerConfig, kms: &sealbox_kms::Kms) -> anyhow::Result<(sea
     } else {
         let signer = sealbox_audit::AuditSigner::generate()?;
         let sealed = kms.seal_secret(signer.pkcs8_der(), "audit signing key")?;
-        std::fs::write(&sealed_path, sealed).with_context(|| format!("while writing {}", sealed_path.display()))?;
+        crate::private_files::write_atomic(&sealed_path, &sealed, 0o600)?;
         (signer, true)
     };
     sealbox_audit::install_public_key(&cfg.data, &signer.public_key())
@@ -522,7 +524,7 @@ fn print_banner(
     http: Option<std::net::SocketAddr>,
     tls: Option<&(std::net::SocketAddr, tls::TlsFiles)>,
     creds: &credentials::RootCredentials,
-    created: bool,
+    origin: credentials::Origin,
 ) {
     if let Some(addr) = http {
         println!("sealbox listening on http://{addr} (region {}, data {})", cfg.region, cfg.data.display());
@@ -541,13 +543,20 @@ fn print_banner(
         (None, Some((a, _))) => format!("https://{a}"),
         (None, None) => String::new(),
     };
-    if created {
-        println!("Generated root credentials (stored in {}/root-credentials.json, mode 0600):", cfg.data.display());
+    let file = cfg.data.join(credentials::FILE);
+    let secret_line = zeroize::Zeroizing::new(if origin == credentials::Origin::Generated {
+        println!(
+            "Generated root credentials (stored in {}, mode 0600; the secret is shown this once):",
+            file.display()
+        );
+        creds.secret_access_key.clone()
     } else {
-        println!("Root credentials (from {}/root-credentials.json):", cfg.data.display());
-    }
+        // Logs outlive the terminal (journald, container logs): say where the secret is instead.
+        println!("Root credentials (the secret is in {}, mode 0600):", file.display());
+        format!("$(jq -r .secret_access_key {})", file.display())
+    });
     println!("  export AWS_ACCESS_KEY_ID={}", creds.access_key_id);
-    println!("  export AWS_SECRET_ACCESS_KEY={}", creds.secret_access_key);
+    println!("  export AWS_SECRET_ACCESS_KEY={}", secret_line.as_str());
     println!("  export AWS_DEFAULT_REGION={}", cfg.region);
     println!("  export AWS_ENDPOINT_URL={endpoint}");
     println!("Try: aws s3 mb s3://my-bucket && aws s3 cp README.md s3://my-bucket/");
