@@ -17,18 +17,23 @@
 //! WIRE.md lists what clients see on the wire.
 
 pub mod api;
+mod asym;
 mod blob;
 mod clock;
 mod error;
+pub mod grants;
 #[cfg(feature = "pkcs11")]
 mod hsm;
+mod import;
 mod kms;
 mod root;
+pub mod spec;
+mod store;
 
 pub use clock::{Clock, FakeClock, OffsetClock, SystemClock};
 pub use error::KmsError;
 pub use kms::{
-    Caller, Decrypted, GeneratedDataKey, KeyRecord, Kms, KmsConfig, KmsStats, MaterialInfo, RotationEvent,
-    S3_DEFAULT_ALIAS,
+    Caller, DataKeyPair, Decrypted, GeneratedDataKey, ImportParametersOut, KeyRecord, Kms, KmsConfig, KmsStats,
+    MaterialInfo, NewGrant, NewKey, RotationEvent, S3_DEFAULT_ALIAS,
 };
 pub use root::RootKey;

@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use sealbox_kms::api::AuthzRequest;
+use sealbox_kms::spec::GrantOperation;
 use sealbox_kms::{KeyRecord, Kms, KmsError};
-use sealbox_policy::{kms_allowed, PolicyDocument, PolicyKind, RequestContext};
+use sealbox_policy::{kms_allowed, Decision, PolicyDocument, PolicyKind, RequestContext};
 use sealbox_s3::{Caller, GeneratedKey, KeyError, KeyService};
 use sealbox_store::MetaStore;
 use zeroize::Zeroizing;
@@ -57,43 +59,43 @@ pub fn identity_policies(meta: &MetaStore, principal_arn: &str) -> Vec<PolicyDoc
         .collect()
 }
 
-/// AWS KMS authorisation: the key policy (and identity policies when it delegates to the account).
-pub fn authorize_kms(
-    meta: &MetaStore,
-    principal_arn: &str,
-    action: &str,
-    key: Option<&KeyRecord>,
-    resource: &str,
-    extra: &[(String, String)],
-) -> Result<(), KmsError> {
+/// AWS KMS authorisation: an explicit Deny in the key policy or an identity policy refuses;
+/// otherwise the key policy allowing the principal (directly, or its account when an identity
+/// policy allows too), or a grant of the key allowing the request, allows it. Grants never
+/// override a Deny (AWS: "an explicit deny in any of these policies overrides an allow").
+pub fn authorize_kms(meta: &MetaStore, principal_arn: &str, request: &AuthzRequest<'_>) -> Result<(), KmsError> {
+    let action = request.action;
+    let resource = request.resource;
     let mut ctx = RequestContext::new(principal_arn, ACCOUNT_ID, action, resource);
     ctx.add_value("kms:CallerAccount", ACCOUNT_ID);
-    for (k, v) in extra {
+    for (k, v) in request.conditions {
         ctx.add_value(k, v.clone());
     }
     let identity = identity_policies(meta, principal_arn);
     let identity_refs: Vec<&PolicyDocument> = identity.iter().collect();
-    let allowed = match key {
+    let decision = match request.key {
         Some(k) => {
             let policy = PolicyDocument::parse_for(&k.policy, PolicyKind::Resource)
                 .map_err(|e| KmsError::Internal(format!("stored key policy no longer parses: {e}")))?;
-            kms_allowed(&policy, &identity_refs, &ctx).is_allowed()
+            kms_allowed(&policy, &identity_refs, &ctx)
         }
         // Account-level operations (CreateKey, ListKeys...): identity policies decide; root may.
-        None => {
-            ctx.is_root()
-                || sealbox_policy::evaluate(
-                    &ctx,
-                    &identity_refs.iter().map(|p| (*p, PolicyKind::Identity)).collect::<Vec<_>>(),
-                )
-                .is_allowed()
-        }
+        None if ctx.is_root() => Decision::Allow,
+        None => sealbox_policy::evaluate(
+            &ctx,
+            &identity_refs.iter().map(|p| (*p, PolicyKind::Identity)).collect::<Vec<_>>(),
+        ),
+    };
+    let allowed = match decision {
+        Decision::Allow => true,
+        Decision::Deny { explicit: true } => false,
+        Decision::Deny { explicit: false } => request.grant_allows,
     };
     if allowed {
         Ok(())
     } else {
         Err(KmsError::AccessDenied(format!(
-            "User: {principal_arn} is not authorized to perform: {action} on resource: {resource} because no identity-based or key policy allows the {action} action"
+            "User: {principal_arn} is not authorized to perform: {action} on resource: {resource} because no identity-based policy, key policy or grant allows the {action} action"
         )))
     }
 }
@@ -112,7 +114,15 @@ impl KmsKeys {
             extra.push(("kms:EncryptionContextKeys".to_owned(), k.clone()));
         }
         let arn = self.kms.key_arn(&key.key_id);
-        authorize_kms(&self.meta, &caller.user_arn, action, Some(key), &arn, &extra).map_err(|e| KeyError {
+        // A grant to the user for this operation counts here too, as it does in AWS for calls
+        // S3 makes on the user's behalf.
+        let operation = action.strip_prefix("kms:").and_then(GrantOperation::parse);
+        let grant_allows = match operation {
+            Some(op) => self.kms.grant_allows(&caller.user_arn, key, op, Some(context)).map_err(key_error)?,
+            None => false,
+        };
+        let request = AuthzRequest { action, resource: &arn, key: Some(key), conditions: &extra, grant_allows };
+        authorize_kms(&self.meta, &caller.user_arn, &request).map_err(|e| KeyError {
             aws_type: e.aws_type().to_owned(),
             message: e.to_string(),
             access_denied: true,

@@ -91,17 +91,18 @@ fn open_kms(cfg: &ServerConfig) -> anyhow::Result<sealbox_kms::Kms> {
 /// Automatic rotations since start (for /metrics).
 static KEY_ROTATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Rotates keys that are due and destroys keys past their deletion date: now and every minute.
+/// Rotates keys that are due, destroys keys past their deletion date and imported material past
+/// its ValidTo: now and every minute.
 fn spawn_key_maintenance(kms: Arc<sealbox_kms::Kms>, audit: Arc<sealbox_audit::AuditLog>, region: String) {
     tokio::spawn(async move {
         loop {
             let k = kms.clone();
             let result = tokio::task::spawn_blocking(move || -> Result<_, sealbox_kms::KmsError> {
-                Ok((k.rotate_due_keys()?, k.purge_deleted_keys()?))
+                Ok((k.rotate_due_keys()?, k.purge_deleted_keys()?, k.expire_imported_material()?))
             })
             .await;
             match result {
-                Ok(Ok((rotated, purged))) => {
+                Ok(Ok((rotated, purged, expired))) => {
                     let now = time::OffsetDateTime::now_utc();
                     for r in rotated {
                         tracing::info!(key = %r.key_arn, version = r.version, "key rotated (automatic)");
@@ -124,6 +125,21 @@ fn spawn_key_maintenance(kms: Arc<sealbox_kms::Kms>, audit: Arc<sealbox_audit::A
                             now,
                             sealbox_audit::EventSource::Kms,
                             "DeleteKey",
+                        )
+                        .with_resource("AWS::KMS::Key", &arn)
+                        .with_service_event_details(serde_json::json!({"keyId": id}));
+                        crate::audit_glue::write(&audit, rec, true).await;
+                    }
+                    // Imported material past its ValidTo: CloudTrail's DeleteExpiredKeyMaterial.
+                    for id in expired {
+                        tracing::info!(key = %id, "imported key material expired and was deleted");
+                        let arn = kms.key_arn(&id);
+                        let rec = sealbox_audit::AuditRecord::service_event(
+                            crate::iam::ACCOUNT_ID,
+                            &region,
+                            now,
+                            sealbox_audit::EventSource::Kms,
+                            "DeleteExpiredKeyMaterial",
                         )
                         .with_resource("AWS::KMS::Key", &arn)
                         .with_service_event_details(serde_json::json!({"keyId": id}));
