@@ -224,3 +224,81 @@ impl KeyService for KmsKeys {
         Ok(self.kms.key_arn(&rec.key_id))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sealbox_store::UserRecord;
+
+    const ALICE: &str = "arn:aws:iam::000000000000:user/alice";
+
+    struct Setup {
+        _dir: tempfile::TempDir,
+        meta: MetaStore,
+        key: KeyRecord,
+    }
+
+    fn setup(identity_policy: Option<&str>, key_policy: Option<&str>) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = MetaStore::open(&dir.path().join("meta.db")).unwrap();
+        meta.create_user(&UserRecord {
+            name: "alice".into(),
+            user_id: "AIDAALICE".into(),
+            path: "/".into(),
+            created_ms: 0,
+        })
+        .unwrap();
+        if let Some(p) = identity_policy {
+            meta.put_user_policy("alice", "p", p).unwrap();
+        }
+        let kms = Kms::open(
+            &dir.path().join("kms.db"),
+            sealbox_kms::RootKey::from_bytes(&[1u8; 32]).unwrap(),
+            Arc::new(sealbox_kms::FakeClock::at(1_800_000_000)),
+            sealbox_kms::KmsConfig { account_id: ACCOUNT_ID.into(), region: "us-east-1".into() },
+        )
+        .unwrap();
+        let key = kms.create_key("", key_policy, &[]).unwrap();
+        Setup { _dir: dir, meta, key }
+    }
+
+    fn decrypt(s: &Setup, grant_allows: bool) -> bool {
+        let conditions = [("kms:EncryptionContext:app".to_owned(), "x".to_owned())];
+        let request = AuthzRequest {
+            action: "kms:Decrypt",
+            resource: "arn",
+            key: Some(&s.key),
+            conditions: &conditions,
+            grant_allows,
+        };
+        authorize_kms(&s.meta, ALICE, &request).is_ok()
+    }
+
+    const DENY_DECRYPT: &str =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"kms:Decrypt","Resource":"*"}]}"#;
+
+    /// AWS's order: an explicit Deny (identity or key policy) refuses even with a grant; with no
+    /// Deny, a grant allows what no policy does; a policy allows without a grant.
+    #[test]
+    fn grants_allow_but_never_beat_an_explicit_deny() {
+        let plain = setup(None, None);
+        assert!(!decrypt(&plain, false), "the default key policy delegates to IAM, and IAM allows nothing");
+        assert!(decrypt(&plain, true), "a grant allows it");
+        let denied_by_iam = setup(Some(DENY_DECRYPT), None);
+        assert!(!decrypt(&denied_by_iam, true), "an identity-policy Deny beats the grant");
+        let key_deny = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::000000000000:root"}},"Action":"kms:*","Resource":"*"}},{{"Effect":"Deny","Principal":{{"AWS":"{ALICE}"}},"Action":"kms:Decrypt","Resource":"*","Condition":{{"StringEquals":{{"kms:EncryptionContext:app":"x"}}}}}}]}}"#
+        );
+        let denied_by_key = setup(None, Some(&key_deny));
+        assert!(!decrypt(&denied_by_key, true), "a key-policy Deny (on the context) beats the grant");
+        let key_allow = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{ALICE}"}},"Action":"kms:Decrypt","Resource":"*"}}]}}"#
+        );
+        assert!(decrypt(&setup(None, Some(&key_allow)), false), "the key policy alone allows");
+        let iam_allow = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*","Condition":{"StringEquals":{"kms:EncryptionContext:app":"x"}}}]}"#;
+        assert!(
+            decrypt(&setup(Some(iam_allow), None), false),
+            "IAM allows through the default key policy, on the context"
+        );
+    }
+}
