@@ -202,6 +202,14 @@ def test_wrong_usage_answers_aws_errors(server):
     assert err(kms.create_key, KeySpec="RSA_2048") == "ValidationException"
     assert err(kms.create_key, KeySpec="ML_DSA_44", KeyUsage="SIGN_VERIFY") == "UnsupportedOperationException"
     assert err(kms.create_key, KeySpec="ECC_NIST_P256", KeyUsage="KEY_AGREEMENT") == "UnsupportedOperationException"
+    # S3 cannot seal objects under an asymmetric or HMAC key (AWS: symmetric keys only).
+    s3 = server.client()
+    s3.create_bucket(Bucket="not-asymmetric")
+    for k in (enc, mac):
+        with pytest.raises(ClientError) as e:
+            s3.put_object(Bucket="not-asymmetric", Key="o", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=k)
+        assert e.value.response["Error"]["Code"] == "KMS.InvalidKeyUsageException"
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     kms.disable_key(KeyId=sign)
     assert err(kms.sign, KeyId=sign, Message=b"m", SigningAlgorithm="ECDSA_SHA_256") == "DisabledException"
     kms.schedule_key_deletion(KeyId=mac, PendingWindowInDays=7)
