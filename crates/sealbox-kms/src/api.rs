@@ -34,9 +34,10 @@ pub struct AuthzRequest<'a> {
     /// KMS condition keys of the request (`kms:EncryptionContext:<k>`, `kms:SigningAlgorithm`,
     /// `kms:GrantOperations`…), repeated for multi-valued keys.
     pub conditions: &'a [(String, String)],
-    /// A grant of the key allows this request. Grants only allow: an explicit Deny in the key
-    /// policy or an IAM policy still refuses it (AWS's evaluation).
-    pub grant_allows: bool,
+    /// Whether a grant of the key allows this request. Grants only allow: an explicit Deny in
+    /// the key policy or an IAM policy still refuses it (AWS's evaluation). A function, so the
+    /// grant lookup (a store query) happens only when no policy allows the request already.
+    pub grant_allows: &'a dyn Fn() -> Result<bool, KmsError>,
 }
 
 /// Decides an [`AuthzRequest`]. The server implements it with sealbox-policy (key policy, IAM
@@ -378,12 +379,12 @@ impl Ctx<'_> {
 
     /// Authorises `action` on `rec`: key policy, IAM policies, and the key's grants.
     fn allow(&self, rec: &KeyRecord, action: &str, access: Access<'_>) -> Result<(), KmsError> {
-        let grant_allows = match access.grant_allows {
-            Some(g) => g,
-            None => match action.strip_prefix("kms:").and_then(GrantOperation::parse) {
-                Some(op) => self.kms.grant_allows(&self.caller.principal_arn, rec, op, access.context)?,
-                None => false,
-            },
+        let (decided, context) = (access.grant_allows, access.context);
+        let operation = action.strip_prefix("kms:").and_then(GrantOperation::parse);
+        let grant_allows = || match (decided, operation) {
+            (Some(g), _) => Ok(g),
+            (None, Some(op)) => self.kms.grant_allows(&self.caller.principal_arn, rec, op, context),
+            (None, None) => Ok(false),
         };
         let mut conditions = vec![
             ("kms:KeySpec".to_owned(), rec.key_spec.to_string()),
@@ -403,13 +404,13 @@ impl Ctx<'_> {
             resource: &arn,
             key: Some(rec),
             conditions: &conditions,
-            grant_allows,
+            grant_allows: &grant_allows,
         })
     }
 
     /// Authorises an account-level action (no key): IAM policies decide.
     fn allow_account(&self, action: &str, resource: &str, conditions: &[(String, String)]) -> Result<(), KmsError> {
-        (self.authorize)(&AuthzRequest { action, resource, key: None, conditions, grant_allows: false })
+        (self.authorize)(&AuthzRequest { action, resource, key: None, conditions, grant_allows: &|| Ok(false) })
     }
 
     /// Resolves `field` and authorises `action` on it.

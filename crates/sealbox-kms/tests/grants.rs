@@ -18,7 +18,7 @@ const ROOT: &str = "arn:aws:iam::000000000000:root";
 
 /// An authoriser for a principal no policy allows: only a grant lets it through.
 fn grants_only(r: &AuthzRequest<'_>) -> Result<(), KmsError> {
-    if r.grant_allows {
+    if (r.grant_allows)()? {
         Ok(())
     } else {
         Err(KmsError::AccessDenied(format!("{} denied", r.action)))
@@ -318,7 +318,7 @@ fn authorisation_requests_carry_aws_condition_keys() {
     let k = key(&f, "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT");
     let seen: Mutex<Vec<Asked>> = Mutex::new(Vec::new());
     let record = |r: &AuthzRequest<'_>| {
-        seen.lock().unwrap().push((r.action.to_owned(), r.conditions.to_vec(), r.grant_allows));
+        seen.lock().unwrap().push((r.action.to_owned(), r.conditions.to_vec(), (r.grant_allows)()?));
         Ok(())
     };
     call_with(

@@ -61,7 +61,7 @@ pub fn identity_policies(meta: &MetaStore, principal_arn: &str) -> Vec<PolicyDoc
 
 /// AWS KMS authorisation: an explicit Deny in the key policy or an identity policy refuses;
 /// otherwise the key policy allowing the principal (directly, or its account when an identity
-/// policy allows too), or a grant of the key allowing the request, allows it. Grants never
+/// policy allows too), or a grant of the key allowing the request (looked up only then), allows it. Grants never
 /// override a Deny (AWS: "an explicit deny in any of these policies overrides an allow").
 pub fn authorize_kms(meta: &MetaStore, principal_arn: &str, request: &AuthzRequest<'_>) -> Result<(), KmsError> {
     let action = request.action;
@@ -89,7 +89,7 @@ pub fn authorize_kms(meta: &MetaStore, principal_arn: &str, request: &AuthzReque
     let allowed = match decision {
         Decision::Allow => true,
         Decision::Deny { explicit: true } => false,
-        Decision::Deny { explicit: false } => request.grant_allows,
+        Decision::Deny { explicit: false } => (request.grant_allows)()?,
     };
     if allowed {
         Ok(())
@@ -117,11 +117,12 @@ impl KmsKeys {
         // A grant to the user for this operation counts here too, as it does in AWS for calls
         // S3 makes on the user's behalf.
         let operation = action.strip_prefix("kms:").and_then(GrantOperation::parse);
-        let grant_allows = match operation {
-            Some(op) => self.kms.grant_allows(&caller.user_arn, key, op, Some(context)).map_err(key_error)?,
-            None => false,
+        let grant_allows = || match operation {
+            Some(op) => self.kms.grant_allows(&caller.user_arn, key, op, Some(context)),
+            None => Ok(false),
         };
-        let request = AuthzRequest { action, resource: &arn, key: Some(key), conditions: &extra, grant_allows };
+        let request =
+            AuthzRequest { action, resource: &arn, key: Some(key), conditions: &extra, grant_allows: &grant_allows };
         authorize_kms(&self.meta, &caller.user_arn, &request).map_err(|e| KeyError {
             aws_type: e.aws_type().to_owned(),
             message: e.to_string(),
@@ -264,12 +265,13 @@ mod tests {
 
     fn decrypt(s: &Setup, grant_allows: bool) -> bool {
         let conditions = [("kms:EncryptionContext:app".to_owned(), "x".to_owned())];
+        let grant = move || Ok(grant_allows);
         let request = AuthzRequest {
             action: "kms:Decrypt",
             resource: "arn",
             key: Some(&s.key),
             conditions: &conditions,
-            grant_allows,
+            grant_allows: &grant,
         };
         authorize_kms(&s.meta, ALICE, &request).is_ok()
     }
