@@ -168,8 +168,11 @@ def test_imported_material_expires_when_its_time_comes(server, tmp_path):
     blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"until tomorrow")["CiphertextBlob"]
     s3.create_bucket(Bucket="expiring")
     s3.put_object(Bucket="expiring", Key="o", Body=b"expiring object", ServerSideEncryption="aws:kms", SSEKMSKeyId=key["Arn"])
-    # Two days later the material is gone (deleted at start by the maintenance task).
-    server.restart({"SEALBOX_TEST_CLOCK_OFFSET_SECS": str(2 * DAY)})
+    doomed = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    kms.schedule_key_deletion(KeyId=doomed["KeyId"], PendingWindowInDays=7)
+    # Eight days later the material is gone (deleted at start by the maintenance task), and so is
+    # the key scheduled for deletion.
+    server.restart({"SEALBOX_TEST_CLOCK_OFFSET_SECS": str(8 * DAY)})
     kms, s3 = server.client("kms"), server.client()
     assert kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "PendingImport"
     assert err(kms.decrypt, CiphertextBlob=blob) == "KMSInvalidStateException"
@@ -177,10 +180,13 @@ def test_imported_material_expires_when_its_time_comes(server, tmp_path):
         s3.get_object(Bucket="expiring", Key="o")
     p = subprocess.run([BIN, "audit", "lookup", "--max-results", "1000", "--data", str(server.data)],
                        capture_output=True, text=True, timeout=60)
-    events = [r for r in json.loads(p.stdout)["Records"] if r["eventName"] == "DeleteExpiredKeyMaterial"]
-    assert len(events) == 1 and events[0]["eventType"] == "AwsServiceEvent"
-    assert events[0]["resources"][0]["ARN"] == key["Arn"]
-    # Re-importing the same material (fresh parameters; the old token is two days old).
+    records = json.loads(p.stdout)["Records"]
+    for name, arn in (("DeleteExpiredKeyMaterial", key["Arn"]), ("DeleteKey", doomed["Arn"])):
+        events = [r for r in records if r["eventName"] == name]
+        assert len(events) == 1 and events[0]["eventType"] == "AwsServiceEvent", name
+        assert events[0]["resources"][0]["ARN"] == arn and events[0]["serviceEventDetails"]["keyId"] in arn
+    assert err(kms.describe_key, KeyId=doomed["KeyId"]) == "NotFoundException"
+    # Re-importing the same material (fresh parameters; the old token is eight days old).
     byok(server, work, key["KeyId"], "RSAES_OAEP_SHA_256", "m.bin")
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"until tomorrow"
     assert s3.get_object(Bucket="expiring", Key="o")["Body"].read() == b"expiring object"

@@ -116,32 +116,22 @@ fn spawn_key_maintenance(kms: Arc<sealbox_kms::Kms>, audit: Arc<sealbox_audit::A
                         );
                         crate::audit_glue::write(&audit, rec, true).await;
                     }
-                    for id in purged {
-                        tracing::info!(key = %id, "key deleted: its material is destroyed");
-                        let arn = kms.key_arn(&id);
+                    // A key destroyed after its deletion window, imported material past its
+                    // ValidTo: CloudTrail's DeleteKey and DeleteExpiredKeyMaterial service events.
+                    let events = purged
+                        .into_iter()
+                        .map(|id| ("DeleteKey", id))
+                        .chain(expired.into_iter().map(|id| ("DeleteExpiredKeyMaterial", id)));
+                    for (name, id) in events {
+                        tracing::info!(key = %id, event = name, "key material destroyed");
                         let rec = sealbox_audit::AuditRecord::service_event(
                             crate::iam::ACCOUNT_ID,
                             &region,
                             now,
                             sealbox_audit::EventSource::Kms,
-                            "DeleteKey",
+                            name,
                         )
-                        .with_resource("AWS::KMS::Key", &arn)
-                        .with_service_event_details(serde_json::json!({"keyId": id}));
-                        crate::audit_glue::write(&audit, rec, true).await;
-                    }
-                    // Imported material past its ValidTo: CloudTrail's DeleteExpiredKeyMaterial.
-                    for id in expired {
-                        tracing::info!(key = %id, "imported key material expired and was deleted");
-                        let arn = kms.key_arn(&id);
-                        let rec = sealbox_audit::AuditRecord::service_event(
-                            crate::iam::ACCOUNT_ID,
-                            &region,
-                            now,
-                            sealbox_audit::EventSource::Kms,
-                            "DeleteExpiredKeyMaterial",
-                        )
-                        .with_resource("AWS::KMS::Key", &arn)
+                        .with_resource("AWS::KMS::Key", &kms.key_arn(&id))
                         .with_service_event_details(serde_json::json!({"keyId": id}));
                         crate::audit_glue::write(&audit, rec, true).await;
                     }
