@@ -118,9 +118,7 @@ async fn kms_call(
     let result = tokio::task::spawn_blocking(move || {
         let meta = st.meta.clone();
         let arn = caller.principal_arn.clone();
-        let authorize = move |action: &str, resource: &str, key: Option<&sealbox_kms::KeyRecord>| {
-            authorize_kms(&meta, &arn, action, key, resource, &[])
-        };
+        let authorize = move |request: &sealbox_kms::api::AuthzRequest<'_>| authorize_kms(&meta, &arn, request);
         sealbox_kms::api::handle(&st.kms, &op2, &bytes, &caller, &authorize)
     })
     .await;

@@ -91,7 +91,8 @@ fn open_kms(cfg: &ServerConfig) -> anyhow::Result<sealbox_kms::Kms> {
 /// Automatic rotations since start (for /metrics).
 static KEY_ROTATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Rotates keys that are due and destroys keys past their deletion date: now and every minute.
+/// Rotates keys that are due, destroys keys past their deletion date and imported material past
+/// its ValidTo: now and every minute.
 fn spawn_key_maintenance(kms: Arc<sealbox_kms::Kms>, audit: Arc<sealbox_audit::AuditLog>, region: String) {
     tokio::spawn(async move {
         loop {
@@ -104,11 +105,11 @@ fn spawn_key_maintenance(kms: Arc<sealbox_kms::Kms>, audit: Arc<sealbox_audit::A
             }
             let k = kms.clone();
             let result = tokio::task::spawn_blocking(move || -> Result<_, sealbox_kms::KmsError> {
-                Ok((k.rotate_due_keys()?, k.purge_deleted_keys()?))
+                Ok((k.rotate_due_keys()?, k.purge_deleted_keys()?, k.expire_imported_material()?))
             })
             .await;
             match result {
-                Ok(Ok((rotated, purged))) => {
+                Ok(Ok((rotated, purged, expired))) => {
                     let now = time::OffsetDateTime::now_utc();
                     for r in rotated {
                         tracing::info!(key = %r.key_arn, version = r.version, "key rotated (automatic)");
@@ -122,17 +123,22 @@ fn spawn_key_maintenance(kms: Arc<sealbox_kms::Kms>, audit: Arc<sealbox_audit::A
                         );
                         crate::audit_glue::write(&audit, rec, true).await;
                     }
-                    for id in purged {
-                        tracing::info!(key = %id, "key deleted: its material is destroyed");
-                        let arn = kms.key_arn(&id);
+                    // A key destroyed after its deletion window, imported material past its
+                    // ValidTo: CloudTrail's DeleteKey and DeleteExpiredKeyMaterial service events.
+                    let events = purged
+                        .into_iter()
+                        .map(|id| ("DeleteKey", id))
+                        .chain(expired.into_iter().map(|id| ("DeleteExpiredKeyMaterial", id)));
+                    for (name, id) in events {
+                        tracing::info!(key = %id, event = name, "key material destroyed");
                         let rec = sealbox_audit::AuditRecord::service_event(
                             crate::iam::ACCOUNT_ID,
                             &region,
                             now,
                             sealbox_audit::EventSource::Kms,
-                            "DeleteKey",
+                            name,
                         )
-                        .with_resource("AWS::KMS::Key", &arn)
+                        .with_resource("AWS::KMS::Key", &kms.key_arn(&id))
                         .with_service_event_details(serde_json::json!({"keyId": id}));
                         crate::audit_glue::write(&audit, rec, true).await;
                     }
