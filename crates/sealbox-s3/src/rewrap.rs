@@ -8,9 +8,10 @@ use base64::Engine;
 use s3s::S3Result;
 use serde::Serialize;
 
+use crate::binding::ObjectIdentity;
 use crate::error::blocking;
 use crate::service::SealboxS3;
-use crate::sse::{SealInfo, SSE_C};
+use crate::sse::{kms_context, SealInfo, SSE_C};
 
 /// What a rewrap pass did.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -45,15 +46,30 @@ impl SealboxS3 {
             after = page.last().map(|r| r.key.as_bytes().to_vec());
             for mut rec in page {
                 report.examined += 1;
-                let Some(mut info) = SealInfo::from_json(rec.sse.as_deref())? else { continue };
+                // The record is checked first: re-tagging an edited record would launder it.
+                let (b, k) = (rec.bucket.clone(), rec.key.clone());
+                let id = ObjectIdentity::new(&b, &k);
+                let mut info = match self.verify_record(&id, &rec) {
+                    Ok(info) => info,
+                    Err(_) => {
+                        report.failed += 1;
+                        if report.errors.len() < 20 {
+                            report.errors.push(format!("{}: stored record failed its integrity check", rec.key));
+                        }
+                        continue;
+                    }
+                };
                 if info.algorithm == SSE_C {
                     report.skipped_customer_keys += 1;
                     continue;
                 }
-                match self.rewrap_info(&mut info).await {
+                match self.rewrap_info(&mut info, &id).await {
                     Ok(false) => report.already_current += 1,
                     Ok(true) => {
+                        // The binding covers no wrapped key (the data key is unchanged): only
+                        // the row MAC changes.
                         rec.sse = Some(info.to_json());
+                        self.retag_row(&mut rec);
                         let meta = self.meta.clone();
                         let r = rec.clone();
                         if blocking(move || meta.update_object_doc(&r)).await? {
@@ -78,12 +94,13 @@ impl SealboxS3 {
     }
 
     /// Re-wraps each wrapped key of one object; true if anything changed.
-    async fn rewrap_info(&self, info: &mut SealInfo) -> Result<bool, String> {
+    async fn rewrap_info(&self, info: &mut SealInfo, id: &ObjectIdentity<'_>) -> Result<bool, String> {
         let mut changed = false;
+        let ctx = kms_context(info, id);
         for wrapped in info.wrapped_keys.iter_mut() {
             let blob = B64.decode(&*wrapped).map_err(|e| e.to_string())?;
             let ks = self.enc.keys.clone();
-            let ctx = info.context.clone();
+            let ctx = ctx.clone();
             let result =
                 tokio::task::spawn_blocking(move || ks.rewrap(&blob, &ctx)).await.map_err(|e| e.to_string())?;
             match result {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
+use crate::binding::ObjectIdentity;
 use crate::error::blocking;
 use crate::service::SealboxS3;
 
@@ -40,7 +41,10 @@ impl SealboxS3 {
         // Retry if a concurrent write replaced the object between our read and update.
         for _ in 0..5 {
             let mut rec = self.load_object(bucket, key).await?;
+            // Never re-tag a record edited behind sealbox's back: check it, change, re-tag.
+            self.verify_record(&ObjectIdentity::new(bucket, key), &rec)?;
             rec.tags = tags.clone();
+            self.retag_row(&mut rec);
             let meta = self.meta.clone();
             if blocking(move || meta.update_object_doc(&rec)).await? {
                 return Ok(());
@@ -70,6 +74,7 @@ impl SealboxS3 {
         let input = req.input;
         check_version(input.version_id.as_ref())?;
         let rec = self.load_object(&input.bucket, &input.key).await?;
+        self.verify_record(&ObjectIdentity::new(&input.bucket, &input.key), &rec)?;
         let tag_set = rec.tags.into_iter().map(|(k, v)| Tag { key: Some(k), value: Some(v) }).collect();
         Ok(S3Response::new(GetObjectTaggingOutput { tag_set, version_id: input.version_id }))
     }

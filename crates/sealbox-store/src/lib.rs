@@ -9,17 +9,23 @@
 //!   crash leaves either the old object or the new one. Blobs no record names are orphans and are
 //!   removed at start ([`BlobStore::remove_orphans`]).
 //!
+//! Configuration rows (bucket policies and settings, IAM users, keys, policies) carry MACs the
+//! store checks on every read, with a key the server installs ([`RowAuthenticator`]): see
+//! `integrity.rs`.
+//!
 //! This crate never sees plaintext object bytes once sealing is on (the S3 layer seals before it
 //! writes), knows nothing of HTTP, and treats the encryption description of an object (`sse`) as
 //! opaque JSON owned by the S3 layer.
 
 mod blob;
 mod error;
+mod integrity;
 mod meta;
 mod records;
 
 pub use blob::{BlobId, BlobStore, BlobWriter};
 pub use error::StoreError;
+pub use integrity::{Canonical, LegacyCounts, RowAuthenticator};
 pub use meta::{prefix_upper_bound, AccessKeyRecord, BucketConfig, MetaStore, UserRecord, WriteCondition};
 pub use records::{BucketRecord, ObjectRecord, PartRecord, StoredPart, UploadRecord};
 

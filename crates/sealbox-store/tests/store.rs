@@ -27,9 +27,11 @@ fn record(bucket: &str, key: &str, blob: &str, etag: &str) -> ObjectRecord {
             etag: etag.into(),
             part_number: None,
             checksums: Default::default(),
+            binding: None,
         }],
         sse: None,
         tags: Default::default(),
+        row_mac: None,
     }
 }
 
@@ -101,6 +103,7 @@ fn completing_an_upload_is_atomic_and_returns_unused_parts() {
             etag: format!("e{n}"),
             part_number: Some(n),
             checksums: Default::default(),
+            binding: None,
         };
         meta.put_part(&PartRecord { upload_id: "u1".into(), part_number: n, last_modified_ms: 1, part }).unwrap();
     }
@@ -111,6 +114,7 @@ fn completing_an_upload_is_atomic_and_returns_unused_parts() {
         etag: "e3".into(),
         part_number: Some(3),
         checksums: Default::default(),
+        binding: None,
     });
     let (prev, unused) = meta.complete_upload("u1", &obj, &WriteCondition::None).unwrap();
     assert!(prev.is_none());

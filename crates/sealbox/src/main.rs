@@ -11,6 +11,7 @@ mod credentials;
 mod iam;
 mod identity;
 mod keyservice;
+mod meta_integrity;
 mod metrics;
 mod rewrap_cli;
 mod router;
