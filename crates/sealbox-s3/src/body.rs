@@ -170,8 +170,7 @@ fn plan_slices(blobs: &BlobStore, parts: &[StoredPart], start: u64, end: u64) ->
 }
 
 /// The plaintext bytes `[start, end)` of an object made of `parts`, as a stream that opens only
-/// the segments the range needs. `keys` empty means the parts are stored unsealed (never written
-/// by this version; kept readable for imported data).
+/// the segments the range needs. `keys` must not be empty: unsealed parts are never served.
 /// Called when stored bytes fail their integrity check during a read (for metrics and audit).
 pub type IntegrityReporter = std::sync::Arc<dyn Fn(&str, &str) + Send + Sync>;
 
@@ -223,9 +222,9 @@ fn file_stream(
 impl PartsReader {
     fn open_slice(&self, slice: &Slice) -> Result<DynBytes, StdError> {
         if self.keys.is_empty() {
-            return Ok(Box::pin(
-                file_stream(&slice.path, slice.from, slice.to - slice.from)?.map(|r| r.map_err(StdError::from)),
-            ));
+            // Every stored byte is sealed; callers check records first (`open_object`), and a
+            // record without a data key is never streamed raw.
+            return Err("refusing to serve an object without a data key".into());
         }
         let keys = data_keys(&self.keys, slice.part_number).map_err(|e| -> StdError { e.to_string().into() })?;
         let layers = Layers::for_keys(&keys)?;

@@ -228,3 +228,238 @@ impl SealboxS3 {
         }
     }
 }
+
+/// The binding on its own: an attacker who also holds the server's metadata key (and so can
+/// re-make any row MAC) still cannot move, splice or edit a record, because the contexts, the
+/// SSE-C AAD and the binding tie it to its data key. Runs against the real KMS.
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use sealbox_store::{BlobStore, StoredPart};
+
+    use super::*;
+    use crate::keys::{GeneratedKey, KeyError, KeyService};
+    use crate::service::S3Config;
+    use crate::sse::Encryption;
+    use crate::sse_request::SseMode;
+
+    struct LocalKms(sealbox_kms::Kms);
+
+    fn ke(e: sealbox_kms::KmsError) -> KeyError {
+        KeyError { aws_type: e.aws_type().to_owned(), message: e.to_string(), access_denied: false }
+    }
+
+    fn generated(g: sealbox_kms::GeneratedDataKey) -> GeneratedKey {
+        let mut plaintext = Zeroizing::new([0u8; 32]);
+        plaintext.copy_from_slice(&g.plaintext);
+        GeneratedKey { plaintext, ciphertext_blob: g.ciphertext_blob, key_arn: g.key_arn }
+    }
+
+    impl KeyService for LocalKms {
+        fn generate_data_key(
+            &self,
+            key: Option<&str>,
+            ctx: &BTreeMap<String, String>,
+            _: &Caller,
+        ) -> Result<GeneratedKey, KeyError> {
+            self.0.generate_data_key(key, ctx).map(generated).map_err(ke)
+        }
+        fn decrypt_data_key(
+            &self,
+            blob: &[u8],
+            ctx: &BTreeMap<String, String>,
+            _: &Caller,
+        ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+            self.0.decrypt_data_key(blob, ctx).map(|d| d.plaintext).map_err(ke)
+        }
+        fn generate_sse_s3_key(&self, ctx: &BTreeMap<String, String>) -> Result<GeneratedKey, KeyError> {
+            self.0.generate_sse_s3_key_for(ctx).map(generated).map_err(ke)
+        }
+        fn decrypt_sse_s3_key(
+            &self,
+            blob: &[u8],
+            ctx: &BTreeMap<String, String>,
+        ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+            self.0.decrypt_sse_s3_key_for(blob, ctx).map(|d| d.plaintext).map_err(ke)
+        }
+        fn check_key_usable(&self, arn: &str) -> Result<(), KeyError> {
+            let rec = self.0.resolve(arn, true).map_err(ke)?;
+            self.0.require_usable(&rec).map_err(ke)
+        }
+        fn rewrap(&self, blob: &[u8], ctx: &BTreeMap<String, String>) -> Result<Option<Vec<u8>>, KeyError> {
+            self.0.rewrap_blob(blob, ctx).map_err(ke)
+        }
+        fn resolve_key_arn(&self, key: &str) -> Result<String, KeyError> {
+            Ok(self.0.key_arn(&self.0.resolve(key, true).map_err(ke)?.key_id))
+        }
+    }
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        s3: SealboxS3,
+        failures: Arc<AtomicU64>,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let kms = sealbox_kms::Kms::open(
+            &dir.path().join("kms.db"),
+            sealbox_kms::RootKey::from_bytes(&[1u8; 32]).unwrap(),
+            Arc::new(sealbox_kms::FakeClock::at(1_800_000_000)),
+            sealbox_kms::KmsConfig { account_id: "000000000000".into(), region: "us-east-1".into() },
+        )
+        .unwrap();
+        let metadata = MetadataKeys::from_secret(&[2u8; 32]).unwrap();
+        let enc = Encryption::new(Arc::new(LocalKms(kms)), [3u8; 32], &metadata, std::time::Duration::from_secs(600))
+            .unwrap();
+        let failures = Arc::new(AtomicU64::new(0));
+        let counter = failures.clone();
+        let config = S3Config {
+            on_integrity_failure: Some(Arc::new(move |_: &str, _: &str| {
+                counter.fetch_add(1, Ordering::Relaxed);
+            })),
+            ..Default::default()
+        };
+        let meta = Arc::new(MetaStore::open(&dir.path().join("meta.db")).unwrap());
+        let blobs = BlobStore::open(dir.path()).unwrap();
+        Fixture { s3: SealboxS3::new(meta, blobs, config, Arc::new(enc)), _dir: dir, failures }
+    }
+
+    fn customer() -> CustomerKey {
+        CustomerKey { key: Zeroizing::new([4u8; 32]), key_md5: "md5".into() }
+    }
+
+    fn modes() -> Vec<(&'static str, SseMode)> {
+        let kms = |bucket_key| SseMode::Kms { key: None, context: BTreeMap::new(), bucket_key };
+        vec![
+            ("sse-s3", SseMode::S3),
+            ("sse-kms", kms(false)),
+            ("bucket-key", kms(true)),
+            ("dsse", SseMode::Dsse { key: None, context: BTreeMap::new() }),
+            ("sse-c", SseMode::Customer(customer())),
+        ]
+    }
+
+    /// A bound record as PutObject (or Complete, with `parts` > 1) writes it.
+    async fn write(f: &Fixture, key: &str, mode: SseMode, parts: u32) -> ObjectRecord {
+        let (keys, mut seal) = f.s3.enc.seal_new("b", key, mode, None, &Caller::default()).await.unwrap();
+        let mut rec = ObjectRecord {
+            bucket: "b".into(),
+            key: key.into(),
+            size: 10 * u64::from(parts),
+            etag: format!("etag of {key}"),
+            last_modified_ms: 0,
+            content_type: None,
+            content_encoding: None,
+            content_disposition: None,
+            content_language: None,
+            cache_control: None,
+            expires: None,
+            website_redirect_location: None,
+            user_metadata: BTreeMap::new(),
+            checksums: BTreeMap::new(),
+            checksum_type: None,
+            parts: (1..=parts)
+                .map(|n| StoredPart {
+                    blob: format!("{key}-{n}"),
+                    size: 10,
+                    etag: String::new(),
+                    part_number: (parts > 1).then_some(n),
+                    checksums: BTreeMap::new(),
+                    binding: None,
+                })
+                .collect(),
+            sse: None,
+            tags: BTreeMap::new(),
+            row_mac: None,
+        };
+        f.s3.bind_record(&mut rec, &keys, &mut seal).unwrap();
+        rec
+    }
+
+    async fn open(f: &Fixture, key: &str, rec: &ObjectRecord, sse_c: bool) -> S3Result<Vec<PlainKey>> {
+        let ck = sse_c.then(customer);
+        f.s3.open_object(&ObjectIdentity::new("b", key), rec, ck.as_ref(), &Caller::default()).await.map(|(_, k)| k)
+    }
+
+    /// `rec` made to look like `key`'s record by someone holding the metadata key.
+    fn forge(f: &Fixture, mut rec: ObjectRecord, key: &str) -> ObjectRecord {
+        rec.key = key.into();
+        f.s3.retag_row(&mut rec);
+        rec
+    }
+
+    /// Refused as an integrity failure, and reported (counted, audited) as one.
+    fn refused_for_integrity(f: &Fixture, result: S3Result<Vec<PlainKey>>, what: &str) {
+        match result {
+            Err(e) => assert_eq!(e.code().as_str(), "InternalError", "{what}: {e:?}"),
+            Ok(_) => panic!("{what}: a forged record opened"),
+        }
+        assert!(f.failures.swap(0, Ordering::Relaxed) >= 1, "{what}: not reported");
+    }
+
+    #[tokio::test]
+    async fn moved_records_and_wrapped_keys_fail_even_with_the_row_key() {
+        let f = fixture();
+        for (name, _) in modes() {
+            let sse_c = name == "sse-c";
+            let mode = || modes().into_iter().find(|(n, _)| *n == name).unwrap().1;
+            let a = write(&f, &format!("a-{name}"), mode(), 1).await;
+            let b = write(&f, &format!("b-{name}"), mode(), 1).await;
+            assert!(open(&f, &a.key, &a, sse_c).await.is_ok(), "{name}: own record");
+            let a_key = a.key.clone();
+            // B's whole record under A's name.
+            refused_for_integrity(&f, open(&f, &a_key, &forge(&f, b.clone(), &a_key), sse_c).await, name);
+            // Only B's wrapped data key(s) in A's record.
+            let mut spliced = a.clone();
+            let mut info = SealInfo::from_json(spliced.sse.as_deref()).unwrap().unwrap();
+            info.wrapped_keys = SealInfo::from_json(b.sse.as_deref()).unwrap().unwrap().wrapped_keys;
+            spliced.sse = Some(info.to_json());
+            let spliced = forge(&f, spliced, &a_key);
+            if name == "bucket-key" {
+                // One bucket key serves the bucket: the blobs are equal, so is the record.
+                assert!(open(&f, &a_key, &spliced, sse_c).await.is_ok());
+            } else {
+                refused_for_integrity(&f, open(&f, &a_key, &spliced, sse_c).await, name);
+            }
+            // A record with no sealed data, however well tagged.
+            let mut null = a.clone();
+            null.sse = None;
+            refused_for_integrity(&f, open(&f, &a_key, &forge(&f, null, &a_key), sse_c).await, name);
+        }
+    }
+
+    #[tokio::test]
+    async fn spliced_part_lists_and_edited_settings_fail_the_binding() {
+        let f = fixture();
+        for (name, mode) in modes() {
+            let sse_c = name == "sse-c";
+            let rec = write(&f, name, mode, 3).await;
+            assert!(open(&f, name, &rec, sse_c).await.is_ok());
+            let mut cut = rec.clone();
+            let last = cut.parts.pop().unwrap();
+            cut.size -= last.size;
+            refused_for_integrity(&f, open(&f, name, &forge(&f, cut, name), sse_c).await, name);
+            let mut swapped = rec.clone();
+            swapped.parts.swap(0, 1);
+            refused_for_integrity(&f, open(&f, name, &forge(&f, swapped, name), sse_c).await, name);
+            let mut resized = rec.clone();
+            resized.size += 1;
+            resized.parts[2].size += 1;
+            refused_for_integrity(&f, open(&f, name, &forge(&f, resized, name), sse_c).await, name);
+            let mut renamed = rec.clone();
+            let mut info = SealInfo::from_json(renamed.sse.as_deref()).unwrap().unwrap();
+            info.key_arn = Some("arn:aws:kms:us-east-1:000000000000:key/other".into());
+            renamed.sse = Some(info.to_json());
+            // Refused (a cached bucket key's state check may name the missing key first).
+            assert!(open(&f, name, &forge(&f, renamed, name), sse_c).await.is_err(), "{name}: key edited");
+            f.failures.swap(0, Ordering::Relaxed);
+            // Unbound fields (tags) change freely with a re-made row MAC: that is what tagging does.
+            let mut tagged = rec.clone();
+            tagged.tags.insert("k".into(), "v".into());
+            assert!(open(&f, name, &forge(&f, tagged, name), sse_c).await.is_ok(), "{name}: tags");
+        }
+    }
+}
