@@ -364,9 +364,9 @@ impl MetaStore {
 impl BucketConfig {
     fn describe(self) -> &'static str {
         match self {
-            BucketConfig::Encryption => "the default encryption",
-            BucketConfig::Policy => "the bucket policy",
-            BucketConfig::Versioning => "the versioning setting",
+            BucketConfig::Encryption => "default encryption",
+            BucketConfig::Policy => "bucket policy",
+            BucketConfig::Versioning => "versioning setting",
         }
     }
 }
