@@ -210,8 +210,9 @@ impl MetaStore {
         Ok(self.conn().query_row("SELECT value FROM meta_integrity WHERE name = 'key'", [], |r| r.get(0)).optional()?)
     }
 
-    /// True when any row carries a MAC or binding: the store was authenticated before, so a
-    /// missing key means it was removed, not that the store predates authentication.
+    /// True when any row carries a MAC: the store was authenticated before, so a missing key
+    /// means it was removed, not that the store predates authentication. (`"row_mac":` can only
+    /// be a key of the JSON document: inside string values its quotes would be escaped.)
     pub fn has_authenticated_rows(&self) -> Result<bool> {
         let conn = self.conn();
         let found: Option<i64> = conn
@@ -220,8 +221,8 @@ impl MetaStore {
                  UNION ALL SELECT 1 FROM users WHERE mac IS NOT NULL
                  UNION ALL SELECT 1 FROM access_keys WHERE mac IS NOT NULL
                  UNION ALL SELECT 1 FROM user_policies WHERE mac IS NOT NULL
-                 UNION ALL SELECT 1 FROM objects WHERE doc LIKE '%row_mac%' OR doc LIKE '%binding%'
-                 UNION ALL SELECT 1 FROM uploads WHERE doc LIKE '%row_mac%' OR doc LIKE '%binding%'
+                 UNION ALL SELECT 1 FROM objects WHERE doc LIKE '%\"row_mac\":%'
+                 UNION ALL SELECT 1 FROM uploads WHERE doc LIKE '%\"row_mac\":%'
                  LIMIT 1",
                 [],
                 |r| r.get(0),

@@ -174,7 +174,8 @@ fn a_store_from_before_macs_is_authenticated_once_and_checked_after() {
             cache_control: None,
             expires: None,
             website_redirect_location: None,
-            user_metadata: Default::default(),
+            // Values that merely mention the new fields do not make the store look authenticated.
+            user_metadata: [("note".to_owned(), "\"row_mac\": binding".to_owned())].into(),
             checksums: Default::default(),
             checksum_type: None,
             parts: Vec::new(),
