@@ -18,6 +18,17 @@ def audit(server, *args):
     return p.returncode, p.stdout + p.stderr
 
 
+def first_start_fingerprint(server):
+    """The audit key fingerprint the server printed at first start (what an operator keeps)."""
+    log = (server.data.parent / f"server-{server.port}.log").read_text(errors="replace")
+    return log.split("audit key fingerprint: ")[1].split()[0]
+
+
+def verify(server):
+    """`sealbox audit verify` anchored to the key printed at first start."""
+    return audit(server, "verify", "--fingerprint", server.audit_fingerprint)
+
+
 def records(server, **flt):
     args = ["lookup", "--max-results", "1000"]
     for k, v in flt.items():
@@ -28,6 +39,7 @@ def records(server, **flt):
 
 
 def scripted_session(server):
+    server.audit_fingerprint = first_start_fingerprint(server)
     s3, kms, iam = server.client(), server.client("kms"), server.client("iam")
     key = kms.create_key(Description="audited")["KeyMetadata"]["Arn"]
     kms.enable_key_rotation(KeyId=key)
@@ -86,7 +98,7 @@ def test_rotation_is_a_service_event(server):
 def _sealed_trail(server):
     scripted_session(server)
     server.stop()  # shutdown writes a final signed digest
-    code, out = audit(server, "verify")
+    code, out = verify(server)
     assert code == 0, out
     return sorted((server.data / "audit").glob("*.jsonl"))
 
@@ -112,7 +124,7 @@ def test_tampering_is_detected(server, kind):
     elif kind == "truncate":
         lines = lines[:-2]
     target.write_bytes(b"".join(lines))
-    code, out = audit(server, "verify")
+    code, out = verify(server)
     assert code != 0, f"{kind} went unnoticed: {out}"
     assert "FAILED" in out
 
@@ -121,13 +133,14 @@ def test_deleted_digest_is_detected(server):
     _sealed_trail(server)
     digests = sorted((server.data / "audit" / "digests").glob("*.json"))
     digests[0].unlink()
-    code, out = audit(server, "verify")
+    code, out = verify(server)
     assert code != 0 and "FAILED" in out
 
 
 def test_data_events_when_enabled(tmp_path):
     from conftest import Server
     server = Server(tmp_path / "data", extra_args=("--audit-data-events",))
+    server.audit_fingerprint = first_start_fingerprint(server)
     try:
         s3 = server.client()
         s3.create_bucket(Bucket="data-events")
@@ -139,7 +152,7 @@ def test_data_events_when_enabled(tmp_path):
         assert put[0]["eventCategory"] == "Data" and put[0]["managementEvent"] is False
         assert put[0]["requestParameters"] == {"bucketName": "data-events", "key": "obj"}
         assert get[0]["additionalEventData"]["bytesTransferredOut"] == 5
-        assert audit(server, "verify")[0] == 0
+        assert verify(server)[0] == 0
     finally:
         server.stop()
 

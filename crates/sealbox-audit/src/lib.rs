@@ -2,7 +2,9 @@
 //!
 //! Owns: the [`AuditRecord`] shape and its builders, the redaction of secrets, the hash-chained
 //! JSON Lines log files under `<data dir>/audit/`, the single writer thread with group commit
-//! ([`AuditLog`]), the Ed25519-signed digests ([`AuditSigner`]), and the offline readers
+//! ([`AuditLog`], which recovers by itself once a failed disk takes writes again), flood coalescing
+//! of the records clients can cause at will ([`coalesce`]), the Ed25519-signed digests
+//! ([`AuditSigner`]), the trust anchor a verifier brings ([`TrustAnchor`]), and the offline readers
 //! [`verify()`] and [`lookup()`].
 //!
 //! Must never: write a secret (every record passes [`redact()`] before it is written), rewrite or
@@ -12,7 +14,9 @@
 //!
 //! Start reading at `log.rs` (the writer), then `verify.rs`. The format is in docs/audit-format.md.
 
+mod anchor;
 mod chain;
+pub mod coalesce;
 mod digest;
 mod fsutil;
 mod log;
@@ -26,13 +30,19 @@ mod verify;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use anchor::{
+    install_public_key, normalize_fingerprint, public_key_path, read_public_key, resolve_anchor, AnchorError,
+    ResolvedKey, TrustAnchor, PUBLIC_KEY_FILE,
+};
 pub use chain::{log_file_name, record_hash, GENESIS_PREV};
+pub use coalesce::{Admission, FloodKey, FloodLimits};
 pub use digest::{string_to_sign, DigestDocument, DigestLogFile, SIGNATURE_ALGORITHM};
 pub use log::{AppendFuture, AuditConfig, AuditLog, AuditStats, Clock, Durability, SystemClock};
 pub use lookup::{lookup, LookupFilter};
 pub use record::{
     event_time, is_read_only_event, is_s3_data_event, AuditRecord, EventCategory, EventSource, EventType, Principal,
-    RequestContext, Resource, UserIdentity, AWS_INTERNAL, EVENT_VERSION, S3_SERVICE_HOST,
+    RequestContext, Resource, UserIdentity, ANONYMOUS_ACCOUNT, AWS_INTERNAL, EVENT_VERSION, INTENT_EVENT,
+    RECOVERED_EVENT, S3_SERVICE_HOST, SUPPRESSED_EVENT,
 };
 pub use redact::{redact, HIDDEN};
 pub use signer::{AuditPublicKey, AuditSigner};

@@ -21,8 +21,9 @@ use aws_lc_rs::digest::{Context, SHA256};
 use time::OffsetDateTime;
 
 use crate::chain::{self, RawLine, GENESIS_PREV};
+use crate::coalesce::{Admission, Coalescer, FloodKey, FloodLimits, Suppressed};
 use crate::digest::{self, DigestDocument, DigestHead, DigestLogFile, HASH_ALGORITHM, SIGNATURE_ALGORITHM};
-use crate::record::{AuditRecord, EventSource};
+use crate::record::{AuditRecord, EventSource, RECOVERED_EVENT};
 use crate::signer::AuditSigner;
 use crate::{fsutil, redact, time_fmt, AuditError};
 
@@ -66,6 +67,10 @@ pub struct AuditConfig {
     pub queue_capacity: usize,
     /// `awsRegion` of the records sealbox writes about itself.
     pub region: String,
+    /// How often a failed writer checks whether the disk takes writes again.
+    pub retry_interval: Duration,
+    /// Bounds on the records clients can cause at will ([`AuditLog::admit`]).
+    pub flood: FloodLimits,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -79,6 +84,8 @@ impl AuditConfig {
             flush_interval: Duration::from_secs(1),
             queue_capacity: 16_384,
             region: "us-east-1".to_owned(),
+            retry_interval: Duration::from_secs(1),
+            flood: FloodLimits::default(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -214,6 +221,10 @@ pub struct AuditLog {
     tx: SyncSender<Command>,
     writer: Mutex<Option<JoinHandle<()>>>,
     failed: Arc<AtomicBool>,
+    /// Why the writer failed (for readiness checks), while it is failed.
+    failure: Arc<Mutex<Option<AuditError>>>,
+    coalescer: Arc<Mutex<Coalescer>>,
+    clock: Arc<dyn Clock>,
     counters: Arc<Counters>,
     audit_dir: PathBuf,
 }
@@ -244,34 +255,54 @@ impl AuditLog {
         let digest_start = digest_head.as_ref().map_or_else(|| time_fmt::iso_seconds(now), |h| h.end_time.clone());
 
         let failed = Arc::new(AtomicBool::new(false));
+        let failure = Arc::new(Mutex::new(None));
+        let coalescer = Arc::new(Mutex::new(Coalescer::new(config.flood)));
         let counters = Arc::new(Counters::default());
         let (tx, rx) = mpsc::sync_channel(config.queue_capacity.max(1));
         let writer = Writer {
             _lock: lock,
             audit_dir: audit_dir.clone(),
             account_id: config.account_id.clone(),
+            region: config.region.clone(),
             max_file_bytes: config.max_file_bytes,
             digest_interval: config.digest_interval,
             flush_interval: config.flush_interval,
             clock: config.clock.clone(),
             signer,
             next_seq: recovered.last_seq + 1,
+            synced_seq: recovered.last_seq,
+            synced_hash: recovered.last_hash.clone(),
             prev_hash: recovered.last_hash,
             active: None,
+            broken: None,
             sealed,
             digest_head,
             digest_start,
             dirty_since: None,
             next_digest_at: Instant::now() + config.digest_interval,
             failure: None,
+            retry_interval: config.retry_interval,
+            next_retry_at: Instant::now(),
             failed: failed.clone(),
+            failure_slot: failure.clone(),
+            coalescer: coalescer.clone(),
+            flood_window: config.flood.window,
             counters: counters.clone(),
         };
         let handle = std::thread::Builder::new()
             .name("sealbox-audit-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| AuditError::io(&audit_dir, e))?;
-        let log = AuditLog { tx, writer: Mutex::new(Some(handle)), failed, counters, audit_dir };
+        let log = AuditLog {
+            tx,
+            writer: Mutex::new(Some(handle)),
+            failed,
+            failure,
+            coalescer,
+            clock: config.clock.clone(),
+            counters,
+            audit_dir,
+        };
         if let Some(repair) = recovered.repair {
             let record = AuditRecord::service_event(
                 &config.account_id,
@@ -314,7 +345,7 @@ impl AuditLog {
 
     fn submit(&self, mut record: AuditRecord, mode: Durability) -> Result<Option<Done<()>>, AuditError> {
         if self.failed.load(Ordering::Acquire) {
-            return Err(AuditError::Closed);
+            return Err(self.failure().unwrap_or(AuditError::Closed));
         }
         redact::redact(&mut record);
         let done = (mode == Durability::Durable).then(completion);
@@ -331,7 +362,8 @@ impl AuditLog {
         done.wait()
     }
 
-    /// Seals the current log file and writes a signed digest now; returns the digest's path.
+    /// Writes pending flood counts, seals the current log file and writes a signed digest now;
+    /// returns the digest's path.
     pub fn write_digest_now(&self) -> Result<PathBuf, AuditError> {
         let done = completion();
         self.tx.send(Command::Digest(Reply::new(&done))).map_err(|_| AuditError::Closed)?;
@@ -364,9 +396,27 @@ impl AuditLog {
         }
     }
 
-    /// True once a write or fsync failed: every later append is refused until a restart.
+    /// True while the writer is failed (a write or fsync failed): every append is refused until
+    /// the writer has recovered (it retries every `retry_interval`, and succeeds once the disk
+    /// takes writes again; see `Writer::try_recover`).
     pub fn has_failed(&self) -> bool {
         self.failed.load(Ordering::Acquire)
+    }
+
+    /// The error that failed the writer, while it is failed.
+    pub fn failure(&self) -> Option<AuditError> {
+        if !self.has_failed() {
+            return None;
+        }
+        lock(&self.failure).clone()
+    }
+
+    /// Flood coalescing for a record a client can cause at will (a refused request): `Record` means
+    /// append it; `Suppress` means it was counted and will be part of a `RequestsSuppressed`
+    /// summary the writer appends (see [`crate::coalesce`]).
+    pub fn admit(&self, key: &FloodKey) -> Admission {
+        let now = self.clock.now();
+        lock(&self.coalescer).admit(key, now)
     }
 
     pub fn audit_dir(&self) -> &Path {
@@ -386,6 +436,8 @@ struct ActiveFile {
     name: String,
     out: BufWriter<File>,
     bytes: u64,
+    /// Bytes made durable by the last successful fsync.
+    synced_bytes: u64,
     hasher: Context,
     first_seq: u64,
     last_seq: u64,
@@ -416,6 +468,7 @@ struct Writer {
     _lock: File,
     audit_dir: PathBuf,
     account_id: String,
+    region: String,
     max_file_bytes: u64,
     digest_interval: Duration,
     flush_interval: Duration,
@@ -423,7 +476,12 @@ struct Writer {
     signer: AuditSigner,
     next_seq: u64,
     prev_hash: String,
+    /// The chain head at the last successful fsync: what recovery continues from.
+    synced_seq: u64,
+    synced_hash: String,
     active: Option<ActiveFile>,
+    /// The file that was active when the writer failed, until recovery has cut it back.
+    broken: Option<BrokenFile>,
     /// Sealed files no digest covers yet.
     sealed: Vec<DigestLogFile>,
     digest_head: Option<DigestHead>,
@@ -432,8 +490,20 @@ struct Writer {
     dirty_since: Option<Instant>,
     next_digest_at: Instant,
     failure: Option<AuditError>,
+    retry_interval: Duration,
+    next_retry_at: Instant,
     failed: Arc<AtomicBool>,
+    failure_slot: Arc<Mutex<Option<AuditError>>>,
+    coalescer: Arc<Mutex<Coalescer>>,
+    flood_window: Duration,
     counters: Arc<Counters>,
+}
+
+/// A log file whose last write or fsync failed: only its first `synced_bytes` are known durable.
+struct BrokenFile {
+    name: String,
+    file: File,
+    synced_bytes: u64,
 }
 
 impl Writer {
@@ -456,7 +526,7 @@ impl Writer {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
                     // Every AuditLog handle is gone without a shutdown: still leave a sound log.
-                    let _ = self.commit(true).and_then(|()| self.write_digest());
+                    let _ = self.close_out();
                     return;
                 }
             }
@@ -465,19 +535,59 @@ impl Writer {
     }
 
     fn next_wakeup(&self) -> Instant {
-        let flush = self.dirty_since.map(|t| t + self.flush_interval);
-        flush.map_or(self.next_digest_at, |f| f.min(self.next_digest_at))
+        let mut at = self.next_digest_at;
+        if let Some(t) = self.dirty_since {
+            at = at.min(t + self.flush_interval);
+        }
+        if self.failure.is_some() {
+            at = at.min(self.next_retry_at);
+        }
+        if !lock(&self.coalescer).is_idle() {
+            at = at.min(Instant::now() + self.flood_window);
+        }
+        at
     }
 
     fn run_timers(&mut self) {
         let now = Instant::now();
+        if self.failure.is_some() && now >= self.next_retry_at {
+            let _ = self.try_recover();
+        }
+        if self.failure.is_none() {
+            let due = lock(&self.coalescer).due(self.clock.now());
+            self.write_summaries(due);
+        }
         if self.dirty_since.is_some_and(|t| t + self.flush_interval <= now) {
             let _ = self.commit(true);
         }
         if now >= self.next_digest_at {
             self.next_digest_at = now + self.digest_interval;
+            // A digest that cannot be written (full or read-only disk) is retried at the next
+            // interval; the records themselves are durable, so requests go on.
             let _ = self.write_digest();
         }
+    }
+
+    /// Appends flood summaries (buffered: fsynced by the flusher within `flush_interval`).
+    fn write_summaries(&mut self, summaries: Vec<Suppressed>) {
+        for s in summaries {
+            let record = AuditRecord::requests_suppressed(&self.account_id, &self.region, &s);
+            if self.write_record(&record).is_err() {
+                return;
+            }
+        }
+        let _ = self.commit(false);
+    }
+
+    /// Shutdown: recover if possible, record every pending flood count, sync, final digest.
+    fn close_out(&mut self) -> Result<(), AuditError> {
+        if self.failure.is_some() {
+            self.try_recover()?;
+        }
+        let pending = lock(&self.coalescer).drain(self.clock.now());
+        self.write_summaries(pending);
+        self.commit(true)?;
+        self.write_digest().map(|_| ())
     }
 
     /// Handles one batch; true when the writer must stop.
@@ -495,6 +605,11 @@ impl Writer {
                 },
                 Command::Flush(done) => waiting.push(done),
                 Command::Digest(done) => {
+                    // Flood counts so far go into the records this digest covers.
+                    if self.failure.is_none() {
+                        let pending = lock(&self.coalescer).drain(self.clock.now());
+                        self.write_summaries(pending);
+                    }
                     let synced = self.commit(true);
                     answer(&mut waiting, &synced);
                     done.complete(synced.and_then(|()| self.write_digest()));
@@ -502,7 +617,7 @@ impl Writer {
                 Command::Shutdown(done) => {
                     let synced = self.commit(true);
                     answer(&mut waiting, &synced);
-                    done.complete(synced.and_then(|()| self.write_digest()).map(|_| ()));
+                    done.complete(self.close_out());
                     // Commands queued behind the shutdown are answered `Closed` as they drop.
                     return true;
                 }
@@ -515,8 +630,79 @@ impl Writer {
     }
 
     fn fail(&mut self, e: AuditError) -> AuditError {
+        let e = self.failure.get_or_insert(e).clone();
+        *lock(&self.failure_slot) = Some(e.clone());
         self.failed.store(true, Ordering::Release);
-        self.failure.get_or_insert(e).clone()
+        self.next_retry_at = Instant::now() + self.retry_interval;
+        e
+    }
+
+    /// After a failed write or fsync, once the disk takes writes again: cut the file that was
+    /// being written back to what the last successful fsync made durable, continue the chain from
+    /// that record, and record the repair (`AuditWriterRecovered`, with what was discarded).
+    ///
+    /// Retrying a failed fsync is not safe (the kernel may have dropped the dirty pages and report
+    /// success the second time), so nothing written after the last good fsync is kept: durable
+    /// callers of those records were answered with the error; buffered ones (data events, refused
+    /// requests) are counted in the repair record.
+    fn try_recover(&mut self) -> Result<(), AuditError> {
+        let Some(cause) = self.failure.clone() else { return Ok(()) };
+        self.next_retry_at = Instant::now() + self.retry_interval;
+        if let Some(active) = self.active.take() {
+            // Discard what is still buffered: it is past the durable length anyway.
+            let (file, _unsynced) = active.out.into_parts();
+            self.broken = Some(BrokenFile { name: active.name, file, synced_bytes: active.synced_bytes });
+        }
+        let cut = match &self.broken {
+            Some(b) => Some(self.cut_back(b)?),
+            None => None,
+        };
+        if let Some(Some(summary)) = &cut {
+            self.sealed.push(summary.clone());
+        }
+        let broken = self.broken.take();
+        let discarded = self.next_seq - 1 - self.synced_seq;
+        self.next_seq = self.synced_seq + 1;
+        self.prev_hash = self.synced_hash.clone();
+        self.dirty_since = None;
+        self.failure = None;
+        let record = AuditRecord::service_event(
+            &self.account_id,
+            &self.region,
+            self.clock.now(),
+            EventSource::Sealbox,
+            RECOVERED_EVENT,
+        )
+        .with_error("AuditWriteFailed", &cause.to_string())
+        .with_service_event_details(serde_json::json!({
+            "error": cause.to_string(),
+            "discardedRecords": discarded,
+            "firstDiscardedSeq": (discarded > 0).then_some(self.next_seq),
+            "file": broken.as_ref().map(|b| b.name.clone()),
+            "truncatedAtByte": broken.as_ref().map(|b| b.synced_bytes),
+        }));
+        self.write_record(&record)?;
+        self.commit(true)?;
+        *lock(&self.failure_slot) = None;
+        self.failed.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    /// Cuts a broken file to its durable length (removing it if nothing in it was durable);
+    /// returns its digest summary, if it keeps any record.
+    fn cut_back(&self, b: &BrokenFile) -> Result<Option<DigestLogFile>, AuditError> {
+        let path = self.audit_dir.join(&b.name);
+        b.file.set_len(b.synced_bytes).and_then(|()| b.file.sync_all()).map_err(|e| AuditError::io(&path, e))?;
+        if b.synced_bytes == 0 {
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(AuditError::io(&path, e)),
+            }
+            fsutil::sync_dir(&self.audit_dir).map_err(|e| AuditError::io(&self.audit_dir, e))?;
+            return Ok(None);
+        }
+        Ok(scan_file(&path, &b.name, false)?.summary)
     }
 
     fn write_record(&mut self, record: &AuditRecord) -> Result<(), AuditError> {
@@ -564,6 +750,7 @@ impl Writer {
             name,
             out: BufWriter::with_capacity(256 << 10, file),
             bytes: 0,
+            synced_bytes: 0,
             hasher: Context::new(&SHA256),
             first_seq: self.next_seq,
             last_seq: self.next_seq,
@@ -585,6 +772,9 @@ impl Writer {
             return Err(self.fail(AuditError::io(&path, e)));
         }
         if sync {
+            active.synced_bytes = active.bytes;
+            self.synced_seq = self.next_seq - 1;
+            self.synced_hash.clone_from(&self.prev_hash);
             self.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
             self.dirty_since = None;
         } else if active.bytes > 0 {

@@ -13,6 +13,19 @@ pub const EVENT_VERSION: &str = "1.08";
 /// (contract E, automatic rotation).
 pub const AWS_INTERNAL: &str = "AWS Internal";
 
+/// `userIdentity.accountId` of an anonymous caller (CloudTrail's shape for unsigned S3 requests).
+pub const ANONYMOUS_ACCOUNT: &str = "anonymous";
+
+/// `eventName` of the record written before a state-changing call runs (docs/audit-format.md,
+/// "Fail closed"); the call's own record, with the same `requestID`, follows it.
+pub const INTENT_EVENT: &str = "ApiCallIntent";
+
+/// `eventName` of the record the writer writes first after recovering from a failed disk.
+pub const RECOVERED_EVENT: &str = "AuditWriterRecovered";
+
+/// `eventName` of a flood summary ([`crate::coalesce`]).
+pub const SUPPRESSED_EVENT: &str = "RequestsSuppressed";
+
 /// The host S3 reports as caller when it calls KMS on a user's behalf (contract F.1).
 pub const S3_SERVICE_HOST: &str = "s3.amazonaws.com";
 
@@ -22,6 +35,7 @@ pub enum EventSource {
     Kms,
     S3,
     Iam,
+    CloudTrail,
     /// Events of sealbox itself that AWS has no service for (start-up, audit log repair).
     Sealbox,
 }
@@ -32,6 +46,7 @@ impl EventSource {
             EventSource::Kms => "kms.amazonaws.com",
             EventSource::S3 => "s3.amazonaws.com",
             EventSource::Iam => "iam.amazonaws.com",
+            EventSource::CloudTrail => "cloudtrail.amazonaws.com",
             EventSource::Sealbox => "sealbox.local",
         }
     }
@@ -39,7 +54,7 @@ impl EventSource {
     /// The `errorCode` each API uses for an authorisation failure.
     fn access_denied_code(self) -> &'static str {
         match self {
-            EventSource::Kms => "AccessDeniedException",
+            EventSource::Kms | EventSource::CloudTrail => "AccessDeniedException",
             EventSource::S3 | EventSource::Iam | EventSource::Sealbox => "AccessDenied",
         }
     }
@@ -322,6 +337,87 @@ impl AuditRecord {
         error_message: &str,
     ) -> Self {
         Self::api_call(principal, ctx, source, event_name).with_error(source.access_denied_code(), error_message)
+    }
+
+    /// A request refused before anyone was authenticated: anonymous (no credentials), a bad
+    /// signature, or an access key the server does not know. `claimed_access_key_id` is the key
+    /// the request named, unproven (`type: Unknown`); without one the caller is CloudTrail's
+    /// anonymous principal.
+    pub fn unauthenticated(
+        account_id: &str,
+        ctx: &RequestContext,
+        source: EventSource,
+        event_name: &str,
+        claimed_access_key_id: Option<&str>,
+        error_code: &str,
+        error_message: &str,
+    ) -> Self {
+        let identity = match claimed_access_key_id {
+            Some(key) => UserIdentity {
+                identity_type: Some("Unknown".into()),
+                principal_id: Some(String::new()),
+                account_id: account_id.to_owned(),
+                access_key_id: Some(key.to_owned()),
+                ..UserIdentity::default()
+            },
+            None => UserIdentity {
+                identity_type: Some("AWSAccount".into()),
+                principal_id: Some(String::new()),
+                account_id: ANONYMOUS_ACCOUNT.to_owned(),
+                ..UserIdentity::default()
+            },
+        };
+        let mut r = Self::base(identity, ctx, source, event_name).with_error(error_code, error_message);
+        r.recipient_account_id = account_id.to_owned();
+        r
+    }
+
+    /// Written, durably, before a state-changing call runs: if the call's own record cannot be
+    /// written afterwards, this one still says the call was made (outcome unknown).
+    pub fn intent(
+        principal: &Principal,
+        ctx: &RequestContext,
+        source: EventSource,
+        event_name: &str,
+        request_parameters: Value,
+    ) -> Self {
+        Self::api_call(principal, ctx, EventSource::Sealbox, INTENT_EVENT).with_request_parameters(serde_json::json!({
+            "eventSource": source.as_str(),
+            "eventName": event_name,
+            "requestParameters": request_parameters,
+        }))
+    }
+
+    /// One record standing for `summary.count` refused requests that were not recorded one by one
+    /// ([`crate::coalesce`]): the flood's key in `sourceIPAddress`, `errorCode` and
+    /// `userIdentity.accessKeyId`, the count and time span in `serviceEventDetails`.
+    pub fn requests_suppressed(account_id: &str, region: &str, summary: &crate::coalesce::Suppressed) -> Self {
+        let mut r = Self::service_event(account_id, region, summary.last, EventSource::Sealbox, SUPPRESSED_EVENT);
+        let (ip, code, key) = match &summary.key {
+            Some(k) => (k.source_ip.as_str(), k.error_code.as_str(), k.access_key_id.as_str()),
+            None => ("", "", ""),
+        };
+        if !ip.is_empty() {
+            r.source_ip_address = ip.to_owned();
+        }
+        if !code.is_empty() {
+            r = r.with_error(
+                code,
+                &format!("{} more requests like this one were counted, not recorded one by one", summary.count),
+            );
+        }
+        if !key.is_empty() {
+            r.user_identity.access_key_id = Some(key.to_owned());
+        }
+        r.with_service_event_details(serde_json::json!({
+            "suppressedCount": summary.count,
+            "firstEventTime": crate::time_fmt::iso_seconds(summary.first),
+            "lastEventTime": crate::time_fmt::iso_seconds(summary.last),
+            "sourceIPAddress": ip,
+            "errorCode": code,
+            "accessKeyId": key,
+            "overflow": summary.key.is_none(),
+        }))
     }
 
     pub fn with_error(mut self, code: &str, message: &str) -> Self {

@@ -272,3 +272,49 @@ mod any_byte {
         }
     }
 }
+
+/// The forger of issue 12: someone who can write the data directory (but has not the sealed
+/// signing key) rewrites the chain without the records they want gone, re-signs every digest with
+/// a key of their own and replaces the data directory's public key copy. Checked against that
+/// copy, the forgery verifies (which is why the CLI says so loudly); checked against the key or
+/// fingerprint the verifier kept, it fails.
+#[test]
+fn a_trail_re_signed_with_a_new_key_fails_against_the_verifiers_key() {
+    let env = Env::new();
+    two_digests(&env).close().unwrap();
+    let real = env.public_key();
+    install_public_key(&env.data(), &real).unwrap();
+    let anchored = resolve_anchor(&env.data(), &TrustAnchor::Fingerprint(real.fingerprint())).unwrap();
+    verify(&env.data(), &anchored.key).unwrap();
+
+    // The forgery: a fresh chain holding only records 1-3 of the original, digests signed by a
+    // new key, and the new key's PEM in place of the real one.
+    let kept: Vec<String> = lines(&env.log_path(&env.log_files()[0]))[..3].to_vec();
+    fs::remove_dir_all(env.audit()).unwrap();
+    let forger = AuditSigner::generate().unwrap();
+    let forged_key = forger.public_key();
+    let log = AuditLog::open(env.config(), forger).unwrap();
+    for line in &kept {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let record: AuditRecord = serde_json::from_value(v["record"].clone()).unwrap();
+        log.append(record, Durability::Durable).unwrap();
+    }
+    log.close().unwrap();
+    fs::write(public_key_path(&env.data()), forged_key.to_pem()).unwrap();
+
+    let copy = resolve_anchor(&env.data(), &TrustAnchor::DataDirCopy).unwrap();
+    assert!(!copy.anchored);
+    assert_eq!(verify(&env.data(), &copy.key).unwrap().records, 3, "the data dir's own copy proves nothing");
+    match verify(&env.data(), &real) {
+        Err(VerifyError::DigestWrongKey { fingerprint, .. }) => assert_eq!(fingerprint, forged_key.fingerprint()),
+        other => panic!("verify with the real key must fail: {other:?}"),
+    }
+    match resolve_anchor(&env.data(), &TrustAnchor::Fingerprint(real.fingerprint())) {
+        Err(AnchorError::FingerprintMismatch { expected, found, .. }) => {
+            assert_eq!((expected, found), (real.fingerprint(), forged_key.fingerprint()))
+        }
+        other => panic!("the replaced key file must not match the real fingerprint: {other:?}"),
+    }
+    // And the server's start-up check refuses the replaced copy instead of rewriting it.
+    assert!(matches!(install_public_key(&env.data(), &real), Err(AnchorError::PublicKeyReplaced { .. })));
+}

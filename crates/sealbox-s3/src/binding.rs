@@ -215,6 +215,8 @@ fn binding_message(id: &ObjectIdentity<'_>, rec: &ObjectRecord, info: &SealInfo)
         size,
         etag,
         last_modified_ms: _,
+        // The store's row version for concurrent updates, set by the store after sealing.
+        generation: _,
         content_type: _,
         content_encoding: _,
         content_disposition: _,
@@ -284,6 +286,8 @@ fn row_message(label: &str, id: &ObjectIdentity<'_>, upload_id: Option<&str>, re
         size,
         etag,
         last_modified_ms,
+        // The store's row version for concurrent updates, set by the store after sealing.
+        generation: _,
         content_type,
         content_encoding,
         content_disposition,
@@ -352,6 +356,7 @@ mod tests {
             size: 30,
             etag: "e-3".into(),
             last_modified_ms: 1_700_000_000_000,
+            generation: 0,
             content_type: Some("text/plain".into()),
             content_encoding: None,
             content_disposition: None,

@@ -142,7 +142,21 @@ struct Slice {
     part_size: u64,
     from: u64,
     to: u64,
+    /// The blob, opened and checked before the response started (see [`read_parts`]).
+    opened: Option<OpenedBlob>,
 }
+
+/// A blob opened for reading, its length checked against the format and its header read, all
+/// through one descriptor: from here on its bytes stay readable even if an overwrite unlinks it.
+struct OpenedBlob {
+    file: std::fs::File,
+    header: Vec<u8>,
+}
+
+/// At most this many blobs of a window are opened before the response starts (bounding the
+/// descriptors one GET holds); the parts after them open as the stream reaches them, covered by
+/// the blob store's deletion grace period alone. 64 parts are at least 320 MiB.
+const OPEN_AHEAD: usize = 64;
 
 /// Plans which bytes of which parts cover the plaintext range `[start, end)` of an object.
 fn plan_slices(blobs: &BlobStore, parts: &[StoredPart], start: u64, end: u64) -> VecDeque<Slice> {
@@ -159,6 +173,7 @@ fn plan_slices(blobs: &BlobStore, parts: &[StoredPart], start: u64, end: u64) ->
                 part_size: part.size,
                 from,
                 to,
+                opened: None,
             });
         }
         part_start = part_end;
@@ -169,35 +184,69 @@ fn plan_slices(blobs: &BlobStore, parts: &[StoredPart], start: u64, end: u64) ->
     out
 }
 
-/// The plaintext bytes `[start, end)` of an object made of `parts`, as a stream that opens only
-/// the segments the range needs. `keys` must not be empty: unsealed parts are never served.
 /// Called when stored bytes fail their integrity check during a read (for metrics and audit).
 pub type IntegrityReporter = std::sync::Arc<dyn Fn(&str, &str) + Send + Sync>;
 
-pub(crate) fn read_parts(
+/// The plaintext bytes `[start, end)` of an object made of `parts`, as a stream that opens only
+/// the segments the range needs. `keys` must not be empty: unsealed parts are never served.
+///
+/// The window's blobs (up to [`OPEN_AHEAD`]) are opened and checked *before* this returns, so
+/// before the caller sends a status line: a read serves the version whose record it loaded, whole,
+/// even if an overwrite replaces it meanwhile, and a missing or mis-sized blob is an error
+/// response, never `200` followed by a truncated body.
+pub(crate) async fn read_parts(
     blobs: &BlobStore,
     parts: &[StoredPart],
     start: u64,
     end: u64,
     keys: &[PlainKey],
     what: (&str, Option<&IntegrityReporter>),
-) -> StreamingBlob {
-    let keys = keys.to_vec();
+) -> S3Result<StreamingBlob> {
     let (label, reporter) = what;
-    let reader = PartsReader {
+    let mut reader = PartsReader {
         label: label.to_owned(),
         reporter: reporter.cloned(),
         slices: plan_slices(blobs, parts, start, end),
-        keys,
+        keys: keys.to_vec(),
         current: None,
         remaining: end - start,
     };
-    StreamingBlob::new(SyncReader(sync_wrapper::SyncStream::new(reader), end - start))
+    let (reader, failure) = tokio::task::spawn_blocking(move || {
+        let failure = reader.open_ahead().err();
+        (reader, failure)
+    })
+    .await
+    .map_err(|e| crate::error::internal("object read task", e))?;
+    if let Some(e) = failure {
+        reader.report(&e);
+        return Err(crate::error::internal("object read", e));
+    }
+    Ok(StreamingBlob::new(SyncReader(sync_wrapper::SyncStream::new(reader), end - start)))
+}
+
+/// Opens one slice's blob; a sealed blob must be exactly as long as the format says for the
+/// recorded size (bytes appended or cut off are tampering, reported before any plaintext).
+fn open_blob(keys: &[PlainKey], slice: &Slice) -> Result<OpenedBlob, StdError> {
+    if keys.is_empty() {
+        // Every stored byte is sealed; callers check records first (`open_object`), and a record
+        // without a data key is never streamed raw.
+        return Err("refusing to serve an object without a data key".into());
+    }
+    let mut file = std::fs::File::open(&slice.path)?;
+    let layers = Layers::try_from(keys.len())?;
+    let on_disk = file.metadata()?.len();
+    if on_disk != sealed_len(slice.part_size, layers) {
+        return Err("stored object failed its integrity check (length)".into());
+    }
+    let mut header = vec![0u8; header_len(layers)];
+    file.read_exact(&mut header)?;
+    Ok(OpenedBlob { file, header })
 }
 
 type DynBytes = Pin<Box<dyn Stream<Item = Result<Bytes, StdError>> + Send>>;
 
-/// Reads slices one after another. Opening a local file is a short syscall, done inline.
+/// Reads slices one after another. Slices past [`OPEN_AHEAD`] open inline when reached (a short
+/// syscall on a local file).
 struct PartsReader {
     /// `bucket/key`, for reports.
     label: String,
@@ -208,41 +257,46 @@ struct PartsReader {
     remaining: u64,
 }
 
-/// Opens `len` bytes of a file at `offset` as a byte stream.
+/// `len` bytes of an open file from `offset`, as a byte stream.
 fn file_stream(
-    path: &PathBuf,
+    mut file: std::fs::File,
     offset: u64,
     len: u64,
 ) -> std::io::Result<ReaderStream<tokio::io::Take<tokio::fs::File>>> {
-    let mut file = std::fs::File::open(path)?;
     file.seek(SeekFrom::Start(offset))?;
     Ok(ReaderStream::with_capacity(tokio::fs::File::from_std(file).take(len), 256 * 1024))
 }
 
 impl PartsReader {
-    fn open_slice(&self, slice: &Slice) -> Result<DynBytes, StdError> {
-        if self.keys.is_empty() {
-            // Every stored byte is sealed; callers check records first (`open_object`), and a
-            // record without a data key is never streamed raw.
-            return Err("refusing to serve an object without a data key".into());
+    /// Opens the first [`OPEN_AHEAD`] blobs of the window (blocking).
+    fn open_ahead(&mut self) -> Result<(), StdError> {
+        for slice in self.slices.iter_mut().take(OPEN_AHEAD) {
+            slice.opened = Some(open_blob(&self.keys, slice)?);
         }
+        Ok(())
+    }
+
+    /// The slice's plaintext as a stream, from the blob opened up front or (past [`OPEN_AHEAD`])
+    /// opened now.
+    fn open_slice(&self, mut slice: Slice) -> Result<DynBytes, StdError> {
+        let OpenedBlob { file, header } = match slice.opened.take() {
+            Some(opened) => opened,
+            None => open_blob(&self.keys, &slice)?,
+        };
         let keys = data_keys(&self.keys, slice.part_number).map_err(|e| -> StdError { e.to_string().into() })?;
         let layers = Layers::for_keys(&keys)?;
-        // The blob must be exactly as long as the format says for the recorded size: bytes
-        // appended or cut off are tampering, reported before any plaintext.
-        let on_disk = std::fs::metadata(&slice.path)?.len();
-        if on_disk != sealed_len(slice.part_size, layers) {
-            return Err("stored object failed its integrity check (length)".into());
-        }
-        let mut header = vec![0u8; header_len(layers)];
-        {
-            let mut f = std::fs::File::open(&slice.path)?;
-            f.read_exact(&mut header)?;
-        }
         let plan = plan_range(slice.part_size, layers, slice.from, slice.to)?;
         let sealed = plan.sealed_range();
-        let raw = file_stream(&slice.path, sealed.start, sealed.end - sealed.start)?.map(|r| r.map_err(StdError::from));
+        let raw = file_stream(file, sealed.start, sealed.end - sealed.start)?.map(|r| r.map_err(StdError::from));
         Ok(Box::pin(open_stream(&keys, &header, raw, plan)?))
+    }
+
+    /// Logs and reports a failed read (integrity or I/O) for metrics and the audit trail.
+    fn report(&self, e: &StdError) {
+        tracing::error!(object = %self.label, error = %e, "object read failed (integrity or I/O)");
+        if let Some(r) = &self.reporter {
+            r(&self.label, &e.to_string());
+        }
     }
 }
 
@@ -258,10 +312,7 @@ impl Stream for PartsReader {
                         return Poll::Ready(Some(Ok(bytes)));
                     }
                     Poll::Ready(Some(Err(e))) => {
-                        tracing::error!(object = %self.label, error = %e, "object read failed (integrity or I/O)");
-                        if let Some(r) = &self.reporter {
-                            r(&self.label, &e.to_string());
-                        }
+                        self.report(&e);
                         self.slices.clear();
                         self.current = None;
                         self.remaining = 0;
@@ -279,13 +330,10 @@ impl Stream for PartsReader {
                 }
                 return Poll::Ready(None);
             };
-            match self.open_slice(&slice) {
+            match self.open_slice(slice) {
                 Ok(s) => self.current = Some(s),
                 Err(e) => {
-                    tracing::error!(object = %self.label, error = %e, "object read failed (integrity or I/O)");
-                    if let Some(r) = &self.reporter {
-                        r(&self.label, &e.to_string());
-                    }
+                    self.report(&e);
                     self.slices.clear();
                     self.remaining = 0;
                     return Poll::Ready(Some(Err(e)));

@@ -49,23 +49,8 @@ impl SealboxS3 {
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
         let meta = self.meta.clone();
         let name = req.input.bucket;
-        let parts = {
-            let meta = meta.clone();
-            let name = name.clone();
-            blocking(move || {
-                // Parts of abandoned uploads go with the bucket; collect their blobs first.
-                let mut blobs = Vec::new();
-                for up in meta.list_uploads(&name, b"", None, None, usize::MAX)? {
-                    for p in meta.list_parts(&up.upload_id, 0, usize::MAX)? {
-                        blobs.push(p.part.blob);
-                    }
-                }
-                meta.delete_bucket(&name)?;
-                Ok(blobs)
-            })
-            .await?
-        };
-        self.blobs.remove(parts).await;
+        // Parts of abandoned uploads go with the bucket: the store queues their blobs for deletion.
+        blocking(move || meta.delete_bucket(&name)).await?;
         Ok(S3Response::new(DeleteBucketOutput {}))
     }
 

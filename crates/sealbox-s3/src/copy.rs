@@ -192,7 +192,8 @@ impl SealboxS3 {
             src.size,
             &src_keys,
             (&format!("{src_bucket}/{src_key}"), self.config.on_integrity_failure.as_ref()),
-        );
+        )
+        .await?;
         let stored = store_body(
             &self.blobs,
             body,

@@ -7,13 +7,12 @@ use crate::error::blocking;
 use crate::service::SealboxS3;
 
 impl SealboxS3 {
-    /// Removes the record, then the blobs. Deleting a missing key succeeds, as on AWS.
+    /// Removes the record; the store queues its blobs for deletion after the grace period.
+    /// Deleting a missing key succeeds, as on AWS.
     async fn remove_object(&self, bucket: &str, key: &str) -> S3Result<()> {
         let meta = self.meta.clone();
         let (b, k) = (bucket.to_owned(), key.to_owned());
-        if let Some(prev) = blocking(move || meta.delete_object(&b, &k)).await? {
-            self.blobs.remove(prev.blob_ids().map(str::to_owned).collect::<Vec<_>>()).await;
-        }
+        blocking(move || meta.delete_object(&b, &k)).await?;
         Ok(())
     }
 

@@ -254,7 +254,8 @@ impl SealboxS3 {
             window.end,
             &keys,
             (&format!("{}/{}", rec.bucket, rec.key), self.config.on_integrity_failure.as_ref()),
-        );
+        )
+        .await?;
         let echo = seal.as_ref().map(SseEcho::of).unwrap_or_default();
         let output = GetObjectOutput {
             body: Some(body),

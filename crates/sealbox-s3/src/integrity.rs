@@ -188,6 +188,17 @@ impl SealboxS3 {
         rec.row_mac = Some(self.enc.server.object_row_mac(&ObjectIdentity::new(&bucket, &key), rec));
     }
 
+    /// For metadata-only updates made inside one store transaction (tagging): checks the record
+    /// as stored, then re-makes the row MAC of its new version.
+    pub(crate) fn check_and_retag(&self, current: &ObjectRecord, next: &mut ObjectRecord) -> Result<(), StoreError> {
+        let id = ObjectIdentity::new(&current.bucket, &current.key);
+        if self.verify_record(&id, current).is_err() {
+            return Err(StoreError::Tampered(format!("record of object {}", id.label())));
+        }
+        self.retag_row(next);
+        Ok(())
+    }
+
     /// Checks an upload's template (the part of an upload the object record is made from).
     pub(crate) fn verify_upload(&self, up: &UploadRecord) -> S3Result<SealInfo> {
         let id = ObjectIdentity::new(&up.bucket, &up.key);
@@ -323,7 +334,7 @@ mod tests {
             ..Default::default()
         };
         let meta = Arc::new(MetaStore::open(&dir.path().join("meta.db")).unwrap());
-        let blobs = BlobStore::open(dir.path()).unwrap();
+        let blobs = BlobStore::open(dir.path(), meta.clone()).unwrap();
         Fixture { s3: SealboxS3::new(meta, blobs, config, Arc::new(enc)), _dir: dir, failures }
     }
 
@@ -351,6 +362,7 @@ mod tests {
             size: 10 * u64::from(parts),
             etag: format!("etag of {key}"),
             last_modified_ms: 0,
+            generation: 0,
             content_type: None,
             content_encoding: None,
             content_disposition: None,

@@ -209,18 +209,14 @@ impl SealboxS3 {
         Ok(())
     }
 
-    /// Records a stored part; cleans up the replaced part's blob, or the new blob on failure.
+    /// Records a stored part (the store queues the replaced part's blob); removes the new blob on
+    /// failure.
     async fn record_part(&self, upload_id: &str, part_number: u32, part: StoredPart) -> S3Result<PartRecord> {
         let rec = PartRecord { upload_id: upload_id.to_owned(), part_number, last_modified_ms: now_ms(), part };
         let meta = self.meta.clone();
         let r = rec.clone();
         match blocking(move || meta.put_part(&r)).await {
-            Ok(prev) => {
-                if let Some(prev) = prev {
-                    self.blobs.remove([prev.part.blob]).await;
-                }
-                Ok(rec)
-            }
+            Ok(_) => Ok(rec),
             Err(e) => {
                 self.blobs.remove([rec.part.blob]).await;
                 Err(e)
@@ -371,7 +367,8 @@ impl SealboxS3 {
             end,
             &src_keys,
             (&format!("{src_bucket}/{src_key}"), self.config.on_integrity_failure.as_ref()),
-        );
+        )
+        .await?;
         let stored = store_body(
             &self.blobs,
             body,
@@ -523,13 +520,8 @@ impl SealboxS3 {
         }
         let meta = self.meta.clone();
         let (id, rec) = (up.upload_id.clone(), record.clone());
-        let (previous, unused) = blocking(move || meta.complete_upload(&id, &rec, &condition)).await?;
-        let mut garbage: Vec<String> = unused.into_iter().map(|p| p.part.blob).collect();
-        if let Some(prev) = previous {
-            let keep: std::collections::HashSet<&str> = record.blob_ids().collect();
-            garbage.extend(prev.blob_ids().filter(|b| !keep.contains(b)).map(str::to_owned));
-        }
-        self.blobs.remove(garbage).await;
+        // The replaced object's blobs and the unused parts are queued for deletion by the store.
+        blocking(move || meta.complete_upload(&id, &rec, &condition)).await?;
         let s = &record.checksums;
         let echo = SealInfo::from_json(record.sse.as_deref())?.as_ref().map(SseEcho::of).unwrap_or_default();
         Ok(S3Response::new(CompleteMultipartUploadOutput {
@@ -557,8 +549,8 @@ impl SealboxS3 {
         let input = req.input;
         let up = self.load_upload(&input.bucket, &input.key, &input.upload_id).await?;
         let meta = self.meta.clone();
-        let parts = blocking(move || meta.abort_upload(&up.upload_id)).await?;
-        self.blobs.remove(parts.into_iter().map(|p| p.part.blob)).await;
+        // The parts' blobs are queued for deletion by the store.
+        blocking(move || meta.abort_upload(&up.upload_id)).await?;
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
 

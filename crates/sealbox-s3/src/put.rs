@@ -69,6 +69,7 @@ impl Attributes {
             size: 0,
             etag: String::new(),
             last_modified_ms: 0,
+            generation: 0,
             content_type: self.content_type,
             content_encoding: self.content_encoding.map(strip_aws_chunked).filter(|s| !s.is_empty()),
             content_disposition: self.content_disposition,
@@ -255,8 +256,9 @@ impl SealboxS3 {
         Ok(S3Response::new(output))
     }
 
-    /// Commits a record whose blobs are already durable (and which `bind_record` has bound);
-    /// removes the replaced object's blobs after the commit, or the new blobs if the commit fails
+    /// Commits a record whose blobs are already durable and which `bind_record` has bound (the
+    /// store queues the replaced object's blobs for deletion after the grace period); removes the
+    /// new blobs if the commit fails
     /// (condition not met, bucket gone).
     pub(crate) async fn commit_object(
         &self,
@@ -267,14 +269,7 @@ impl SealboxS3 {
         let meta = self.meta.clone();
         let rec = record.clone();
         match blocking(move || meta.put_object(&rec, &condition)).await {
-            Ok(previous) => {
-                if let Some(prev) = previous {
-                    let keep: std::collections::HashSet<&str> = record.blob_ids().collect();
-                    let old: Vec<String> = prev.blob_ids().filter(|b| !keep.contains(b)).map(str::to_owned).collect();
-                    self.blobs.remove(old).await;
-                }
-                Ok(record)
-            }
+            Ok(_) => Ok(record),
             Err(e) => {
                 self.blobs.remove(new_blobs).await;
                 Err(e)

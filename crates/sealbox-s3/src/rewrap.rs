@@ -6,12 +6,16 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use s3s::S3Result;
+use sealbox_store::ObjectRecord;
 use serde::Serialize;
 
 use crate::binding::ObjectIdentity;
 use crate::error::blocking;
 use crate::service::SealboxS3;
 use crate::sse::{kms_context, SealInfo, SSE_C};
+
+/// Tries per object when concurrent writes keep moving it on.
+const REWRAP_ATTEMPTS: usize = 3;
 
 /// What a rewrap pass did.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -21,7 +25,8 @@ pub struct RewrapReport {
     pub already_current: u64,
     /// SSE-C objects: their keys are the customer's, not ours.
     pub skipped_customer_keys: u64,
-    /// Objects replaced while we worked on them (left as the new write made them).
+    /// Objects replaced or deleted while we worked on them, and still changing after retries
+    /// (left as the concurrent writes made them).
     pub changed_meanwhile: u64,
     pub failed: u64,
     pub errors: Vec<String>,
@@ -44,53 +49,70 @@ impl SealboxS3 {
                 break;
             }
             after = page.last().map(|r| r.key.as_bytes().to_vec());
-            for mut rec in page {
+            for rec in page {
                 report.examined += 1;
-                // The record is checked first: re-tagging an edited record would launder it.
-                let (b, k) = (rec.bucket.clone(), rec.key.clone());
-                let id = ObjectIdentity::new(&b, &k);
-                let mut info = match self.verify_record(&id, &rec) {
-                    Ok(info) => info,
-                    Err(_) => {
-                        report.failed += 1;
-                        if report.errors.len() < 20 {
-                            report.errors.push(format!("{}: stored record failed its integrity check", rec.key));
-                        }
-                        continue;
-                    }
-                };
-                if info.algorithm == SSE_C {
-                    report.skipped_customer_keys += 1;
-                    continue;
-                }
-                match self.rewrap_info(&mut info, &id).await {
-                    Ok(false) => report.already_current += 1,
-                    Ok(true) => {
-                        // The binding covers no wrapped key (the data key is unchanged): only
-                        // the row MAC changes.
-                        rec.sse = Some(info.to_json());
-                        self.retag_row(&mut rec);
-                        let meta = self.meta.clone();
-                        let r = rec.clone();
-                        if blocking(move || meta.update_object_doc(&r)).await? {
-                            report.rewrapped += 1;
-                        } else {
-                            report.changed_meanwhile += 1;
-                        }
-                    }
-                    Err(e) => {
-                        report.failed += 1;
-                        if report.errors.len() < 20 {
-                            report.errors.push(format!("{}: {e}", rec.key));
-                        }
-                    }
-                }
+                self.rewrap_object(rec, &mut report).await?;
                 if let Some(p) = pause {
                     tokio::time::sleep(p).await;
                 }
             }
         }
         Ok(report)
+    }
+
+    /// Re-wraps one object's data keys and writes the record back only at the generation it was
+    /// read at: an object overwritten meanwhile (even with identical bytes and ETag) is re-read
+    /// and re-wrapped again, never written back with the replaced record's blobs.
+    async fn rewrap_object(&self, mut rec: ObjectRecord, report: &mut RewrapReport) -> S3Result<()> {
+        for _ in 0..REWRAP_ATTEMPTS {
+            // The record is checked first: re-tagging an edited record would launder it.
+            let (b, k) = (rec.bucket.clone(), rec.key.clone());
+            let id = ObjectIdentity::new(&b, &k);
+            let Ok(mut info) = self.verify_record(&id, &rec) else {
+                report.failed += 1;
+                if report.errors.len() < 20 {
+                    report.errors.push(format!("{}: stored record failed its integrity check", rec.key));
+                }
+                return Ok(());
+            };
+            if info.algorithm == SSE_C {
+                report.skipped_customer_keys += 1;
+                return Ok(());
+            }
+            match self.rewrap_info(&mut info, &id).await {
+                Ok(false) => {
+                    report.already_current += 1;
+                    return Ok(());
+                }
+                Ok(true) => {
+                    // The binding covers no wrapped key (the data key is unchanged): only the
+                    // row MAC changes.
+                    rec.sse = Some(info.to_json());
+                    self.retag_row(&mut rec);
+                    let meta = self.meta.clone();
+                    let r = rec.clone();
+                    if blocking(move || meta.update_object_doc(&r)).await? {
+                        report.rewrapped += 1;
+                        return Ok(());
+                    }
+                }
+                Err(e) => {
+                    report.failed += 1;
+                    if report.errors.len() < 20 {
+                        report.errors.push(format!("{}: {e}", rec.key));
+                    }
+                    return Ok(());
+                }
+            }
+            let meta = self.meta.clone();
+            let (b, k) = (rec.bucket.clone(), rec.key.clone());
+            match blocking(move || meta.object(&b, &k)).await? {
+                Some(fresh) => rec = fresh,
+                None => break,
+            }
+        }
+        report.changed_meanwhile += 1;
+        Ok(())
     }
 
     /// Re-wraps each wrapped key of one object; true if anything changed.

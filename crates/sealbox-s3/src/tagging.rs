@@ -37,23 +37,22 @@ fn validate_tags(tags: &[Tag]) -> S3Result<BTreeMap<String, String>> {
 }
 
 impl SealboxS3 {
+    /// Tags whatever object is current when the store writes (read and write are one transaction:
+    /// a concurrent overwrite is never undone, and there is nothing to retry).
     async fn set_tags(&self, bucket: &str, key: &str, tags: BTreeMap<String, String>) -> S3Result<()> {
-        // Retry if a concurrent write replaced the object between our read and update.
-        for _ in 0..5 {
-            let mut rec = self.load_object(bucket, key).await?;
+        let meta = self.meta.clone();
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        let s3 = self.clone();
+        let found = blocking(move || {
+            meta.require_bucket(&b)?;
             // Never re-tag a record edited behind sealbox's back: check it, change, re-tag.
-            self.verify_record(&ObjectIdentity::new(bucket, key), &rec)?;
-            rec.tags = tags.clone();
-            self.retag_row(&mut rec);
-            let meta = self.meta.clone();
-            if blocking(move || meta.update_object_doc(&rec)).await? {
-                return Ok(());
-            }
+            meta.set_object_tags(&b, &k, &tags, |current, next| s3.check_and_retag(current, next))
+        })
+        .await?;
+        if !found {
+            return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
         }
-        Err(s3_error!(
-            OperationAborted,
-            "A conflicting conditional operation is currently in progress against this resource. Please try again."
-        ))
+        Ok(())
     }
 
     pub(crate) async fn op_put_object_tagging(

@@ -1,29 +1,67 @@
 use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
 
-use crate::{Result, StoreError};
+use crate::{MetaStore, Result, StoreError};
 
 /// A blob's name: a random UUID in hex. Never derived from the object key, so file names leak
 /// nothing about what is stored.
 pub type BlobId = String;
 
-/// Object bytes as files under `<data>/blobs/<2 hex>/<id>`, written through `<data>/tmp`.
-#[derive(Debug, Clone)]
+/// Object bytes as files under `<data>/blobs/<2 hex>/<id>`, written through `<data>/tmp`. The
+/// meta store keeps each blob's place in its life cycle (see `lifecycle.rs`).
+#[derive(Clone)]
 pub struct BlobStore {
     root: PathBuf,
     tmp: PathBuf,
+    meta: Arc<MetaStore>,
 }
 
+impl std::fmt::Debug for BlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobStore").field("root", &self.root).finish_non_exhaustive()
+    }
+}
+
+/// How long replaced blobs wait, and when an unnamed blob counts as an orphan.
+#[derive(Debug, Clone, Copy)]
+pub struct BlobLifecycle {
+    /// A replaced or deleted blob stays this long after the record stopped naming it, so reads
+    /// that loaded the old record still find it.
+    pub grace: Duration,
+    /// A blob written this long ago that no record took is an orphan (its request died).
+    pub orphan_age: Duration,
+}
+
+impl Default for BlobLifecycle {
+    fn default() -> Self {
+        Self { grace: Duration::from_secs(60), orphan_age: Duration::from_secs(15 * 60) }
+    }
+}
+
+/// What one garbage-collection pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct GcReport {
+    /// Blobs written but never named, moved to the deletion queue.
+    pub orphans: usize,
+    /// Queued blobs whose files were removed (or already gone).
+    pub removed: usize,
+}
+
+/// Queued blobs handled per meta-store round trip.
+const GC_BATCH: usize = 512;
+
 impl BlobStore {
-    pub fn open(data_dir: &Path) -> Result<Self> {
+    pub fn open(data_dir: &Path, meta: Arc<MetaStore>) -> Result<Self> {
         let root = data_dir.join("blobs");
         let tmp = data_dir.join("tmp");
         std::fs::create_dir_all(&root)?;
         std::fs::create_dir_all(&tmp)?;
-        Ok(Self { root, tmp })
+        Ok(Self { root, tmp, meta })
     }
 
     fn path_of(&self, id: &str) -> PathBuf {
@@ -45,6 +83,7 @@ impl BlobStore {
             id,
             tmp_path,
             root: self.root.clone(),
+            meta: self.meta.clone(),
             file: Some(BufWriter::with_capacity(1 << 20, file)),
             written: 0,
         })
@@ -69,19 +108,73 @@ impl BlobStore {
         self.path_of(id)
     }
 
-    /// Deletes blobs after the metadata that named them is gone. Failure only leaks an orphan,
-    /// which the next start-up sweep removes, so errors are logged, not returned.
+    /// Deletes blobs that no record ever named (a write whose checks or commit failed), and their
+    /// write intents. Blobs a record named are never removed here: the record change queues them
+    /// and [`BlobStore::collect_garbage`] removes them after the grace period. Failure only leaks
+    /// an orphan, which the orphan sweep removes, so errors are logged, not returned.
     pub async fn remove(&self, ids: impl IntoIterator<Item = String>) {
-        for id in ids {
-            if let Err(err) = tokio::fs::remove_file(self.path_of(&id)).await {
-                if err.kind() != io::ErrorKind::NotFound {
-                    tracing::warn!(blob = %id, %err, "could not remove blob; the start-up sweep will");
-                }
+        let ids: Vec<String> = ids.into_iter().collect();
+        if ids.is_empty() {
+            return;
+        }
+        let this = self.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            for id in &ids {
+                this.remove_file(id)?;
+            }
+            this.meta.forget_blob_intents(&ids)
+        })
+        .await;
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!(%err, "could not remove unnamed blobs; the orphan sweep will"),
+            Err(err) => tracing::warn!(%err, "blob removal task failed; the orphan sweep will"),
+        }
+    }
+
+    /// Removes one blob file; one that is already gone counts as removed.
+    fn remove_file(&self, id: &str) -> Result<()> {
+        match std::fs::remove_file(self.path_of(id)) {
+            Err(err) if err.kind() != io::ErrorKind::NotFound => Err(StoreError::Io(err)),
+            _ => Ok(()),
+        }
+    }
+
+    /// One garbage-collection pass at wall-clock time `now_ms` (blocking): intents older than the
+    /// orphan age are queued, then every queued blob older than the grace period is removed, file
+    /// first and queue entry second (a crash in between only repeats the removal). Looks only at
+    /// candidates, through the queues' time indexes, never at every record or file.
+    pub fn collect_garbage(&self, now_ms: i64, policy: &BlobLifecycle) -> Result<GcReport> {
+        let mut report = GcReport {
+            orphans: self.meta.expire_blob_intents(now_ms - policy.orphan_age.as_millis() as i64)?,
+            removed: 0,
+        };
+        let cutoff = now_ms - policy.grace.as_millis() as i64;
+        loop {
+            let due = self.meta.due_blob_deletions(cutoff, GC_BATCH)?;
+            for id in &due {
+                self.remove_file(id)?;
+            }
+            self.meta.forget_blob_deletions(&due)?;
+            report.removed += due.len();
+            if due.len() < GC_BATCH {
+                return Ok(report);
             }
         }
     }
 
-    /// Start-up sweep: removes temp files (writes a crash interrupted) and blobs no record names.
+    /// The start-up sweep (blocking; run before serving): with no request in flight, every temp
+    /// file and every blob no record names is garbage, whatever the queues say (a crash can lose
+    /// the newest write intents, see [`MetaStore::record_blob_written`]). Scans every record and
+    /// file once, then empties both queues. Returns (temp files removed, orphan blobs removed).
+    pub fn sweep_at_start(&self) -> Result<(usize, usize)> {
+        let referenced = self.meta.referenced_blobs()?;
+        let removed = self.remove_orphans(&referenced)?;
+        self.meta.clear_blob_lifecycle()?;
+        Ok(removed)
+    }
+
+    /// Removes temp files (writes a crash interrupted) and blobs not in `referenced`.
     /// Returns (temp files removed, orphan blobs removed).
     pub fn remove_orphans(&self, referenced: &HashSet<String>) -> Result<(usize, usize)> {
         let mut temps = 0;
@@ -114,6 +207,7 @@ pub struct BlobWriter {
     tmp_path: PathBuf,
     /// The blob root; the final path is `root/<fan>/<id>`.
     root: PathBuf,
+    meta: Arc<MetaStore>,
     file: Option<BufWriter<tokio::fs::File>>,
     written: u64,
 }
@@ -134,8 +228,9 @@ impl BlobWriter {
         Ok(())
     }
 
-    /// Makes the blob durable and visible under its id: flush, fsync, rename, fsync the directory.
-    /// Only after this returns may metadata naming the blob be committed.
+    /// Makes the blob durable and visible under its id: flush, fsync, record the write intent,
+    /// rename, fsync the directory. Only after this returns may metadata naming the blob be
+    /// committed; until then (and if it never is) the orphan sweep finds it by its intent.
     pub async fn commit(mut self) -> Result<BlobId> {
         let result = self.finish().await;
         if result.is_err() {
@@ -155,15 +250,21 @@ impl BlobWriter {
         let final_path = fan_dir.join(&self.id);
         let tmp_path = self.tmp_path.clone();
         let id = self.id.clone();
-        tokio::task::spawn_blocking(move || -> io::Result<()> {
-            std::fs::create_dir_all(&fan_dir)?;
-            std::fs::rename(&tmp_path, &final_path)?;
-            std::fs::File::open(&fan_dir)?.sync_all()
+        let meta = self.meta.clone();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            // The intent goes first: a blob is never visible under blobs/ without one (barring a
+            // crash, which the start-up sweep covers).
+            meta.record_blob_written(&id)?;
+            let publish = || -> io::Result<()> {
+                std::fs::create_dir_all(&fan_dir)?;
+                std::fs::rename(&tmp_path, &final_path)?;
+                std::fs::File::open(&fan_dir)?.sync_all()
+            };
+            publish().map_err(StoreError::from_io)
         })
         .await
-        .map_err(|e| StoreError::Io(io::Error::other(e)))?
-        .map_err(StoreError::from_io)?;
-        Ok(id)
+        .map_err(|e| StoreError::Io(io::Error::other(e)))??;
+        Ok(self.id.clone())
     }
 }
 

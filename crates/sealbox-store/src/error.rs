@@ -25,6 +25,10 @@ pub enum StoreError {
     /// read as if the row were absent.
     #[error("stored {0} failed its integrity check (meta.db was changed outside sealbox)")]
     Tampered(String),
+    /// A record would name a blob that was not written through the blob store, or that the orphan
+    /// sweep already queued for deletion (its write took longer than the orphan age).
+    #[error("blob {0} is not a pending write (never written, or swept as an orphan)")]
+    BlobNotWritten(String),
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -308,7 +308,7 @@ impl MetaStore {
         loop {
             let page: Vec<ObjectRecord> = {
                 let mut stmt = tx.prepare_cached(
-                    "SELECT bucket, key, size, etag, last_modified_ms, doc FROM objects
+                    "SELECT bucket, key, size, etag, last_modified_ms, doc, generation FROM objects
                      WHERE (bucket, key) > (?1, ?2) ORDER BY bucket, key LIMIT 500",
                 )?;
                 let rows = stmt.query_map(params![after.0, after.1], crate::meta::object_from_row)?;

@@ -6,8 +6,14 @@
 //!   queries are byte-wise (S3 lists keys in UTF-8 byte order).
 //! - [`BlobStore`]: the object bytes as files. A blob is written to a temp file, fsynced, renamed
 //!   into place and its directory fsynced *before* the metadata that names it is committed, so a
-//!   crash leaves either the old object or the new one. Blobs no record names are orphans and are
-//!   removed at start ([`BlobStore::remove_orphans`]).
+//!   crash leaves either the old object or the new one.
+//!
+//! The meta store also tracks each blob's life (`lifecycle.rs`): written (an intent row) →
+//! committed (named by a record) → pending deletion (queued in the transaction that replaced or
+//! deleted the record) → removed by [`BlobStore::collect_garbage`] after a grace period, so a read
+//! that loaded the old record never finds its blobs gone. Blobs no record took are found through
+//! their intents, periodically, without scanning every record; the full scan
+//! ([`BlobStore::sweep_at_start`]) runs only at start.
 //!
 //! Configuration rows (bucket policies and settings, IAM users, keys, policies) carry MACs the
 //! store checks on every read, with a key the server installs ([`RowAuthenticator`]): see
@@ -20,10 +26,11 @@
 mod blob;
 mod error;
 mod integrity;
+mod lifecycle;
 mod meta;
 mod records;
 
-pub use blob::{BlobId, BlobStore, BlobWriter};
+pub use blob::{BlobId, BlobLifecycle, BlobStore, BlobWriter, GcReport};
 pub use error::StoreError;
 pub use integrity::{Canonical, LegacyCounts, RowAuthenticator};
 pub use meta::{prefix_upper_bound, AccessKeyRecord, BucketConfig, MetaStore, UserRecord, WriteCondition};

@@ -1,10 +1,11 @@
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::integrity::{access_key_row, upgrade_schema, user_policy_row, user_row, RowAuthenticator, BUCKET_FIELDS};
+use crate::lifecycle::{claim_written_tx, next_generation, queue_deletion_tx, LIFECYCLE_SCHEMA};
 use crate::records::{BucketRecord, ObjectRecord, PartRecord, StoredPart, UploadRecord};
 use crate::{Result, StoreError};
 
@@ -23,6 +24,7 @@ CREATE TABLE IF NOT EXISTS objects (
     etag TEXT NOT NULL,
     last_modified_ms INTEGER NOT NULL,
     doc TEXT NOT NULL,
+    generation INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (bucket, key)
 );
 CREATE TABLE IF NOT EXISTS uploads (
@@ -102,6 +104,8 @@ impl MetaStore {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
         upgrade_schema(&conn)?;
+        migrate_objects_generation(&conn)?;
+        conn.execute_batch(LIFECYCLE_SCHEMA)?;
         Ok(Self { conn: Mutex::new(conn), rows: OnceLock::new() })
     }
 
@@ -191,7 +195,19 @@ impl MetaStore {
         if has_objects {
             return Err(StoreError::BucketNotEmpty(name.to_owned()));
         }
-        // In-progress uploads do not keep a bucket alive on AWS either; their parts are dropped.
+        // In-progress uploads do not keep a bucket alive on AWS either; their parts are dropped
+        // and their blobs queued for deletion.
+        let mut blobs = Vec::new();
+        {
+            let mut stmt = tx.prepare(
+                "SELECT upload_id, part_number, last_modified_ms, doc FROM parts
+                 WHERE upload_id IN (SELECT upload_id FROM uploads WHERE bucket = ?1)",
+            )?;
+            for row in stmt.query_map(params![name], part_from_row)? {
+                blobs.push(row??.part.blob);
+            }
+        }
+        queue_deletion_tx(&tx, blobs.iter().map(String::as_str))?;
         tx.execute(
             "DELETE FROM parts WHERE upload_id IN (SELECT upload_id FROM uploads WHERE bucket = ?1)",
             params![name],
@@ -223,7 +239,7 @@ impl MetaStore {
     pub fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
         let conn = self.conn();
         conn.query_row(
-            "SELECT bucket, key, size, etag, last_modified_ms, doc FROM objects WHERE bucket = ?1 AND key = ?2",
+            "SELECT bucket, key, size, etag, last_modified_ms, doc, generation FROM objects WHERE bucket = ?1 AND key = ?2",
             params![bucket, key.as_bytes()],
             object_from_row,
         )
@@ -231,8 +247,10 @@ impl MetaStore {
         .transpose()
     }
 
-    /// Commits an object record, replacing any previous one under the same key. Returns the
-    /// replaced record so the caller can delete its blobs *after* this commit.
+    /// Commits an object record, replacing any previous one under the same key, with a fresh
+    /// generation. The record's new blobs must have been written through [`crate::BlobWriter`];
+    /// the replaced record's blobs are queued for deletion in the same transaction (removed after
+    /// the grace period). Returns the replaced record.
     pub fn put_object(&self, record: &ObjectRecord, condition: &WriteCondition) -> Result<Option<ObjectRecord>> {
         let doc = serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut conn = self.conn();
@@ -240,56 +258,89 @@ impl MetaStore {
         require_bucket_tx(&tx, &record.bucket)?;
         let previous = tx
             .query_row(
-                "SELECT bucket, key, size, etag, last_modified_ms, doc FROM objects WHERE bucket = ?1 AND key = ?2",
+                "SELECT bucket, key, size, etag, last_modified_ms, doc, generation FROM objects WHERE bucket = ?1 AND key = ?2",
                 params![record.bucket, record.key.as_bytes()],
                 object_from_row,
             )
             .optional()?
             .transpose()?;
         check_condition(previous.as_ref(), condition)?;
-        tx.execute(
-            "INSERT INTO objects (bucket, key, size, etag, last_modified_ms, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (bucket, key) DO UPDATE SET size = excluded.size, etag = excluded.etag,
-                 last_modified_ms = excluded.last_modified_ms, doc = excluded.doc",
-            params![
-                record.bucket,
-                record.key.as_bytes(),
-                record.size as i64,
-                record.etag,
-                record.last_modified_ms,
-                doc
-            ],
-        )?;
+        let old: HashSet<&str> = previous.iter().flat_map(ObjectRecord::blob_ids).collect();
+        claim_written_tx(&tx, record.blob_ids().filter(|b| !old.contains(b)))?;
+        upsert_object_tx(&tx, record, &doc)?;
+        queue_replaced_tx(&tx, previous.as_ref(), record)?;
         tx.commit()?;
         Ok(previous)
     }
 
-    /// Replaces only the descriptive document of an existing object (tags, re-wrapped keys)
-    /// without touching its blobs, if it still has the given ETag.
+    /// Replaces only the descriptive document of an existing object (re-wrapped keys) if the row
+    /// is still at `record.generation`, i.e. nothing wrote it since the caller read it: a stale
+    /// update can never write back blob ids an overwrite replaced. The blobs themselves cannot
+    /// change this way. False when the row moved on (or is gone): re-read and retry.
     pub fn update_object_doc(&self, record: &ObjectRecord) -> Result<bool> {
         let doc = serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let changed = self.conn().execute(
-            "UPDATE objects SET doc = ?4 WHERE bucket = ?1 AND key = ?2 AND etag = ?3",
-            params![record.bucket, record.key.as_bytes(), record.etag, doc],
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let Some(current) = object_tx(&tx, &record.bucket, &record.key)? else { return Ok(false) };
+        if current.generation != record.generation {
+            return Ok(false);
+        }
+        if !current.blob_ids().eq(record.blob_ids()) {
+            return Err(StoreError::Corrupt("a metadata update may not change an object's blobs".into()));
+        }
+        let generation = next_generation(&tx)?;
+        tx.execute(
+            "UPDATE objects SET doc = ?3, generation = ?4 WHERE bucket = ?1 AND key = ?2",
+            params![record.bucket, record.key.as_bytes(), doc, generation],
         )?;
-        Ok(changed > 0)
+        tx.commit()?;
+        Ok(true)
     }
 
-    /// Removes an object's record; returns it so the caller can delete its blobs.
+    /// Sets the tags of whatever object is current under the key (S3 tags the current object),
+    /// reading and writing the row in one transaction so no concurrent write is undone. False
+    /// when there is no such object.
+    /// `seal(current, next)` is the S3 layer's check of the record as stored and the new row MAC
+    /// of the record with its new tags (`sealbox-s3` `integrity.rs`); its error aborts the update.
+    pub fn set_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        tags: &BTreeMap<String, String>,
+        seal: impl FnOnce(&ObjectRecord, &mut ObjectRecord) -> Result<()>,
+    ) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let Some(current) = object_tx(&tx, bucket, key)? else { return Ok(false) };
+        let mut next = current.clone();
+        next.tags = tags.clone();
+        seal(&current, &mut next)?;
+        let doc = serde_json::to_string(&next).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let generation = next_generation(&tx)?;
+        tx.execute(
+            "UPDATE objects SET doc = ?3, generation = ?4 WHERE bucket = ?1 AND key = ?2",
+            params![bucket, key.as_bytes(), doc, generation],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Removes an object's record and queues its blobs for deletion; returns the record.
     pub fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         require_bucket_tx(&tx, bucket)?;
         let previous = tx
             .query_row(
-                "SELECT bucket, key, size, etag, last_modified_ms, doc FROM objects WHERE bucket = ?1 AND key = ?2",
+                "SELECT bucket, key, size, etag, last_modified_ms, doc, generation FROM objects WHERE bucket = ?1 AND key = ?2",
                 params![bucket, key.as_bytes()],
                 object_from_row,
             )
             .optional()?
             .transpose()?;
-        if previous.is_some() {
+        if let Some(prev) = &previous {
             tx.execute("DELETE FROM objects WHERE bucket = ?1 AND key = ?2", params![bucket, key.as_bytes()])?;
+            queue_deletion_tx(&tx, prev.blob_ids())?;
         }
         tx.commit()?;
         Ok(previous)
@@ -311,7 +362,7 @@ impl MetaStore {
         };
         let conn = self.conn();
         let sql = format!(
-            "SELECT bucket, key, size, etag, last_modified_ms, doc FROM objects
+            "SELECT bucket, key, size, etag, last_modified_ms, doc, generation FROM objects
              WHERE bucket = ?1 AND key {} ?2 AND (?3 IS NULL OR key < ?3)
              ORDER BY key LIMIT ?4",
             if inclusive { ">=" } else { ">" }
@@ -391,7 +442,8 @@ impl MetaStore {
         Ok(out)
     }
 
-    /// Records a part; returns the part it replaced (same number) so its blob can be deleted.
+    /// Records a part (its blob written through [`crate::BlobWriter`]); the part it replaced (same
+    /// number) is returned and its blob queued for deletion.
     pub fn put_part(&self, part: &PartRecord) -> Result<Option<PartRecord>> {
         let doc = serde_json::to_string(&part.part).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut conn = self.conn();
@@ -411,11 +463,15 @@ impl MetaStore {
             )
             .optional()?
             .transpose()?;
+        claim_written_tx(&tx, [part.part.blob.as_str()])?;
         tx.execute(
             "INSERT INTO parts (upload_id, part_number, last_modified_ms, doc) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (upload_id, part_number) DO UPDATE SET last_modified_ms = excluded.last_modified_ms, doc = excluded.doc",
             params![part.upload_id, part.part_number, part.last_modified_ms, doc],
         )?;
+        if let Some(prev) = &previous {
+            queue_deletion_tx(&tx, [prev.part.blob.as_str()])?;
+        }
         tx.commit()?;
         Ok(previous)
     }
@@ -435,8 +491,8 @@ impl MetaStore {
     }
 
     /// Atomically turns an upload into an object: inserts the object record (whose parts were
-    /// chosen by the caller), removes the upload and all its part records. Returns the replaced
-    /// object and the parts that were not used, whose blobs the caller deletes.
+    /// chosen by the caller), removes the upload and all its part records. The replaced object's
+    /// blobs and the unused parts' blobs are queued for deletion; both are returned.
     pub fn complete_upload(
         &self,
         upload_id: &str,
@@ -456,7 +512,7 @@ impl MetaStore {
         require_bucket_tx(&tx, &record.bucket)?;
         let previous = tx
             .query_row(
-                "SELECT bucket, key, size, etag, last_modified_ms, doc FROM objects WHERE bucket = ?1 AND key = ?2",
+                "SELECT bucket, key, size, etag, last_modified_ms, doc, generation FROM objects WHERE bucket = ?1 AND key = ?2",
                 params![record.bucket, record.key.as_bytes()],
                 object_from_row,
             )
@@ -475,26 +531,16 @@ impl MetaStore {
                 }
             }
         }
-        tx.execute(
-            "INSERT INTO objects (bucket, key, size, etag, last_modified_ms, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (bucket, key) DO UPDATE SET size = excluded.size, etag = excluded.etag,
-                 last_modified_ms = excluded.last_modified_ms, doc = excluded.doc",
-            params![
-                record.bucket,
-                record.key.as_bytes(),
-                record.size as i64,
-                record.etag,
-                record.last_modified_ms,
-                doc
-            ],
-        )?;
+        upsert_object_tx(&tx, record, &doc)?;
+        queue_replaced_tx(&tx, previous.as_ref(), record)?;
+        queue_deletion_tx(&tx, unused.iter().map(|p| p.part.blob.as_str()))?;
         tx.execute("DELETE FROM parts WHERE upload_id = ?1", params![upload_id])?;
         tx.execute("DELETE FROM uploads WHERE upload_id = ?1", params![upload_id])?;
         tx.commit()?;
         Ok((previous, unused))
     }
 
-    /// Drops an upload and returns its parts so their blobs can be deleted.
+    /// Drops an upload, queues its parts' blobs for deletion and returns the parts.
     pub fn abort_upload(&self, upload_id: &str) -> Result<Vec<PartRecord>> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -513,6 +559,7 @@ impl MetaStore {
                 parts.push(row??);
             }
         }
+        queue_deletion_tx(&tx, parts.iter().map(|p| p.part.blob.as_str()))?;
         tx.execute("DELETE FROM parts WHERE upload_id = ?1", params![upload_id])?;
         tx.execute("DELETE FROM uploads WHERE upload_id = ?1", params![upload_id])?;
         tx.commit()?;
@@ -766,6 +813,60 @@ pub enum BucketConfig {
     Versioning,
 }
 
+/// Adds a column to `objects` in meta.db files made before it existed (rows start at 0; every
+/// write from now on takes a fresh generation from the counter, which starts above 0).
+fn migrate_objects_generation(conn: &Connection) -> Result<()> {
+    let has_generation: bool =
+        conn.prepare("SELECT 1 FROM pragma_table_info('objects') WHERE name = 'generation'")?.exists([])?;
+    if !has_generation {
+        conn.execute_batch("ALTER TABLE objects ADD COLUMN generation INTEGER NOT NULL DEFAULT 0")?;
+    }
+    Ok(())
+}
+
+fn object_tx(tx: &rusqlite::Transaction<'_>, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
+    tx.query_row(
+        "SELECT bucket, key, size, etag, last_modified_ms, doc, generation FROM objects WHERE bucket = ?1 AND key = ?2",
+        params![bucket, key.as_bytes()],
+        object_from_row,
+    )
+    .optional()?
+    .transpose()
+}
+
+/// Writes an object row with a fresh generation (a new object or an overwrite).
+fn upsert_object_tx(tx: &rusqlite::Transaction<'_>, record: &ObjectRecord, doc: &str) -> Result<()> {
+    let generation = next_generation(tx)?;
+    tx.execute(
+        "INSERT INTO objects (bucket, key, size, etag, last_modified_ms, doc, generation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (bucket, key) DO UPDATE SET size = excluded.size, etag = excluded.etag,
+             last_modified_ms = excluded.last_modified_ms, doc = excluded.doc, generation = excluded.generation",
+        params![
+            record.bucket,
+            record.key.as_bytes(),
+            record.size as i64,
+            record.etag,
+            record.last_modified_ms,
+            doc,
+            generation
+        ],
+    )?;
+    Ok(())
+}
+
+/// Queues the blobs of a replaced record that the new record does not keep.
+fn queue_replaced_tx(
+    tx: &rusqlite::Transaction<'_>,
+    previous: Option<&ObjectRecord>,
+    record: &ObjectRecord,
+) -> Result<()> {
+    if let Some(prev) = previous {
+        let keep: HashSet<&str> = record.blob_ids().collect();
+        queue_deletion_tx(tx, prev.blob_ids().filter(|b| !keep.contains(b)))?;
+    }
+    Ok(())
+}
+
 fn check_condition(current: Option<&ObjectRecord>, condition: &WriteCondition) -> Result<()> {
     match (condition, current) {
         (WriteCondition::None, _) => Ok(()),
@@ -816,8 +917,10 @@ pub(crate) fn object_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ObjectRe
     let etag: String = row.get(3)?;
     let last_modified_ms: i64 = row.get(4)?;
     let doc: String = row.get(5)?;
+    let generation: i64 = row.get(6)?;
     Ok((|| {
         let mut rec: ObjectRecord = serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        rec.generation = generation;
         rec.bucket = bucket;
         rec.key = key_from_blob(key)?;
         rec.size = size as u64;

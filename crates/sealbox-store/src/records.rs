@@ -50,6 +50,10 @@ pub struct ObjectRecord {
     /// Unix time in milliseconds.
     #[serde(skip)]
     pub last_modified_ms: i64,
+    /// Row version in the meta store: every write of the row takes a fresh one (set by the store,
+    /// ignored on put). A metadata-only update applies only at the generation it was read at.
+    #[serde(skip)]
+    pub generation: i64,
     #[serde(default)]
     pub content_type: Option<String>,
     #[serde(default)]

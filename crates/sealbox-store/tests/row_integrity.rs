@@ -167,6 +167,7 @@ fn a_store_from_before_macs_is_authenticated_once_and_checked_after() {
             size: 0,
             etag: "e".into(),
             last_modified_ms: 1,
+            generation: 0,
             content_type: None,
             content_encoding: None,
             content_disposition: None,

@@ -23,6 +23,11 @@ pub struct CallerSlot(pub Arc<std::sync::OnceLock<Principal>>);
 pub struct SealboxAccess {
     pub keyring: Arc<KeyRing>,
     pub meta: Arc<MetaStore>,
+    /// Bucket configuration changes (and, with data events on, object operations) are audited:
+    /// refused while the trail cannot be written (see `audit_glue`).
+    pub audit: Arc<sealbox_audit::AuditLog>,
+    pub region: String,
+    pub audit_data_events: bool,
 }
 
 /// Policies that apply to one request, loaded from the meta store.
@@ -213,6 +218,48 @@ impl S3Access for SealboxAccess {
                 return Err(denied());
             }
         }
-        Ok(())
+        self.audit_before(cx, &operation, principal.as_ref()).await
+    }
+}
+
+impl SealboxAccess {
+    /// An allowed operation that must be audited: refused while the trail cannot be written; a
+    /// bucket configuration change first gets its durable intent record (the router writes the
+    /// outcome with the same request id).
+    async fn audit_before(
+        &self,
+        cx: &mut S3AccessContext<'_>,
+        operation: &str,
+        principal: Option<&Principal>,
+    ) -> S3Result<()> {
+        let management = crate::audit_glue::is_s3_management(operation);
+        let data = self.audit_data_events && sealbox_audit::is_s3_data_event(operation);
+        if !(management || data) {
+            return Ok(());
+        }
+        let unavailable = || s3_error!(ServiceUnavailable, "{}", crate::audit_glue::AUDIT_UNAVAILABLE);
+        if !management || principal.is_none() {
+            return if self.audit.has_failed() { Err(unavailable()) } else { Ok(()) };
+        }
+        let Some(p) = principal else { return Ok(()) };
+        let info = cx.extensions_mut().get::<RequestInfo>().cloned().unwrap_or_default();
+        let rid = cx.extensions_mut().get::<crate::audit_glue::AuditRequestId>().map(|r| r.0.clone());
+        let rid = rid.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let ctx = crate::audit_glue::context(&self.region, info.source_ip.clone(), Some(cx.headers()), &rid);
+        let bucket = match cx.s3_path() {
+            S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => bucket.to_string(),
+            S3Path::Root => String::new(),
+        };
+        crate::audit_glue::AuditedCall::begin(
+            &self.audit,
+            &crate::audit_glue::principal(p),
+            &ctx,
+            sealbox_audit::EventSource::S3,
+            operation,
+            || serde_json::json!({ "bucketName": bucket }),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|_| unavailable())
     }
 }

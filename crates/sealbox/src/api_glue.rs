@@ -12,6 +12,7 @@ use s3s::Body;
 use crate::keyservice::{authorize_kms, identity_policies};
 use crate::router::{Peer, RouterState};
 use crate::sigv4::{self, SigError, SignedRequest};
+use sealbox_audit::EventSource;
 
 /// KMS and IAM requests are small JSON/form documents; anything larger is refused unread.
 const MAX_API_BODY: usize = 1 << 20;
@@ -58,6 +59,87 @@ fn kms_sig_error(e: SigError, request_id: &str) -> Response<Body> {
     }
 }
 
+/// The refusal when a KMS call's record cannot be written: KMSInternalException, as AWS KMS
+/// answers when it cannot complete a call; nothing of the call is in it.
+fn kms_audit_refused(request_id: &str) -> Response<Body> {
+    audited(kms_error(500, "KMSInternalException", crate::audit_glue::AUDIT_UNAVAILABLE, request_id))
+}
+
+/// Marks a response whose record the handler wrote (the router does not record it again).
+fn audited(mut resp: Response<Body>) -> Response<Body> {
+    resp.extensions_mut().insert(crate::audit_glue::Audited);
+    resp
+}
+
+type KmsResult = Result<(sealbox_kms::api::ApiReply, sealbox_kms::api::CallSummary), tokio::task::JoinError>;
+
+/// A KMS call's record and the response it may release.
+fn kms_outcome(
+    result: KmsResult,
+    principal: &sealbox_audit::Principal,
+    ctx: &sealbox_audit::RequestContext,
+    op: &str,
+    rid: &str,
+) -> (sealbox_audit::AuditRecord, Response<Body>) {
+    let rec = sealbox_audit::AuditRecord::api_call(principal, ctx, sealbox_audit::EventSource::Kms, op);
+    match result {
+        Ok((reply, summary)) => {
+            let mut rec = rec.with_request_parameters(summary.request_parameters.clone());
+            if let Some(arn) = &summary.key_arn {
+                rec = rec.with_resource("AWS::KMS::Key", arn);
+            }
+            if reply.status != 200 {
+                let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+                rec = rec.with_error(v["__type"].as_str().unwrap_or("Error"), v["message"].as_str().unwrap_or(""));
+            }
+            (rec, json_response(reply.status, reply.body, rid))
+        }
+        Err(e) => {
+            let message = format!("internal error: {e}");
+            (rec.with_error("KMSInternalException", &message), kms_error(500, "KMSInternalException", &message, rid))
+        }
+    }
+}
+
+/// A KMS call by an authenticated caller. Fail closed: refused while the trail cannot be written
+/// (an intent record first for calls that change state), and the reply (key material, plaintext)
+/// is released only once its record is durable.
+async fn kms_call(
+    state: &Arc<RouterState>,
+    peer: Option<Peer>,
+    headers: &http::HeaderMap,
+    bytes: bytes::Bytes,
+    p: crate::identity::Principal,
+    op: &str,
+    rid: &str,
+) -> Response<Body> {
+    let source_ip = peer.map(|p| p.addr.ip().to_string());
+    let audit_principal = crate::audit_glue::principal(&p);
+    let audit_ctx = crate::audit_glue::context(&state.region, source_ip.clone(), Some(headers), rid);
+    let intent = || crate::audit_glue::json_intent_parameters(&bytes);
+    let begun =
+        crate::audit_glue::AuditedCall::begin(&state.audit, &audit_principal, &audit_ctx, EventSource::Kms, op, intent)
+            .await;
+    let Ok(call) = begun else { return kms_audit_refused(rid) };
+    let caller =
+        sealbox_kms::Caller { access_key_id: p.access_key_id.clone(), principal_arn: p.arn.clone(), source_ip };
+    let (st, op2) = (state.clone(), op.to_owned());
+    let result = tokio::task::spawn_blocking(move || {
+        let meta = st.meta.clone();
+        let arn = caller.principal_arn.clone();
+        let authorize = move |action: &str, resource: &str, key: Option<&sealbox_kms::KeyRecord>| {
+            authorize_kms(&meta, &arn, action, key, resource, &[])
+        };
+        sealbox_kms::api::handle(&st.kms, &op2, &bytes, &caller, &authorize)
+    })
+    .await;
+    let (rec, resp) = kms_outcome(result, &audit_principal, &audit_ctx, op, rid);
+    match call.finish(rec).await {
+        Ok(()) => audited(resp),
+        Err(_) => kms_audit_refused(rid),
+    }
+}
+
 /// `POST /` with `X-Amz-Target: TrentService.<op>`.
 pub async fn kms(state: Arc<RouterState>, peer: Option<Peer>, req: Request<Incoming>, op: String) -> Response<Body> {
     let started = Instant::now();
@@ -79,57 +161,7 @@ pub async fn kms(state: Arc<RouterState>, peer: Option<Peer>, req: Request<Incom
                     let principal = state.keyring.principal(&v.access_key_id);
                     match principal {
                         None => kms_sig_error(SigError::UnknownKey, &rid),
-                        Some(p) => {
-                            let caller = sealbox_kms::Caller {
-                                access_key_id: p.access_key_id.clone(),
-                                principal_arn: p.arn.clone(),
-                                source_ip: peer.map(|p| p.addr.ip().to_string()),
-                            };
-                            let st = state.clone();
-                            let op2 = op.clone();
-                            let audit_principal = crate::audit_glue::principal(&p);
-                            let audit_ctx = crate::audit_glue::context(
-                                &state.region,
-                                peer.map(|p| p.addr.ip().to_string()),
-                                Some(&parts.headers),
-                                &rid,
-                            );
-                            let result = tokio::task::spawn_blocking(move || {
-                                let meta = st.meta.clone();
-                                let arn = caller.principal_arn.clone();
-                                let authorize =
-                                    move |action: &str, resource: &str, key: Option<&sealbox_kms::KeyRecord>| {
-                                        authorize_kms(&meta, &arn, action, key, resource, &[])
-                                    };
-                                sealbox_kms::api::handle(&st.kms, &op2, &bytes, &caller, &authorize)
-                            })
-                            .await;
-                            match result {
-                                Ok((reply, summary)) => {
-                                    let mut rec = sealbox_audit::AuditRecord::api_call(
-                                        &audit_principal,
-                                        &audit_ctx,
-                                        sealbox_audit::EventSource::Kms,
-                                        &op,
-                                    )
-                                    .with_request_parameters(summary.request_parameters.clone());
-                                    if let Some(arn) = &summary.key_arn {
-                                        rec = rec.with_resource("AWS::KMS::Key", arn);
-                                    }
-                                    if reply.status != 200 {
-                                        let v: serde_json::Value =
-                                            serde_json::from_slice(&reply.body).unwrap_or_default();
-                                        rec = rec.with_error(
-                                            v["__type"].as_str().unwrap_or("Error"),
-                                            v["message"].as_str().unwrap_or(""),
-                                        );
-                                    }
-                                    crate::audit_glue::write(&state.audit, rec, true).await;
-                                    json_response(reply.status, reply.body, &rid)
-                                }
-                                Err(e) => kms_error(500, "KMSInternalException", &format!("internal error: {e}"), &rid),
-                            }
-                        }
+                        Some(p) => kms_call(&state, peer, &parts.headers, bytes, p, &op, &rid).await,
                     }
                 }
             }
@@ -149,6 +181,109 @@ fn iam_response(status: StatusCode, xml: String) -> Response<Body> {
 fn iam_err(status: StatusCode, code: &'static str, message: impl Into<String>, rid: &str) -> Response<Body> {
     let e = crate::iam::IamError { status, code, message: message.into() };
     iam_response(status, crate::iam::error_xml(&e, rid))
+}
+
+/// The refusal when an IAM call's record cannot be written: AWS IAM's ServiceFailure (500,
+/// `Receiver`); nothing of the call (no new secret) is in it.
+fn iam_audit_refused(rid: &str) -> Response<Body> {
+    audited(iam_err(StatusCode::INTERNAL_SERVER_ERROR, "ServiceFailure", crate::audit_glue::AUDIT_UNAVAILABLE, rid))
+}
+
+/// IAM's own authorisation of a non-root caller (identity policies; `iam:<Action>` on the user).
+fn iam_authorize(
+    state: &RouterState,
+    p: &crate::identity::Principal,
+    form: &crate::iam::Form,
+    action: &str,
+) -> Result<(), crate::iam::IamError> {
+    if p.is_root() {
+        return Ok(());
+    }
+    let resource = match form.get("UserName") {
+        Some(u) => crate::iam::user_arn(u, "/"),
+        None => "*".to_owned(),
+    };
+    let ctx = sealbox_policy::RequestContext::new(
+        p.arn.clone(),
+        crate::iam::ACCOUNT_ID,
+        format!("iam:{action}"),
+        resource.clone(),
+    );
+    let policies = identity_policies(&state.meta, &p.arn);
+    let refs: Vec<(&sealbox_policy::PolicyDocument, sealbox_policy::PolicyKind)> =
+        policies.iter().map(|d| (d, sealbox_policy::PolicyKind::Identity)).collect();
+    if sealbox_policy::evaluate(&ctx, &refs).is_allowed() {
+        return Ok(());
+    }
+    Err(crate::iam::IamError {
+        status: StatusCode::FORBIDDEN,
+        code: "AccessDenied",
+        message: format!("User: {} is not authorized to perform: iam:{action} on resource: {resource}", p.arn),
+    })
+}
+
+/// An IAM call with a valid signature; returns the response and the action (for metrics). Fail
+/// closed, as for KMS: no new secret or state change without its record.
+async fn iam_call(
+    state: &Arc<RouterState>,
+    peer: Option<Peer>,
+    headers: &http::HeaderMap,
+    body: &[u8],
+    access_key_id: &str,
+    rid: &str,
+) -> (Response<Body>, String) {
+    let form = crate::iam::Form::parse(body);
+    let action = form.get("Action").unwrap_or("Unknown").to_owned();
+    let Some(p) = state.keyring.principal(access_key_id) else {
+        let e = "The security token included in the request is invalid.";
+        return (iam_err(StatusCode::FORBIDDEN, "InvalidClientTokenId", e, rid), action);
+    };
+    let audit_principal = crate::audit_glue::principal(&p);
+    let audit_ctx =
+        crate::audit_glue::context(&state.region, peer.map(|p| p.addr.ip().to_string()), Some(headers), rid);
+    let mut params = serde_json::Map::new();
+    for (k, v) in &form.0 {
+        if matches!(k.as_str(), "UserName" | "PolicyName" | "AccessKeyId" | "Status" | "Path") {
+            let mut c = k.chars();
+            let key = c.next().map(|f| f.to_lowercase().collect::<String>() + c.as_str()).unwrap_or_default();
+            params.insert(key, serde_json::json!(v));
+        }
+    }
+    let params = serde_json::Value::Object(params);
+    let intent = || params.clone();
+    let begun = crate::audit_glue::AuditedCall::begin(
+        &state.audit,
+        &audit_principal,
+        &audit_ctx,
+        EventSource::Iam,
+        &action,
+        intent,
+    )
+    .await;
+    let Ok(call) = begun else { return (iam_audit_refused(rid), action) };
+    let (st, rid2, act) = (state.clone(), rid.to_owned(), action.clone());
+    let result = tokio::task::spawn_blocking(move || {
+        iam_authorize(&st, &p, &form, &act)?;
+        st.iam.handle(&form, &rid2)
+    })
+    .await;
+    let mut rec = sealbox_audit::AuditRecord::api_call(&audit_principal, &audit_ctx, EventSource::Iam, &action)
+        .with_request_parameters(params);
+    let resp = match result {
+        Ok(Ok(xml)) => iam_response(StatusCode::OK, xml),
+        Ok(Err(e)) => {
+            rec = rec.with_error(e.code, &e.message);
+            iam_response(e.status, crate::iam::error_xml(&e, rid))
+        }
+        Err(e) => {
+            rec = rec.with_error("ServiceFailure", &e.to_string());
+            iam_err(StatusCode::INTERNAL_SERVER_ERROR, "ServiceFailure", e.to_string(), rid)
+        }
+    };
+    match call.finish(rec).await {
+        Ok(()) => (audited(resp), action),
+        Err(_) => (iam_audit_refused(rid), action),
+    }
 }
 
 /// The IAM query API (form-encoded POST signed for service `iam`).
@@ -186,82 +321,9 @@ pub async fn iam(state: Arc<RouterState>, _peer: Option<Peer>, req: Request<Inco
                 ),
                 Err(SigError::Expired(m)) => iam_err(StatusCode::FORBIDDEN, "SignatureDoesNotMatch", m, &rid),
                 Ok(v) => {
-                    let principal = state.keyring.principal(&v.access_key_id);
-                    let audit_principal = principal.as_ref().map(crate::audit_glue::principal);
-                    let audit_ctx = crate::audit_glue::context(
-                        &state.region,
-                        _peer.map(|p| p.addr.ip().to_string()),
-                        Some(&parts.headers),
-                        &rid,
-                    );
-                    let form = crate::iam::Form::parse(&bytes);
-                    let mut params = serde_json::Map::new();
-                    for (k, v) in &form.0 {
-                        if matches!(k.as_str(), "UserName" | "PolicyName" | "AccessKeyId" | "Status" | "Path") {
-                            let mut c = k.chars();
-                            let key =
-                                c.next().map(|f| f.to_lowercase().collect::<String>() + c.as_str()).unwrap_or_default();
-                            params.insert(key, serde_json::json!(v));
-                        }
-                    }
-                    action = form.get("Action").unwrap_or("Unknown").to_owned();
-                    let st = state.clone();
-                    let rid2 = rid.clone();
-                    let act = action.clone();
-                    let result = tokio::task::spawn_blocking(move || {
-                        let Some(p) = principal else {
-                            return Err(crate::iam::IamError {
-                                status: StatusCode::FORBIDDEN,
-                                code: "InvalidClientTokenId",
-                                message: "Unknown access key".into(),
-                            });
-                        };
-                        if !p.is_root() {
-                            let resource = match form.get("UserName") {
-                                Some(u) => crate::iam::user_arn(u, "/"),
-                                None => "*".to_owned(),
-                            };
-                            let ctx = sealbox_policy::RequestContext::new(
-                                p.arn.clone(),
-                                crate::iam::ACCOUNT_ID,
-                                format!("iam:{act}"),
-                                resource.clone(),
-                            );
-                            let policies = identity_policies(&st.meta, &p.arn);
-                            let refs: Vec<(&sealbox_policy::PolicyDocument, sealbox_policy::PolicyKind)> =
-                                policies.iter().map(|d| (d, sealbox_policy::PolicyKind::Identity)).collect();
-                            if !sealbox_policy::evaluate(&ctx, &refs).is_allowed() {
-                                return Err(crate::iam::IamError {
-                                    status: StatusCode::FORBIDDEN,
-                                    code: "AccessDenied",
-                                    message: format!(
-                                        "User: {} is not authorized to perform: iam:{act} on resource: {resource}",
-                                        p.arn
-                                    ),
-                                });
-                            }
-                        }
-                        st.iam.handle(&form, &rid2)
-                    })
-                    .await;
-                    if let Some(ap) = &audit_principal {
-                        let mut rec = sealbox_audit::AuditRecord::api_call(
-                            ap,
-                            &audit_ctx,
-                            sealbox_audit::EventSource::Iam,
-                            &action,
-                        )
-                        .with_request_parameters(serde_json::Value::Object(params));
-                        if let Ok(Err(e)) = &result {
-                            rec = rec.with_error(e.code, &e.message);
-                        }
-                        crate::audit_glue::write(&state.audit, rec, true).await;
-                    }
-                    match result {
-                        Ok(Ok(xml)) => iam_response(StatusCode::OK, xml),
-                        Ok(Err(e)) => iam_response(e.status, crate::iam::error_xml(&e, &rid)),
-                        Err(e) => iam_err(StatusCode::INTERNAL_SERVER_ERROR, "ServiceFailure", e.to_string(), &rid),
-                    }
+                    let (resp, name) = iam_call(&state, _peer, &parts.headers, &bytes, &v.access_key_id, &rid).await;
+                    action = name;
+                    resp
                 }
             }
         }
@@ -291,8 +353,20 @@ pub async fn rewrap(state: Arc<RouterState>, peer: Option<Peer>, req: Request<In
         Err(_) => None,
     };
     let Some(p) = principal else { return kms_error(403, "AccessDenied", "a valid signature is required", &rid) };
+    let ctx =
+        crate::audit_glue::context(&state.region, peer.map(|p| p.addr.ip().to_string()), Some(&parts.headers), &rid);
+    let audit_principal = crate::audit_glue::principal(&p);
     if !p.is_root() {
-        return kms_error(403, "AccessDenied", "only the account root may rewrap", &rid);
+        let message = "only the account root may rewrap";
+        let rec = sealbox_audit::AuditRecord::denied(
+            &audit_principal,
+            &ctx,
+            sealbox_audit::EventSource::Sealbox,
+            "RewrapBucket",
+            message,
+        );
+        crate::audit_glue::write(&state.audit, rec, true).await;
+        return audited(kms_error(403, "AccessDenied", message, &rid));
     }
     let q: std::collections::HashMap<String, String> =
         url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()).into_owned().collect();
@@ -301,16 +375,27 @@ pub async fn rewrap(state: Arc<RouterState>, peer: Option<Peer>, req: Request<In
     };
     let prefix = q.get("prefix").cloned().unwrap_or_default();
     let rate = q.get("rate").and_then(|r| r.parse::<f64>().ok());
+    let params = serde_json::json!({"bucketName": bucket, "prefix": prefix});
+    let call = crate::audit_glue::AuditedCall::begin(
+        &state.audit,
+        &audit_principal,
+        &ctx,
+        sealbox_audit::EventSource::Sealbox,
+        "RewrapBucket",
+        || params.clone(),
+    )
+    .await;
+    let Ok(call) = call else {
+        return audited(kms_error(503, "ServiceUnavailable", crate::audit_glue::AUDIT_UNAVAILABLE, &rid));
+    };
     let result = state.s3_impl.rewrap_bucket(&bucket, &prefix, rate).await;
-    let ctx =
-        crate::audit_glue::context(&state.region, peer.map(|p| p.addr.ip().to_string()), Some(&parts.headers), &rid);
     let mut rec = sealbox_audit::AuditRecord::api_call(
-        &crate::audit_glue::principal(&p),
+        &audit_principal,
         &ctx,
         sealbox_audit::EventSource::Sealbox,
         "RewrapBucket",
     )
-    .with_request_parameters(serde_json::json!({"bucketName": bucket, "prefix": prefix}));
+    .with_request_parameters(params);
     let resp = match result {
         Ok(report) => {
             rec = rec.with_response_elements(serde_json::json!({"examined": report.examined, "rewrapped": report.rewrapped, "failed": report.failed}));
@@ -321,8 +406,11 @@ pub async fn rewrap(state: Arc<RouterState>, peer: Option<Peer>, req: Request<In
             kms_error(400, e.code().as_str(), e.message().unwrap_or(""), &rid)
         }
     };
-    crate::audit_glue::write(&state.audit, rec, true).await;
-    resp
+    match call.finish(rec).await {
+        Ok(()) => audited(resp),
+        // The objects may have been re-wrapped: the intent record says the call was made.
+        Err(_) => audited(kms_error(503, "ServiceUnavailable", crate::audit_glue::AUDIT_UNAVAILABLE, &rid)),
+    }
 }
 
 /// CloudTrail's `LookupEvents` (JSON 1.1, SigV4 service `cloudtrail`) over the audit trail, so
@@ -355,12 +443,17 @@ pub async fn lookup_events(state: Arc<RouterState>, req: Request<Incoming>) -> R
         let refs: Vec<(&sealbox_policy::PolicyDocument, sealbox_policy::PolicyKind)> =
             policies.iter().map(|d| (d, sealbox_policy::PolicyKind::Identity)).collect();
         if !sealbox_policy::evaluate(&ctx, &refs).is_allowed() {
-            return kms_error(
-                400,
-                "AccessDeniedException",
-                &format!("User: {} is not authorized to perform: cloudtrail:LookupEvents", p.arn),
-                &rid,
+            let message = format!("User: {} is not authorized to perform: cloudtrail:LookupEvents", p.arn);
+            let audit_ctx = crate::audit_glue::context(&state.region, None, Some(&parts.headers), &rid);
+            let rec = sealbox_audit::AuditRecord::denied(
+                &crate::audit_glue::principal(&p),
+                &audit_ctx,
+                sealbox_audit::EventSource::CloudTrail,
+                "LookupEvents",
+                &message,
             );
+            crate::audit_glue::write(&state.audit, rec, true).await;
+            return audited(kms_error(400, "AccessDeniedException", &message, &rid));
         }
     }
     let req: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();

@@ -1,4 +1,9 @@
 //! `sealbox audit verify | lookup | export-key`: offline tools over a data directory's trail.
+//!
+//! `verify` exit codes: 0 = the trail verifies against the key the verifier brought
+//! (`--public-key` or `--fingerprint`); 1 = verification failed (or the key does not match);
+//! 2 = usage error; 3 = the trail is consistent with the data directory's own copy of the key
+//! only, which proves nothing against someone who can write the data directory.
 
 use std::path::PathBuf;
 
@@ -10,10 +15,13 @@ pub enum AuditCommand {
     Verify {
         #[arg(long, env = "SEALBOX_DATA", default_value = "sealbox-data")]
         data: PathBuf,
-        /// Public key (PEM) to check digests with. Default: DATA/audit-public-key.pem
-        /// (keep a copy elsewhere: an attacker who can rewrite the data dir can replace it).
-        #[arg(long)]
+        /// Public key (PEM) to check the digests with, kept away from the server (`export-key`).
+        #[arg(long, conflicts_with = "fingerprint")]
         public_key: Option<PathBuf>,
+        /// Fingerprint (hex SHA-256) of the audit key, as printed at first start and by
+        /// `export-key`: DATA/audit-public-key.pem must be that key.
+        #[arg(long)]
+        fingerprint: Option<String>,
     },
     /// Print records (newest first) as CloudTrail JSON, filtered.
     Lookup {
@@ -47,6 +55,50 @@ pub enum AuditCommand {
     },
 }
 
+/// Exit code of a trail that verifies only against the data directory's own key copy.
+pub const EXIT_UNANCHORED: i32 = 3;
+
+fn verify(data: &std::path::Path, public_key: Option<PathBuf>, fingerprint: Option<String>) -> anyhow::Result<i32> {
+    use sealbox_audit::TrustAnchor;
+    let anchor = match (public_key, fingerprint) {
+        (Some(path), _) => TrustAnchor::PublicKey(sealbox_audit::read_public_key(&path)?),
+        (None, Some(fp)) => TrustAnchor::Fingerprint(fp),
+        (None, None) => TrustAnchor::DataDirCopy,
+    };
+    let resolved = match sealbox_audit::resolve_anchor(data, &anchor) {
+        Ok(r) => r,
+        Err(e @ sealbox_audit::AnchorError::FingerprintMismatch { .. }) => {
+            println!("audit trail FAILED verification: {e}");
+            return Ok(1);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match sealbox_audit::verify(data, &resolved.key) {
+        Ok(r) => {
+            println!(
+                "audit trail OK: {} records in {} files, {} digests; {} covered by signed digests, {} newer (hash chain only); key {}",
+                r.records, r.files, r.digests, r.covered_records, r.uncovered_records, r.key_fingerprint
+            );
+            if resolved.anchored {
+                return Ok(0);
+            }
+            let pem = sealbox_audit::public_key_path(data);
+            println!(
+                "WARNING: checked only against {}, the data directory's own copy of the key. This proves NOTHING \
+                 against someone who can write the data directory: they can rewrite the trail, re-sign it with a \
+                 key of their own and replace that file. Verify with the key you kept: --public-key FILE or \
+                 --fingerprint HEX (printed at first start and by `sealbox audit export-key`). Exit code {EXIT_UNANCHORED}.",
+                pem.display()
+            );
+            Ok(EXIT_UNANCHORED)
+        }
+        Err(e) => {
+            println!("audit trail FAILED verification: {e}");
+            Ok(1)
+        }
+    }
+}
+
 fn parse_time(s: Option<String>) -> anyhow::Result<Option<time::OffsetDateTime>> {
     s.map(|t| {
         time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339)
@@ -57,24 +109,7 @@ fn parse_time(s: Option<String>) -> anyhow::Result<Option<time::OffsetDateTime>>
 
 pub fn run(cmd: AuditCommand) -> anyhow::Result<i32> {
     match cmd {
-        AuditCommand::Verify { data, public_key } => {
-            let path = public_key.unwrap_or_else(|| data.join("audit-public-key.pem"));
-            let pem = std::fs::read_to_string(&path).with_context(|| format!("while reading {}", path.display()))?;
-            let key = sealbox_audit::AuditPublicKey::from_pem(&pem)?;
-            match sealbox_audit::verify(&data, &key) {
-                Ok(r) => {
-                    println!(
-                        "audit trail OK: {} records in {} files, {} digests; {} covered by signed digests, {} newer (hash chain only); key {}",
-                        r.records, r.files, r.digests, r.covered_records, r.uncovered_records, r.key_fingerprint
-                    );
-                    Ok(0)
-                }
-                Err(e) => {
-                    println!("audit trail FAILED verification: {e}");
-                    Ok(1)
-                }
-            }
-        }
+        AuditCommand::Verify { data, public_key, fingerprint } => verify(&data, public_key, fingerprint),
         AuditCommand::Lookup {
             data,
             event_name,
@@ -105,11 +140,16 @@ pub fn run(cmd: AuditCommand) -> anyhow::Result<i32> {
             Ok(0)
         }
         AuditCommand::ExportKey { data } => {
-            let path = data.join("audit-public-key.pem");
+            let path = sealbox_audit::public_key_path(&data);
             let pem = std::fs::read_to_string(&path).with_context(|| format!("while reading {}", path.display()))?;
             let key = sealbox_audit::AuditPublicKey::from_pem(&pem)?;
             print!("{pem}");
             eprintln!("fingerprint: {}", key.fingerprint());
+            eprintln!(
+                "keep both away from this machine; check the trail with `sealbox audit verify --data {} --fingerprint {}`",
+                data.display(),
+                key.fingerprint()
+            );
             Ok(0)
         }
     }

@@ -64,6 +64,14 @@ pub struct ServeArgs {
     /// Also record object reads and writes (S3 data events) in the audit trail.
     #[arg(long, env = "SEALBOX_AUDIT_DATA_EVENTS")]
     pub audit_data_events: bool,
+    /// Seconds a replaced or deleted object's blobs stay on disk before the collector removes
+    /// them, so reads that started before the change still find them. Default: 60
+    #[arg(long, env = "SEALBOX_BLOB_GRACE_SECS")]
+    pub blob_grace_secs: Option<u64>,
+    /// Seconds after which a blob no record took counts as an orphan of an interrupted request
+    /// and is removed by the periodic sweep. Default: 900
+    #[arg(long, env = "SEALBOX_ORPHAN_AGE_SECS")]
+    pub orphan_age_secs: Option<u64>,
     /// TOML config file with the same keys (data, listen, region, domain, log_format, tls, ...).
     #[arg(long, env = "SEALBOX_CONFIG")]
     pub config: Option<PathBuf>,
@@ -101,6 +109,8 @@ struct FileConfig {
     audit_digest_interval_secs: Option<u64>,
     #[serde(default)]
     audit_data_events: bool,
+    blob_grace_secs: Option<u64>,
+    orphan_age_secs: Option<u64>,
 }
 
 /// The resolved configuration the server runs with.
@@ -122,6 +132,8 @@ pub struct ServerConfig {
     pub root_key_file: Option<PathBuf>,
     pub audit_digest_interval: std::time::Duration,
     pub audit_data_events: bool,
+    /// When replaced blobs go, and when unnamed blobs count as orphans.
+    pub blob_lifecycle: sealbox_store::BlobLifecycle,
     /// Test-only: shift the server's clock (rotation, deletion windows) by this many seconds.
     pub test_clock_offset_secs: i64,
 }
@@ -166,6 +178,12 @@ impl ServerConfig {
             ),
             root_key_file: args.root_key_file.or(file.root_key_file),
             audit_data_events: args.audit_data_events || file.audit_data_events,
+            blob_lifecycle: sealbox_store::BlobLifecycle {
+                grace: std::time::Duration::from_secs(args.blob_grace_secs.or(file.blob_grace_secs).unwrap_or(60)),
+                orphan_age: std::time::Duration::from_secs(
+                    args.orphan_age_secs.or(file.orphan_age_secs).unwrap_or(900).max(1),
+                ),
+            },
             audit_digest_interval: std::time::Duration::from_secs(
                 args.audit_digest_interval_secs.or(file.audit_digest_interval_secs).unwrap_or(3600).max(1),
             ),

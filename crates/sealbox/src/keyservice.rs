@@ -1,6 +1,8 @@
 //! The built-in KMS behind the S3 layer's `KeyService`: every GenerateDataKey/Decrypt S3 makes on
 //! a user's behalf is authorised against the key policy and the user's identity policies (with
-//! kms:ViaService = s3), counted for metrics, and recorded in the audit trail.
+//! kms:ViaService = s3), counted for metrics, and recorded in the audit trail before its result
+//! is released: a call whose record cannot be made durable fails with KMSInternalException (S3
+//! answers 500 `KMS.KMSInternalException`) and its data key is dropped (zeroized) unused.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +27,8 @@ pub struct KmsKeys {
     pub kms: Arc<Kms>,
     pub meta: Arc<MetaStore>,
     pub calls: Arc<S3KmsCalls>,
-    pub audit: Arc<dyn Fn(AuditedKmsCall) + Send + Sync>,
+    /// Writes the call's record durably; `Err` means the call must be refused.
+    pub audit: Arc<dyn Fn(AuditedKmsCall) -> Result<(), crate::audit_glue::AuditRefused> + Send + Sync>,
 }
 
 /// A KMS call S3 made for a user, for the audit trail.
@@ -35,6 +38,15 @@ pub struct AuditedKmsCall {
     pub key_arn: Option<String>,
     pub context: BTreeMap<String, String>,
     pub error: Option<(String, String)>,
+}
+
+/// The call ran but its audit record could not be written: nothing of it is released.
+fn audit_refused() -> KeyError {
+    KeyError {
+        aws_type: "KMSInternalException".to_owned(),
+        message: crate::audit_glue::AUDIT_UNAVAILABLE.to_owned(),
+        access_denied: false,
+    }
 }
 
 fn key_error(e: KmsError) -> KeyError {
@@ -150,14 +162,15 @@ impl KmsKeys {
         key_arn: Option<String>,
         context: &BTreeMap<String, String>,
         error: Option<&KeyError>,
-    ) {
+    ) -> Result<(), KeyError> {
         (self.audit)(AuditedKmsCall {
             operation,
             caller: caller.clone(),
             key_arn,
             context: context.clone(),
             error: error.map(|e| (e.aws_type.clone(), e.message.clone())),
-        });
+        })
+        .map_err(|_| audit_refused())
     }
 }
 
@@ -187,7 +200,7 @@ impl KeyService for KmsKeys {
             result.as_ref().ok().map(|g| g.key_arn.clone()),
             context,
             result.as_ref().err(),
-        );
+        )?;
         result
     }
 
@@ -209,7 +222,7 @@ impl KeyService for KmsKeys {
             Ok(self.kms.decrypt_data_key(blob, context).map_err(key_error)?.plaintext)
         })();
         self.calls.decrypt.fetch_add(1, Ordering::Relaxed);
-        self.audit("Decrypt", caller, arn, context, result.as_ref().err());
+        self.audit("Decrypt", caller, arn, context, result.as_ref().err())?;
         result
     }
 

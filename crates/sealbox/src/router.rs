@@ -55,20 +55,71 @@ fn plain(status: StatusCode, body: &'static str) -> Response<Body> {
     resp
 }
 
+/// `/health/ready`: not ready while starting, or while the audit trail cannot be written (every
+/// request that must be audited is refused then; it recovers by itself when the disk does).
+fn readiness(state: &RouterState) -> Response<Body> {
+    if let Some(e) = state.audit.failure() {
+        // The OS error only: this endpoint answers without credentials, file paths stay in the log.
+        let reason = match &e {
+            sealbox_audit::AuditError::Io { source, .. } => source.to_string(),
+            other => other.to_string(),
+        };
+        let mut resp = Response::new(Body::from(format!(
+            "not ready: the audit trail cannot be written ({reason}); requests that must be audited are refused until it recovers\n"
+        )));
+        *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        return resp;
+    }
+    if state.ready.load(std::sync::atomic::Ordering::Acquire) {
+        plain(StatusCode::OK, "ready\n")
+    } else {
+        plain(StatusCode::SERVICE_UNAVAILABLE, "starting\n")
+    }
+}
+
+impl Router {
+    /// Runs an API handler, then records the request if it was refused at authentication or
+    /// authorisation and the handler did not record it (see `audit_glue::record_refused`).
+    fn audit_refusals(
+        &self,
+        facts: crate::audit_glue::RequestFacts,
+        source: sealbox_audit::EventSource,
+        event_name: Option<String>,
+        handler: impl std::future::Future<Output = Response<Body>> + Send + 'static,
+    ) -> BoxFuture<'static, Result<Response<Body>, HttpError>> {
+        let state = self.state.clone();
+        Box::pin(async move {
+            let resp = handler.await;
+            crate::audit_glue::record_refused(
+                &state.audit,
+                &state.region,
+                &facts,
+                source,
+                event_name.as_deref(),
+                &resp,
+            )
+            .await;
+            Ok(resp)
+        })
+    }
+
+    fn facts(&self, req: &Request<Incoming>) -> crate::audit_glue::RequestFacts {
+        crate::audit_glue::RequestFacts::of(req, self.peer.map(|p| p.addr.ip().to_string()))
+    }
+}
+
 impl hyper::service::Service<Request<Incoming>> for Router {
     type Response = Response<Body>;
     type Error = HttpError;
     type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
 
     fn call(&self, mut req: Request<Incoming>) -> Self::Future {
+        use sealbox_audit::EventSource::{CloudTrail, Iam, Kms, Sealbox};
         let path = req.uri().path();
         if req.method() == http::Method::GET && path.starts_with("/health/") {
             let resp = match path {
                 "/health/live" => plain(StatusCode::OK, "ok\n"),
-                "/health/ready" if self.state.ready.load(std::sync::atomic::Ordering::Acquire) => {
-                    plain(StatusCode::OK, "ready\n")
-                }
-                "/health/ready" => plain(StatusCode::SERVICE_UNAVAILABLE, "starting\n"),
+                "/health/ready" => readiness(&self.state),
                 "/health/metrics" => metrics_response(&self.state.metrics),
                 _ => plain(StatusCode::NOT_FOUND, "not found\n"),
             };
@@ -85,14 +136,14 @@ impl hyper::service::Service<Request<Incoming>> for Router {
             .and_then(|t| t.strip_prefix("TrentService."))
             .map(str::to_owned)
         {
-            let state = self.state.clone();
-            let peer = self.peer;
-            return Box::pin(async move { Ok(crate::api_glue::kms(state, peer, req, op).await) });
+            let (state, peer, name) = (self.state.clone(), self.peer, op.clone());
+            let facts = self.facts(&req);
+            return self.audit_refusals(facts, Kms, Some(name), crate::api_glue::kms(state, peer, req, op));
         }
         if path == "/_sealbox/rewrap" && req.method() == http::Method::POST {
-            let state = self.state.clone();
-            let peer = self.peer;
-            return Box::pin(async move { Ok(crate::api_glue::rewrap(state, peer, req).await) });
+            let (state, peer, name) = (self.state.clone(), self.peer, Some("RewrapBucket".to_owned()));
+            let facts = self.facts(&req);
+            return self.audit_refusals(facts, Sealbox, name, crate::api_glue::rewrap(state, peer, req));
         }
         if req
             .headers()
@@ -100,13 +151,14 @@ impl hyper::service::Service<Request<Incoming>> for Router {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|t| t.ends_with("CloudTrail_20131101.LookupEvents"))
         {
-            let state = self.state.clone();
-            return Box::pin(async move { Ok(crate::api_glue::lookup_events(state, req).await) });
+            let (state, name) = (self.state.clone(), Some("LookupEvents".to_owned()));
+            let facts = self.facts(&req);
+            return self.audit_refusals(facts, CloudTrail, name, crate::api_glue::lookup_events(state, req));
         }
         if crate::sigv4::signed_service(req.headers()).as_deref() == Some("iam") {
-            let state = self.state.clone();
-            let peer = self.peer;
-            return Box::pin(async move { Ok(crate::api_glue::iam(state, peer, req).await) });
+            let (state, peer) = (self.state.clone(), self.peer);
+            let facts = self.facts(&req);
+            return self.audit_refusals(facts, Iam, None, crate::api_glue::iam(state, peer, req));
         }
         if let Some(peer) = self.peer {
             req.extensions_mut()
@@ -116,6 +168,9 @@ impl hyper::service::Service<Request<Incoming>> for Router {
         req.extensions_mut().insert(slot.clone());
         let caller_slot = crate::access::CallerSlot::default();
         req.extensions_mut().insert(caller_slot.clone());
+        let rid = uuid::Uuid::new_v4().to_string();
+        req.extensions_mut().insert(crate::audit_glue::AuditRequestId(rid.clone()));
+        let facts = self.facts(&req);
         let path = req.uri().path().to_owned();
         let audit_headers = req.headers().clone();
         let source_ip = self.peer.map(|p| p.addr.ip().to_string());
@@ -137,10 +192,19 @@ impl hyper::service::Service<Request<Incoming>> for Router {
             );
             let denied = resp.status() == StatusCode::FORBIDDEN;
             let data_event = state.audit_data_events && sealbox_audit::is_s3_data_event(op);
-            if let (Some(p), true) =
-                (caller_slot.0.get(), denied || data_event || crate::audit_glue::is_s3_management(op))
-            {
-                let rid = uuid::Uuid::new_v4().to_string();
+            let management = crate::audit_glue::is_s3_management(op);
+            let Some(p) = caller_slot.0.get() else {
+                // Nobody was authenticated: anonymous and denied, or refused at the signature.
+                let name = slot.0.get().map(String::as_str);
+                let source = sealbox_audit::EventSource::S3;
+                crate::audit_glue::record_refused(&state.audit, &state.region, &facts, source, name, &resp).await;
+                return Ok(resp);
+            };
+            // Denials are coalesced like refused requests: a flood costs a few records and a count.
+            let source_ip_text = source_ip.clone().unwrap_or_default();
+            let recorded_denial =
+                denied && crate::audit_glue::admit_denied(&state.audit, &source_ip_text, &p.access_key_id);
+            if recorded_denial || (!denied && (data_event || management)) {
                 let ctx = crate::audit_glue::context(&state.region, source_ip, Some(&audit_headers), &rid);
                 let mut parts = path.trim_start_matches('/').splitn(2, '/');
                 let bucket = parts.next().unwrap_or("").to_owned();
@@ -168,8 +232,18 @@ impl hyper::service::Service<Request<Incoming>> for Router {
                         "bytesTransferredOut": content_length(resp.headers()),
                     }));
                 }
-                // Data events are buffered (fsynced within a second); the rest are durable first.
-                crate::audit_glue::write(&state.audit, rec, !data_event || denied).await;
+                if management && !denied {
+                    // The change was made after its intent record (access hook): its outcome must
+                    // be durable before the answer, or the answer is an error (outcome unknown).
+                    // (A 503 is the access hook's refusal: nothing ran, the refusal stands.)
+                    let written = state.audit.append_async(rec, sealbox_audit::Durability::Durable).await;
+                    if written.is_err() && resp.status() != StatusCode::SERVICE_UNAVAILABLE {
+                        return Ok(crate::audit_glue::s3_audit_failed());
+                    }
+                } else {
+                    // Data events are buffered (fsynced within a second); denials are durable.
+                    crate::audit_glue::write(&state.audit, rec, !data_event || denied).await;
+                }
             }
             Ok(resp)
         })

@@ -101,6 +101,13 @@ static KEY_ROTATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU6
 fn spawn_key_maintenance(kms: Arc<sealbox_kms::Kms>, audit: Arc<sealbox_audit::AuditLog>, region: String) {
     tokio::spawn(async move {
         loop {
+            if let Some(e) = audit.failure() {
+                // Rotations and destructions are recorded after they happen: wait for a trail
+                // that can record them (fail closed; the due work is done once it recovers).
+                tracing::warn!(error = %e, "key maintenance postponed: the audit trail cannot be written");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                continue;
+            }
             let k = kms.clone();
             let result = tokio::task::spawn_blocking(move || -> Result<_, sealbox_kms::KmsError> {
                 Ok((k.rotate_due_keys()?, k.purge_deleted_keys()?))
@@ -144,6 +151,40 @@ fn spawn_key_maintenance(kms: Arc<sealbox_kms::Kms>, audit: Arc<sealbox_audit::A
     });
 }
 
+/// Blobs the collector removed and orphans it found since start (for /metrics).
+#[derive(Default)]
+struct BlobGcStats {
+    removed: std::sync::atomic::AtomicU64,
+    orphans: std::sync::atomic::AtomicU64,
+}
+
+/// Removes replaced and deleted blobs once their grace period is over, and queues blobs no record
+/// took within the orphan age: every `grace / 2` (between 0.25 and 10 s).
+fn spawn_blob_collector(blobs: BlobStore, policy: sealbox_store::BlobLifecycle) -> Arc<BlobGcStats> {
+    let stats = Arc::new(BlobGcStats::default());
+    let every = (policy.grace / 2).clamp(Duration::from_millis(250), Duration::from_secs(10));
+    let task_stats = stats.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let b = blobs.clone();
+            let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000;
+            match tokio::task::spawn_blocking(move || b.collect_garbage(now_ms, &policy)).await {
+                Ok(Ok(report)) => {
+                    task_stats.removed.fetch_add(report.removed as u64, Ordering::Relaxed);
+                    task_stats.orphans.fetch_add(report.orphans as u64, Ordering::Relaxed);
+                    if report.orphans > 0 {
+                        tracing::info!(orphans = report.orphans, "blobs of interrupted writes queued for removal");
+                    }
+                }
+                Ok(Err(e)) => tracing::error!(error = %e, "blob collection failed; retrying"),
+                Err(e) => tracing::error!(error = %e, "blob collection task failed; retrying"),
+            }
+        }
+    });
+    stats
+}
+
 /// The secret that keys SSE-C recognition HMACs: random, made once, kept sealed by the root key.
 fn ssec_secret(cfg: &ServerConfig, kms: &sealbox_kms::Kms) -> anyhow::Result<[u8; 32]> {
     let path = cfg.data.join("sse-c-secret.sealed");
@@ -177,19 +218,20 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         MetaStore::open(&cfg.data.join("meta.db"))
             .with_context(|| format!("while opening the meta store in {}", cfg.data.display()))?,
     );
-    let blobs = BlobStore::open(&cfg.data).context("while opening the blob store")?;
-    let referenced = meta.referenced_blobs().context("while reading blob references")?;
-    let (temps, orphans) = blobs.remove_orphans(&referenced).context("while sweeping orphan blobs")?;
+    let blobs = BlobStore::open(&cfg.data, meta.clone()).context("while opening the blob store")?;
+    let (temps, orphans) = blobs.sweep_at_start().context("while sweeping orphan blobs")?;
     if temps + orphans > 0 {
-        tracing::info!(temps, orphans, "start-up sweep removed unfinished writes");
+        tracing::info!(temps, orphans, "start-up sweep removed unfinished writes and replaced blobs");
     }
+    let gc_stats = spawn_blob_collector(blobs.clone(), cfg.blob_lifecycle);
 
     let (creds, created) = credentials::load_or_create(&cfg.data)?;
     let keyring = Arc::new(KeyRing::default());
     keyring.insert(&creds.secret_access_key, Principal::root(&creds.access_key_id));
 
     let kms = Arc::new(open_kms(&cfg)?);
-    let audit = Arc::new(open_audit(&cfg, &kms)?);
+    let (audit, audit_key) = open_audit(&cfg, &kms)?;
+    let audit = Arc::new(audit);
     let metadata_failures = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let metadata = open_metadata_integrity(&cfg, &meta, &kms, &audit, &metadata_failures)?;
     let iam = Arc::new(crate::iam::Iam {
@@ -220,7 +262,14 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         audit: {
             let (audit, keyring, region) = (audit.clone(), keyring.clone(), cfg.region.clone());
             Arc::new(move |call: crate::keyservice::AuditedKmsCall| {
-                let Some(p) = keyring.principal(&call.caller.access_key_id) else { return };
+                // The key may have been removed since the request was authenticated: the call is
+                // still recorded, under the identity the request was authenticated as.
+                let p = keyring.principal(&call.caller.access_key_id).unwrap_or_else(|| Principal {
+                    access_key_id: call.caller.access_key_id.clone(),
+                    user_name: crate::keyservice::user_name_of(&call.caller.user_arn).map(str::to_owned),
+                    user_id: String::new(),
+                    arn: call.caller.user_arn.clone(),
+                });
                 let ctx = crate::audit_glue::context(
                     &region,
                     call.caller.source_ip.clone(),
@@ -237,7 +286,7 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
                 if let Some((code, message)) = &call.error {
                     rec = rec.with_error(code, message);
                 }
-                crate::audit_glue::write_blocking(&audit, rec);
+                crate::audit_glue::write_blocking(&audit, rec)
             })
         },
     };
@@ -281,7 +330,13 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     let s3_impl = s3.clone();
     let mut builder = S3ServiceBuilder::new(s3);
     builder.set_auth(KeyRingAuth(keyring.clone()));
-    builder.set_access(crate::access::SealboxAccess { keyring: keyring.clone(), meta: meta.clone() });
+    builder.set_access(crate::access::SealboxAccess {
+        keyring: keyring.clone(),
+        meta: meta.clone(),
+        audit: audit.clone(),
+        region: cfg.region.clone(),
+        audit_data_events: cfg.audit_data_events,
+    });
     if !cfg.domains.is_empty() {
         builder.set_host(s3s::host::MultiDomain::new(&cfg.domains).context("invalid --domain")?);
     }
@@ -313,6 +368,17 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
             let _ = writeln!(out, "# HELP sealbox_key_rotations_total Automatic key rotations since start.\n# TYPE sealbox_key_rotations_total counter\nsealbox_key_rotations_total {}", KEY_ROTATIONS.load(Relaxed));
             let _ = writeln!(out, "# HELP sealbox_object_integrity_failures_total Stored objects (bytes or records) that failed authentication on read.\n# TYPE sealbox_object_integrity_failures_total counter\nsealbox_object_integrity_failures_total {}", integrity_failures.load(Relaxed));
             let _ = writeln!(out, "# HELP sealbox_metadata_integrity_failures_total Policy, IAM and bucket-setting rows of meta.db that failed their MAC (refused).\n# TYPE sealbox_metadata_integrity_failures_total counter\nsealbox_metadata_integrity_failures_total {}", metadata_failures.load(Relaxed));
+        }));
+    }
+    {
+        let meta = meta.clone();
+        state.metrics.add_collector(Box::new(move |out: &mut String| {
+            use std::fmt::Write;
+            let (pending, intents) = meta.blob_lifecycle_counts().unwrap_or_default();
+            let _ = writeln!(out, "# HELP sealbox_blobs_removed_total Replaced, deleted and orphan blobs the collector removed since start.\n# TYPE sealbox_blobs_removed_total counter\nsealbox_blobs_removed_total {}", gc_stats.removed.load(Ordering::Relaxed));
+            let _ = writeln!(out, "# HELP sealbox_blob_orphans_total Blobs of interrupted writes found by the periodic sweep since start.\n# TYPE sealbox_blob_orphans_total counter\nsealbox_blob_orphans_total {}", gc_stats.orphans.load(Ordering::Relaxed));
+            let _ = writeln!(out, "# HELP sealbox_blobs_pending_deletion Blobs waiting out their grace period.\n# TYPE sealbox_blobs_pending_deletion gauge\nsealbox_blobs_pending_deletion {pending}");
+            let _ = writeln!(out, "# HELP sealbox_blobs_unclaimed Blobs written whose record is not committed yet.\n# TYPE sealbox_blobs_unclaimed gauge\nsealbox_blobs_unclaimed {intents}");
         }));
     }
     {
@@ -349,6 +415,7 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     let http_addr = http.as_ref().map(|l| l.local_addr()).transpose()?;
     let tls_addr = tls.as_ref().map(|(l, _, f)| l.local_addr().map(|a| (a, f.clone()))).transpose()?;
     print_banner(&cfg, http_addr, tls_addr.as_ref(), &creds, created);
+    print_audit_key(&cfg, &audit_key);
     state.ready.store(true, Ordering::Release);
 
     let limits = Limits {
@@ -460,24 +527,49 @@ fn open_metadata_integrity(
     Ok(opened.keys)
 }
 
+/// The audit signing key's fingerprint, and whether this start created the key.
+struct AuditKeyInfo {
+    fingerprint: String,
+    created: bool,
+}
+
 /// The audit log, signed with a key kept outside the audit directory, sealed by the root key.
-fn open_audit(cfg: &ServerConfig, kms: &sealbox_kms::Kms) -> anyhow::Result<sealbox_audit::AuditLog> {
+/// The data directory's copy of the public key is written when missing and must otherwise be
+/// the sealed key's: a replaced copy stops the start (see `sealbox_audit::install_public_key`).
+fn open_audit(cfg: &ServerConfig, kms: &sealbox_kms::Kms) -> anyhow::Result<(sealbox_audit::AuditLog, AuditKeyInfo)> {
     let sealed_path = cfg.data.join("audit-signing.key.sealed");
-    let signer = if sealed_path.exists() {
+    let (signer, created) = if sealed_path.exists() {
         let sealed = std::fs::read(&sealed_path).with_context(|| format!("while reading {}", sealed_path.display()))?;
         let der = kms.open_secret(&sealed, "audit signing key")?;
-        sealbox_audit::AuditSigner::from_pkcs8(&der)?
+        (sealbox_audit::AuditSigner::from_pkcs8(&der)?, false)
     } else {
         let signer = sealbox_audit::AuditSigner::generate()?;
         let sealed = kms.seal_secret(signer.pkcs8_der(), "audit signing key")?;
         std::fs::write(&sealed_path, sealed).with_context(|| format!("while writing {}", sealed_path.display()))?;
-        signer
+        (signer, true)
     };
-    std::fs::write(cfg.data.join("audit-public-key.pem"), signer.public_key_pem())?;
+    sealbox_audit::install_public_key(&cfg.data, &signer.public_key())
+        .context("refusing to start: the audit public key in the data directory is not the audit signing key's")?;
+    let info = AuditKeyInfo { fingerprint: signer.fingerprint(), created };
     let mut config = sealbox_audit::AuditConfig::new(&cfg.data);
     config.region = cfg.region.clone();
     config.digest_interval = cfg.audit_digest_interval;
-    Ok(sealbox_audit::AuditLog::open(config, signer)?)
+    Ok((sealbox_audit::AuditLog::open(config, signer)?, info))
+}
+
+/// At first start, the fingerprint a verifier should keep (it is the only thing that makes
+/// `sealbox audit verify` prove anything against someone who can write the data directory).
+fn print_audit_key(cfg: &ServerConfig, key: &AuditKeyInfo) {
+    if key.created {
+        println!("Audit signing key created. Keep its fingerprint somewhere other than this machine:");
+        println!("  audit key fingerprint: {}", key.fingerprint);
+        println!(
+            "  check the trail with: sealbox audit verify --data {} --fingerprint {}",
+            cfg.data.display(),
+            key.fingerprint
+        );
+    }
+    tracing::info!(fingerprint = %key.fingerprint, "audit signing key");
 }
 
 async fn reload_on_sighup(resolver: Arc<tls::ReloadingResolver>) {
