@@ -428,7 +428,7 @@ def test_edited_bucket_encryption_is_refused(server, mode):
     s3 = client(server)
     msg = refused(lambda: s3.put_object(Bucket="enc", Key="two", Body=b"2"))
     assert "integrity check" in msg, msg
-    # A fresh connection: on main at 9f56a8a a keep-alive connection that carried a PUT refused
+    # A fresh connection: on main (cfa35d7) a keep-alive connection that carried a PUT refused
     # before its body was read sometimes breaks the next request (not this feature; reported).
     s3 = client(server)
     refused(lambda: s3.get_bucket_encryption(Bucket="enc"))
