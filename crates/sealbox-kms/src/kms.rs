@@ -850,7 +850,7 @@ impl Kms {
     // ---- cryptography ----
 
     /// The AEAD key of one material version (from the cache, or unwrapped by the root key).
-    fn material(&self, key_id: &str, version: u32) -> Result<Arc<MaterialKey>, KmsError> {
+    pub(crate) fn material(&self, key_id: &str, version: u32) -> Result<Arc<MaterialKey>, KmsError> {
         let cache_key = (key_id.to_owned(), version);
         if let Some(m) = self.material_cache.lock().unwrap_or_else(|e| e.into_inner()).get(&cache_key) {
             return Ok(m.clone());
