@@ -6,6 +6,7 @@
 //! compare signatures in anything but constant time.
 //! Start at [`verify`] (server side) and [`sign`] (client side).
 
+mod age;
 mod canonical;
 mod error;
 mod parse;
@@ -14,6 +15,7 @@ mod sign;
 mod signing_key;
 mod verify;
 
+pub use age::request_age;
 pub use error::AuthError;
 pub use secret::SecretAccessKey;
 pub use sign::{presign, sign, Credentials, RequestToSign};

@@ -18,6 +18,9 @@ mod s3_actions;
 mod serve;
 mod sigv4;
 mod tls;
+mod xks_config;
+mod xks_glue;
+mod xks_tls;
 
 use clap::{Parser, Subcommand};
 
