@@ -160,6 +160,10 @@ fn authenticate(xks: &XksState, parts: &http::request::Parts, body: &[u8]) -> Re
     let now = time::OffsetDateTime::now_utc();
     let caller = sealbox_auth::verify(&request, |id| xks.credentials.secret(id), now, xks::SIGV4_SERVICE)
         .map_err(|e| XksError::AuthenticationFailed(format!("SigV4 ({}): {e}", xks::SIGV4_SERVICE)))?;
+    if caller.presigned {
+        // KMS signs the Authorization header (spec, Appendix A); a presigned URL has no place here.
+        return Err(XksError::AuthenticationFailed("XKS requests are signed in the Authorization header.".into()));
+    }
     match sealbox_auth::request_age(&request, now) {
         Some(age) if age.abs() <= MAX_REQUEST_AGE => Ok(caller.access_key_id),
         _ => Err(XksError::AuthenticationFailed(
@@ -349,5 +353,80 @@ pub async fn reload_on_sighup(xks: Arc<XksState>) {
                 "XKS credentials reload failed; keeping the credentials in use"
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    const ID: &str = "MUBSXM6K3KMXHN6RRCXI7TWQ";
+    const SECRET: &str = "FYtE5EFA5FT0mCc3DrGUe2sti527BitkQ0Zr9MO9fvE=";
+
+    fn state(dir: &std::path::Path) -> XksState {
+        let file = dir.join("xks.toml");
+        std::fs::write(&file, format!("[[credential]]\naccess_key_id = \"{ID}\"\nsecret_access_key = \"{SECRET}\"\n"))
+            .unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let config = XksConfig {
+            credentials: file,
+            api_root: "/kms/xks/v1".into(),
+            client_ca: None,
+            client_cn: None,
+            allow_http: false,
+        };
+        XksState::new(&config).unwrap()
+    }
+
+    /// A request signed as KMS signs it (sealbox-auth's signer), `age` ago, with or without a
+    /// `host` header (HTTP/2 carries the authority in the URI instead).
+    fn signed(body: &[u8], age: time::Duration, presign: bool, host_header: bool) -> http::request::Parts {
+        let secret = sealbox_auth::SecretAccessKey::new(SECRET);
+        let credentials = sealbox_auth::Credentials {
+            access_key_id: ID,
+            secret: &secret,
+            region: "us-east-1",
+            service: "kms-xks-proxy",
+        };
+        let path = "/kms/xks/v1/health";
+        let hash = sealbox_auth::hex_sha256(body);
+        let host = [("host", "xks.example.com")];
+        let to_sign =
+            sealbox_auth::RequestToSign { method: "POST", path, query: "", headers: &host, payload_sha256: &hash };
+        let when = time::OffsetDateTime::now_utc() - age;
+        let mut builder = http::Request::builder().method("POST");
+        if presign {
+            let query = sealbox_auth::presign(&to_sign, &credentials, when, 60);
+            builder = builder.uri(format!("https://xks.example.com{path}?{query}"));
+        } else {
+            builder = builder.uri(format!("https://xks.example.com{path}"));
+            for (name, value) in sealbox_auth::sign(&to_sign, &credentials, when) {
+                builder = builder.header(name, value);
+            }
+        }
+        if host_header {
+            builder = builder.header("host", "xks.example.com");
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn kms_style_signatures_within_five_minutes_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let xks = state(dir.path());
+        let body = br#"{"requestMetadata":{}}"#;
+        let fresh = time::Duration::seconds(1);
+        assert_eq!(authenticate(&xks, &signed(body, fresh, false, true), body).unwrap(), ID);
+        assert_eq!(authenticate(&xks, &signed(body, fresh, false, false), body).unwrap(), ID, "HTTP/2");
+        assert!(authenticate(&xks, &signed(body, time::Duration::minutes(4), false, true), body).is_ok());
+        for age in [time::Duration::minutes(6), time::Duration::minutes(-6)] {
+            let e = authenticate(&xks, &signed(body, age, false, true), body).unwrap_err();
+            assert!(e.to_string().contains("5 minutes"), "{e}");
+        }
+        let e = authenticate(&xks, &signed(body, fresh, true, true), body).unwrap_err();
+        assert!(e.to_string().contains("Authorization header"), "presigned: {e}");
+        let e = authenticate(&xks, &signed(body, fresh, false, true), b"{}").unwrap_err();
+        assert_eq!(e.error_name(), "AuthenticationFailedException", "body changed after signing");
     }
 }
