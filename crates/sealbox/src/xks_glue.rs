@@ -31,7 +31,7 @@ pub struct XksState {
     /// With `--xks-client-ca`: XKS requests need a connection with a verified client certificate.
     require_client_cert: bool,
     allow_http: bool,
-    /// Refusals by operation and error name, for `sealbox_xks_errors_total`.
+    /// Error answers by operation and error name, for `sealbox_xks_errors_total`.
     errors: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
 
