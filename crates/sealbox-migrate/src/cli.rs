@@ -22,6 +22,25 @@ pub enum MigrateCommand {
     Rewrap(RewrapArgs),
 }
 
+/// `sealbox migrate SRC DST [copy options]` (the short form of `migrate copy`) or
+/// `sealbox migrate <subcommand> ...`.
+#[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct MigrateArgs {
+    #[command(subcommand)]
+    pub command: Option<MigrateCommand>,
+    /// `SRC DST` with no subcommand: the same as `migrate copy SRC DST`.
+    #[command(flatten)]
+    pub copy: Option<CopyArgs>,
+}
+
+impl MigrateArgs {
+    /// The subcommand to run: the one named, or `copy` for the short form.
+    pub fn into_command(self) -> Option<MigrateCommand> {
+        self.command.or(self.copy.map(MigrateCommand::Copy))
+    }
+}
+
 /// Where the source and destination endpoints are and which credentials they take.
 /// Anything not given comes from the usual AWS chain: AWS_* variables, ~/.aws/config and
 /// ~/.aws/credentials (AWS_ENDPOINT_URL is honoured too).
@@ -220,4 +239,51 @@ pub struct ReencryptArgs {
 pub struct RewrapArgs {
     /// s3://bucket[/prefix].
     pub target: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Top,
+    }
+
+    #[derive(Debug, clap::Subcommand)]
+    enum Top {
+        Migrate(MigrateArgs),
+    }
+
+    fn parse(args: &[&str]) -> Result<Option<MigrateCommand>, clap::Error> {
+        let cli = Cli::try_parse_from(std::iter::once("sealbox").chain(args.iter().copied()))?;
+        let Top::Migrate(m) = cli.command;
+        Ok(m.into_command())
+    }
+
+    #[test]
+    fn short_form_is_copy() {
+        let Some(MigrateCommand::Copy(c)) = parse(&["migrate", "./dir", "s3://b/p", "--kms-key", "alias/x"]).unwrap()
+        else {
+            panic!("not a copy")
+        };
+        assert_eq!((c.src.as_str(), c.dst.as_str(), c.kms_key.as_deref()), ("./dir", "s3://b/p", Some("alias/x")));
+        let Some(MigrateCommand::Copy(long)) = parse(&["migrate", "copy", "./dir", "s3://b/p"]).unwrap() else {
+            panic!("not a copy")
+        };
+        assert_eq!((long.src.as_str(), long.dst.as_str()), ("./dir", "s3://b/p"));
+    }
+
+    #[test]
+    fn subcommands_still_parse_and_short_form_needs_both_locations() {
+        assert!(matches!(
+            parse(&["migrate", "plan", "--plan", "rules.toml", "s3://src"]).unwrap(),
+            Some(MigrateCommand::Plan(_))
+        ));
+        assert!(matches!(parse(&["migrate", "reencrypt", "s3://b"]).unwrap(), Some(MigrateCommand::Reencrypt(_))));
+        assert!(parse(&["migrate", "./only-src"]).is_err());
+        assert!(parse(&["migrate"]).is_err());
+    }
 }

@@ -36,11 +36,9 @@ struct Cli {
 enum Command {
     /// Run the server (S3 + KMS on one port).
     Serve(config::ServeArgs),
-    /// Migrate data in: copy, split by plan, verify, decommission, re-encrypt in place.
-    Migrate {
-        #[command(subcommand)]
-        command: sealbox_migrate::MigrateCommand,
-    },
+    /// Migrate data in: `migrate SRC DST` (= `migrate copy`), or split by plan, verify,
+    /// decommission, re-encrypt in place.
+    Migrate(sealbox_migrate::MigrateArgs),
     /// Users, access keys and user policies (through the server's IAM API).
     Admin(admin_cli::AdminArgs),
     /// Re-wrap every object's data key under its KMS key's newest material (metadata only).
@@ -52,6 +50,18 @@ enum Command {
     },
     /// Measure throughput, KMS ops/s and peak memory against a fresh server (prints a table).
     Bench(bench::BenchArgs),
+    /// Print a shell completion script: `sealbox completions bash > /etc/bash_completion.d/sealbox`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `sealbox man > sealbox.1 && man ./sealbox.1`.
+    Man,
+}
+
+/// The command line's definition, for completion scripts and the man page.
+fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 fn main() -> anyhow::Result<()> {
@@ -63,7 +73,13 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(serve::run(cfg))
         }
-        Command::Migrate { command } => {
+        Command::Migrate(args) => {
+            let Some(command) = args.into_command() else {
+                let mut cmd = command();
+                let migrate = cmd.find_subcommand_mut("migrate").expect("migrate is a subcommand");
+                migrate.print_help()?;
+                std::process::exit(2);
+            };
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let code = rt.block_on(sealbox_migrate::run(command))?;
             std::process::exit(code);
@@ -81,5 +97,24 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(bench::run(args))
         }
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command(), "sealbox", &mut script);
+            print_quietly(&script)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command()).render(&mut page)?;
+            print_quietly(&page)
+        }
+    }
+}
+
+/// Writes generated text to stdout; a reader that stops early (`| head`) is not an error.
+fn print_quietly(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().write_all(bytes) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }
