@@ -23,14 +23,12 @@ pub enum MigrateCommand {
 }
 
 /// `sealbox migrate SRC DST [copy options]` (the short form of `migrate copy`) or
-/// `sealbox migrate <subcommand> ...`.
-#[derive(Debug, Clone, Args)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+/// `sealbox migrate <subcommand> ...`. Parsed by hand from clap's matches: clap's derive cannot
+/// tell an `Option` of [`CopyArgs`] apart from its absence (it flattens more options).
+#[derive(Debug, Clone)]
 pub struct MigrateArgs {
-    #[command(subcommand)]
     pub command: Option<MigrateCommand>,
     /// `SRC DST` with no subcommand: the same as `migrate copy SRC DST`.
-    #[command(flatten)]
     pub copy: Option<CopyArgs>,
 }
 
@@ -38,6 +36,36 @@ impl MigrateArgs {
     /// The subcommand to run: the one named, or `copy` for the short form.
     pub fn into_command(self) -> Option<MigrateCommand> {
         self.command.or(self.copy.map(MigrateCommand::Copy))
+    }
+}
+
+impl clap::FromArgMatches for MigrateArgs {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        Self::from_arg_matches_mut(&mut matches.clone())
+    }
+
+    fn from_arg_matches_mut(matches: &mut clap::ArgMatches) -> Result<Self, clap::Error> {
+        if matches.subcommand_name().is_some() {
+            Ok(Self { command: Some(MigrateCommand::from_arg_matches_mut(matches)?), copy: None })
+        } else {
+            Ok(Self { command: None, copy: Some(CopyArgs::from_arg_matches_mut(matches)?) })
+        }
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl clap::Args for MigrateArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        let cmd = CopyArgs::augment_args(MigrateCommand::augment_subcommands(cmd));
+        cmd.args_conflicts_with_subcommands(true).subcommand_negates_reqs(true)
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
     }
 }
 
