@@ -38,6 +38,8 @@ pub enum EventSource {
     CloudTrail,
     /// Events of sealbox itself that AWS has no service for (start-up, audit log repair).
     Sealbox,
+    /// Web console sign-in and sign-out (`ConsoleLogin`), as AWS sign-in reports them.
+    Signin,
 }
 
 impl EventSource {
@@ -48,6 +50,7 @@ impl EventSource {
             EventSource::Iam => "iam.amazonaws.com",
             EventSource::CloudTrail => "cloudtrail.amazonaws.com",
             EventSource::Sealbox => "sealbox.local",
+            EventSource::Signin => "signin.amazonaws.com",
         }
     }
 
@@ -55,7 +58,7 @@ impl EventSource {
     fn access_denied_code(self) -> &'static str {
         match self {
             EventSource::Kms | EventSource::CloudTrail => "AccessDeniedException",
-            EventSource::S3 | EventSource::Iam | EventSource::Sealbox => "AccessDenied",
+            EventSource::S3 | EventSource::Iam | EventSource::Sealbox | EventSource::Signin => "AccessDenied",
         }
     }
 }

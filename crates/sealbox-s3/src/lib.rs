@@ -30,6 +30,8 @@ mod sse_request;
 mod tagging;
 
 pub use body::IntegrityReporter;
+pub use bucket::{BYTES_USED_HEADER, OBJECT_COUNT_HEADER};
+pub use get::KMS_KEY_VERSION_HEADER;
 pub use keys::{Caller, GeneratedKey, KeyError, KeyService};
 pub use rewrap::RewrapReport;
 pub use service::{CallerArn, RequestInfo, S3Config, SealboxS3};

@@ -7,6 +7,7 @@ mod audit_cli;
 mod audit_glue;
 mod bench;
 mod config;
+mod console_glue;
 mod credentials;
 mod iam;
 mod identity;
@@ -35,10 +36,10 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server (S3 + KMS on one port).
-    Serve(config::ServeArgs),
+    Serve(Box<config::ServeArgs>),
     /// Migrate data in: `migrate SRC DST` (= `migrate copy`), or split by plan, verify,
     /// decommission, re-encrypt in place.
-    Migrate(sealbox_migrate::MigrateArgs),
+    Migrate(Box<sealbox_migrate::MigrateArgs>),
     /// Users, access keys and user policies (through the server's IAM API).
     Admin(admin_cli::AdminArgs),
     /// Re-wrap every object's data key under its KMS key's newest material (metadata only).
@@ -68,7 +69,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            let cfg = config::ServerConfig::resolve(args)?;
+            let cfg = config::ServerConfig::resolve(*args)?;
             serve::init_tracing(&cfg);
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(serve::run(cfg))

@@ -340,6 +340,7 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         region: cfg.region.clone(),
         s3_impl,
         audit_data_events: cfg.audit_data_events,
+        console: std::sync::OnceLock::new(),
     });
     {
         let (enc, audit, integrity_failures) = (enc.clone(), audit.clone(), integrity_failures.clone());
@@ -401,6 +402,22 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     };
     let http_addr = http.as_ref().map(|l| l.local_addr()).transpose()?;
     let tls_addr = tls.as_ref().map(|(l, _, f)| l.local_addr().map(|a| (a, f.clone()))).transpose()?;
+    if let Some(settings) = cfg.console {
+        let backend = console_backend(&cfg, &router, &state, http_addr, tls_addr.as_ref(), &audit_key);
+        let config = sealbox_console::ConsoleConfig {
+            limits: sealbox_console::SessionLimits {
+                idle: settings.idle_timeout,
+                absolute: settings.session_max,
+                max_sessions: 10_000,
+            },
+            region: cfg.region.clone(),
+            // A base domain makes S3 read the console's requests path-style; without one, any
+            // name does.
+            api_host: cfg.domains.first().cloned().unwrap_or_else(|| "localhost".into()),
+            domains: cfg.domains.clone(),
+        };
+        let _ = state.console.set(Arc::new(sealbox_console::Console::new(Arc::new(backend), config)));
+    }
     print_banner(&cfg, http_addr, tls_addr.as_ref(), &creds, created);
     print_audit_key(&cfg, &audit_key);
     state.ready.store(true, Ordering::Release);
@@ -458,10 +475,45 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The console's view of this server: its router (to send the console's API requests through),
+/// listeners, TLS mode and the audit trail's trust anchor.
+fn console_backend(
+    cfg: &ServerConfig,
+    router: &Router,
+    state: &Arc<RouterState>,
+    http_addr: Option<std::net::SocketAddr>,
+    tls_addr: Option<&(std::net::SocketAddr, tls::TlsFiles)>,
+    audit_key: &AuditKeyInfo,
+) -> crate::console_glue::ConsoleBackend {
+    use crate::console_glue::ListenerInfo;
+    let mut listeners = Vec::new();
+    if let Some(a) = http_addr {
+        listeners.push(ListenerInfo { url: format!("http://{a}"), tls: false });
+    }
+    if let Some((a, _)) = tls_addr {
+        listeners.push(ListenerInfo { url: format!("https://{a}"), tls: true });
+    }
+    crate::console_glue::ConsoleBackend {
+        s3: router.s3.clone(),
+        state: Arc::downgrade(state),
+        started: std::time::Instant::now(),
+        started_at: time::OffsetDateTime::now_utc(),
+        listeners,
+        tls_mode: match &cfg.tls {
+            Some(TlsSource::Auto) => "auto",
+            Some(TlsSource::Files { .. }) => "files",
+            None => "off",
+        },
+        audit_public_key: audit_key.public_key,
+        data_dir: cfg.data.clone(),
+    }
+}
+
 /// The audit signing key's fingerprint, and whether this start created the key.
 struct AuditKeyInfo {
     fingerprint: String,
     created: bool,
+    public_key: sealbox_audit::AuditPublicKey,
 }
 
 /// The audit log, signed with a key kept outside the audit directory, sealed by the root key.
@@ -481,7 +533,7 @@ fn open_audit(cfg: &ServerConfig, kms: &sealbox_kms::Kms) -> anyhow::Result<(sea
     };
     sealbox_audit::install_public_key(&cfg.data, &signer.public_key())
         .context("refusing to start: the audit public key in the data directory is not the audit signing key's")?;
-    let info = AuditKeyInfo { fingerprint: signer.fingerprint(), created };
+    let info = AuditKeyInfo { fingerprint: signer.fingerprint(), created, public_key: signer.public_key() };
     let mut config = sealbox_audit::AuditConfig::new(&cfg.data);
     config.region = cfg.region.clone();
     config.digest_interval = cfg.audit_digest_interval;
@@ -551,6 +603,9 @@ fn print_banner(
     println!("  export AWS_DEFAULT_REGION={}", cfg.region);
     println!("  export AWS_ENDPOINT_URL={endpoint}");
     println!("Try: aws s3 mb s3://my-bucket && aws s3 cp README.md s3://my-bucket/");
+    if cfg.console.is_some() && !endpoint.is_empty() {
+        println!("Web console: {endpoint}/console/ (sign in with an access key id and its secret)");
+    }
 }
 
 async fn shutdown_signal() {
