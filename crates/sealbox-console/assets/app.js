@@ -10,7 +10,7 @@
 // documents and audit records are data, not markup.
 "use strict";
 
-const state = { session: null, keyNames: new Map(), healthTimer: null, lastTotals: null };
+const state = { session: null, keyNames: new Map(), healthTimer: null, lastTotals: null, flash: null };
 
 // ---------- DOM helpers ----------
 
@@ -485,6 +485,7 @@ async function pageObjects(main, args, query) {
     crumbs.append(" / ", el("a", { href: link(acc), text: part }));
   }
   const message = el("p", { id: "objects-message" });
+  if (state.flash) { showOk(message, state.flash); state.flash = null; }
   main.append(el("h1", { text: `Objects in ${bucket}` }), crumbs, await uploadPanel(bucket, prefix, message), message);
   const { table: t, body } = table("objects-table", ["Key", "Size", "Last modified", "ETag", "SSE", "KMS key", "Key version", ""]);
   main.append(t);
@@ -593,7 +594,7 @@ async function uploadPanel(bucket, prefix, message) {
       submit.disabled = false;
       if (xhr.status >= 200 && xhr.status < 300) {
         progress.value = 1;
-        showOk(status, `Uploaded ${f.name}.`);
+        state.flash = `Uploaded ${f.name}.`;
         render();
       } else if (xhr.status === 401) {
         showSignin("Your session has ended. Sign in again.");
