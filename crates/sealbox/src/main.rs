@@ -5,6 +5,7 @@ mod admin_cli;
 mod api_glue;
 mod audit_cli;
 mod audit_glue;
+mod backup;
 mod bench;
 mod config;
 mod console_glue;
@@ -13,6 +14,7 @@ mod iam;
 mod identity;
 mod keyservice;
 mod metrics;
+mod restore;
 mod rewrap_cli;
 mod router;
 mod s3_actions;
@@ -51,6 +53,10 @@ enum Command {
     },
     /// Measure throughput, KMS ops/s and peak memory against a fresh server (prints a table).
     Bench(bench::BenchArgs),
+    /// Copy a data directory consistently while its server runs (no root key unless asked).
+    Backup(backup::BackupArgs),
+    /// Check a backup (every blob's tags, the audit chain) and lay it out as a new data directory.
+    Restore(restore::RestoreArgs),
     /// Print a shell completion script: `sealbox completions bash > /etc/bash_completion.d/sealbox`.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -98,6 +104,8 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(bench::run(args))
         }
+        Command::Backup(args) => std::process::exit(backup::run(args)?),
+        Command::Restore(args) => std::process::exit(restore::run(args)?),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut command(), "sealbox", &mut script);

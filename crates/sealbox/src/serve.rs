@@ -57,7 +57,28 @@ fn load_user_keys(meta: &MetaStore, kms: &sealbox_kms::Kms, keyring: &KeyRing) -
 /// The root key (file by default, or Argon2id from `SEALBOX_ROOT_PASSPHRASE`) and the KMS store.
 fn open_kms(cfg: &ServerConfig) -> anyhow::Result<sealbox_kms::Kms> {
     let db = cfg.data.join("kms.db");
-    let root = match (std::env::var("SEALBOX_PKCS11_MODULE"), std::env::var("SEALBOX_ROOT_PASSPHRASE")) {
+    let root = root_key(&cfg.data, cfg.root_key_file.as_deref(), true)?;
+    let clock: Arc<dyn sealbox_kms::Clock> = if cfg.test_clock_offset_secs != 0 {
+        tracing::warn!(offset_secs = cfg.test_clock_offset_secs, "TEST ONLY: the key service clock is shifted");
+        Arc::new(sealbox_kms::OffsetClock(cfg.test_clock_offset_secs))
+    } else {
+        Arc::new(sealbox_kms::SystemClock)
+    };
+    let config = sealbox_kms::KmsConfig { account_id: crate::iam::ACCOUNT_ID.into(), region: cfg.region.clone() };
+    sealbox_kms::Kms::open(&db, root, clock, config)
+        .with_context(|| format!("while opening the key store {} (is this the right root key?)", db.display()))
+}
+
+/// The root key of the data directory `data`: inside a PKCS#11 token (`SEALBOX_PKCS11_*`),
+/// derived from `SEALBOX_ROOT_PASSPHRASE`, or read from a file (`root_key_file`, else
+/// `DATA/root.key`), which is generated when missing only if `create_file`.
+pub fn root_key(
+    data: &std::path::Path,
+    root_key_file: Option<&std::path::Path>,
+    create_file: bool,
+) -> anyhow::Result<sealbox_kms::RootKey> {
+    let db = data.join("kms.db");
+    Ok(match (std::env::var("SEALBOX_PKCS11_MODULE"), std::env::var("SEALBOX_ROOT_PASSPHRASE")) {
         (Ok(module), _) if !module.is_empty() => {
             let token = std::env::var("SEALBOX_PKCS11_TOKEN")
                 .context("SEALBOX_PKCS11_TOKEN (the token label) is required with SEALBOX_PKCS11_MODULE")?;
@@ -72,20 +93,17 @@ fn open_kms(cfg: &ServerConfig) -> anyhow::Result<sealbox_kms::Kms> {
             sealbox_kms::RootKey::from_passphrase(pass.as_bytes(), &salt)?
         }
         _ => {
-            let path = cfg.root_key_file.clone().unwrap_or_else(|| cfg.data.join("root.key"));
+            let path = root_key_file.map(std::path::Path::to_path_buf).unwrap_or_else(|| data.join("root.key"));
+            if !create_file && !path.exists() {
+                anyhow::bail!(
+                    "no root key: {} does not exist (give --root-key-file, SEALBOX_ROOT_PASSPHRASE or the SEALBOX_PKCS11_* settings)",
+                    path.display()
+                );
+            }
             sealbox_kms::RootKey::load_or_create_file(&path)
                 .with_context(|| format!("while loading the root key {}", path.display()))?
         }
-    };
-    let clock: Arc<dyn sealbox_kms::Clock> = if cfg.test_clock_offset_secs != 0 {
-        tracing::warn!(offset_secs = cfg.test_clock_offset_secs, "TEST ONLY: the key service clock is shifted");
-        Arc::new(sealbox_kms::OffsetClock(cfg.test_clock_offset_secs))
-    } else {
-        Arc::new(sealbox_kms::SystemClock)
-    };
-    let config = sealbox_kms::KmsConfig { account_id: crate::iam::ACCOUNT_ID.into(), region: cfg.region.clone() };
-    sealbox_kms::Kms::open(&db, root, clock, config)
-        .with_context(|| format!("while opening the key store {} (is this the right root key?)", db.display()))
+    })
 }
 
 /// Automatic rotations since start (for /metrics).
@@ -180,8 +198,8 @@ fn spawn_blob_collector(blobs: BlobStore, policy: sealbox_store::BlobLifecycle) 
 }
 
 /// The secret that keys SSE-C recognition HMACs: random, made once, kept sealed by the root key.
-fn ssec_secret(cfg: &ServerConfig, kms: &sealbox_kms::Kms) -> anyhow::Result<[u8; 32]> {
-    let path = cfg.data.join("sse-c-secret.sealed");
+pub fn ssec_secret(data: &std::path::Path, kms: &sealbox_kms::Kms) -> anyhow::Result<[u8; 32]> {
+    let path = data.join("sse-c-secret.sealed");
     if !path.exists() {
         let mut fresh = zeroize::Zeroizing::new([0u8; 32]);
         aws_lc_rs::rand::fill(&mut fresh[..]).map_err(|_| anyhow::anyhow!("no system randomness"))?;
@@ -282,7 +300,7 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
             })
         },
     };
-    let ssec_secret = ssec_secret(&cfg, &kms)?;
+    let ssec_secret = ssec_secret(&cfg.data, &kms)?;
     let enc = Arc::new(sealbox_s3::Encryption::new(Arc::new(keys), ssec_secret, Duration::from_secs(600)));
     let integrity_failures = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let on_integrity_failure: sealbox_s3::IntegrityReporter = {
