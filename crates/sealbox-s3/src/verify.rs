@@ -77,7 +77,8 @@ impl SealboxS3 {
             .ok_or("the record names no encryption: its data is not sealed")?;
         if info.is_customer() {
             for part in &rec.parts {
-                let on_disk = self.blobs.stored_len(&part.blob).await.map_err(|e| format!("blob {}: {e}", part.blob))?;
+                let on_disk =
+                    self.blobs.stored_len(&part.blob).await.map_err(|e| format!("blob {}: {e}", part.blob))?;
                 if on_disk != sealbox_seal::sealed_len(part.size, sealbox_seal::Layers::One) {
                     return Err(format!("blob {} has the wrong length for its sealed size", part.blob));
                 }

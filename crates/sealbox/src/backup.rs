@@ -165,7 +165,11 @@ pub fn prepare_empty_dir(dir: &Path) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).with_context(|| format!("while creating {}", dir.display()))
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("while creating {}", dir.display()))
 }
 
 pub fn blob_path(root: &Path, id: &str) -> PathBuf {

@@ -127,3 +127,17 @@ fn print_quietly(bytes: &[u8]) -> anyhow::Result<()> {
         other => Ok(other?),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_definition_is_consistent() {
+        // clap's own checks (conflicting names, bad defaults) over every subcommand, including the
+        // hand-written `migrate` arguments.
+        super::command().debug_assert();
+        let mut script = Vec::new();
+        clap_complete::generate(clap_complete::Shell::Bash, &mut super::command(), "sealbox", &mut script);
+        let script = String::from_utf8(script).unwrap();
+        assert!(script.contains("backup") && script.contains("restore") && script.contains("completions"));
+    }
+}

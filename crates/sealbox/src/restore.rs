@@ -34,7 +34,8 @@ pub struct RestoreArgs {
 pub fn run(args: RestoreArgs) -> anyhow::Result<i32> {
     let manifest_path = args.src.join(MANIFEST);
     let manifest: Manifest = serde_json::from_slice(
-        &fs::read(&manifest_path).with_context(|| format!("{} is not a sealbox backup (no {MANIFEST})", args.src.display()))?,
+        &fs::read(&manifest_path)
+            .with_context(|| format!("{} is not a sealbox backup (no {MANIFEST})", args.src.display()))?,
     )
     .with_context(|| format!("while reading {}", manifest_path.display()))?;
     if manifest.format != 1 {
@@ -85,12 +86,8 @@ fn lay_out_and_check(args: &RestoreArgs, manifest: &Manifest, dir: &Path) -> any
     let mut hashes = BTreeMap::new();
     backup::hash_files(dir, dir, &mut hashes)?;
     if hashes != manifest.files {
-        let changed: Vec<&String> = manifest
-            .files
-            .keys()
-            .chain(hashes.keys())
-            .filter(|k| manifest.files.get(*k) != hashes.get(*k))
-            .collect();
+        let changed: Vec<&String> =
+            manifest.files.keys().chain(hashes.keys()).filter(|k| manifest.files.get(*k) != hashes.get(*k)).collect();
         bail!("the backup's files do not match its manifest: {changed:?}");
     }
     // The root key must open the key store.
@@ -153,7 +150,8 @@ fn check_audit(dir: &Path, kms: &sealbox_kms::Kms) -> anyhow::Result<sealbox_aud
     if copy != key {
         bail!("the backup's audit-public-key.pem is not the public half of its sealed audit signing key");
     }
-    let report = sealbox_audit::verify(dir, &key).map_err(|e| anyhow::anyhow!("the audit trail does not verify: {e}"))?;
+    let report =
+        sealbox_audit::verify(dir, &key).map_err(|e| anyhow::anyhow!("the audit trail does not verify: {e}"))?;
     if let Some(t) = &report.torn_tail {
         bail!("the audit log {} ends in a cut line ({})", t.file, t.line);
     }
