@@ -96,8 +96,11 @@ pub fn run(args: BackupArgs) -> anyhow::Result<i32> {
     // 1. Every blob there is now.
     let mut in_backup = HashSet::new();
     for (id, path) in list_blobs(&src.join("blobs"))? {
-        place_blob(&path, &dest, &id, &mut linked)?;
-        in_backup.insert(id);
+        // A blob can go between the listing and the copy (its grace period ended): then no
+        // snapshot taken from now on names it.
+        if place_blob(&path, &dest, &id, &mut linked)? {
+            in_backup.insert(id);
+        }
     }
     // 2-3. Snapshot, then the blobs it names that step 1 did not see.
     let mut attempt = 0;
@@ -213,8 +216,17 @@ pub fn link_or_copy(from: &Path, to: &Path, linked: &mut bool) -> std::io::Resul
     fs::File::open(to)?.sync_all()
 }
 
-fn place_blob(from: &Path, dest: &Path, id: &str, linked: &mut bool) -> anyhow::Result<()> {
-    link_or_copy(from, &blob_path(dest, id), linked).with_context(|| format!("while copying blob {id}"))
+/// Links or copies one blob into the backup; `false` if the source is gone (deleted meanwhile).
+fn place_blob(from: &Path, dest: &Path, id: &str, linked: &mut bool) -> anyhow::Result<bool> {
+    let to = blob_path(dest, id);
+    match link_or_copy(from, &to, linked) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !from.exists() => {
+            let _ = fs::remove_file(&to);
+            Ok(false)
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!("while copying blob {id}"))),
+    }
 }
 
 /// Links the referenced blobs the backup lacks; `Some(id)` if one is gone from the source.
@@ -229,15 +241,10 @@ fn link_missing(
         if in_backup.contains(id) {
             continue;
         }
-        let from = blob_path(src, id);
-        match fs::metadata(&from) {
-            Ok(_) => {
-                place_blob(&from, dest, id, linked)?;
-                in_backup.insert(id.clone());
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(id.clone())),
-            Err(e) => return Err(e.into()),
+        if !place_blob(&blob_path(src, id), dest, id, linked)? {
+            return Ok(Some(id.clone()));
         }
+        in_backup.insert(id.clone());
     }
     Ok(None)
 }
