@@ -405,3 +405,43 @@ def test_console_in_a_real_browser(server, browser, tmp_path):
     assert "forbidden" not in buckets
     assert server.client().head_object(Bucket="photos", Key="holiday.txt")["ContentLength"] == len(body)
     p.shot("read-only")
+
+
+def _peak_rss_mib(pid):
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_uploads_and_downloads_stream_through_the_console(server):
+    """256 MiB up and down through /console/api/s3 while the server's peak memory stays far below
+    the object's size: nothing buffers the whole body."""
+    size, chunk = 256 * 1024 * 1024, b"\xa5" * (1024 * 1024)
+    server.client().create_bucket(Bucket="big")
+    s, csrf, _ = sign_in(server, server.access_key, server.secret_key)
+    url = console_url(server) + "/api/s3/big/blob.bin"
+    baseline = _peak_rss_mib(server.proc.pid)
+
+    class Body:
+        """A streamed body of known length (as a browser sends a File: Content-Length, not chunked)."""
+
+        def __len__(self):
+            return size
+
+        def __iter__(self):
+            for _ in range(size // len(chunk)):
+                yield chunk
+
+    r = s.put(url, data=Body(), headers={"X-CSRF-Token": csrf, "x-amz-server-side-encryption": "aws:kms"})
+    assert r.status_code == 200, r.text
+    got = 0
+    with s.get(url, stream=True) as r:
+        assert r.status_code == 200
+        for part in r.iter_content(1024 * 1024):
+            assert part == chunk[:len(part)]
+            got += len(part)
+    assert got == size
+    assert server.client().head_object(Bucket="big", Key="blob.bin")["ContentLength"] == size
+    peak = _peak_rss_mib(server.proc.pid)
+    assert peak - baseline < 96, f"server peak RSS grew by {peak - baseline:.0f} MiB for a 256 MiB object"

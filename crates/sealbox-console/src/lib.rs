@@ -155,24 +155,7 @@ impl Console {
     /// not addressed to a bucket by its host name. (A path-style request to a bucket named
     /// `console` is signed, so it still reaches S3.)
     pub fn claims<B>(&self, req: &Request<B>) -> bool {
-        let path = req.uri().path();
-        if path != "/console" && !path.starts_with("/console/") {
-            return false;
-        }
-        if req.headers().contains_key(http::header::AUTHORIZATION) {
-            return false;
-        }
-        let query = req.uri().query().unwrap_or("");
-        let signed_query = query.split('&').any(|p| {
-            let name = p.split('=').next().unwrap_or("");
-            matches!(name, "X-Amz-Signature" | "X-Amz-Credential" | "Signature" | "AWSAccessKeyId")
-        });
-        if signed_query {
-            return false;
-        }
-        let host = req.headers().get(http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
-        let host = host.rsplit_once(':').map_or(host, |(h, port)| if port.parse::<u16>().is_ok() { h } else { host });
-        !self.config.domains.iter().any(|d| host.len() > d.len() && host.ends_with(&format!(".{d}")))
+        is_console_request(req, &self.config.domains)
     }
 
     /// Answers one console request.
@@ -439,6 +422,28 @@ impl Console {
     }
 }
 
+/// See [`Console::claims`].
+fn is_console_request<B>(req: &Request<B>, domains: &[String]) -> bool {
+    let path = req.uri().path();
+    if path != "/console" && !path.starts_with("/console/") {
+        return false;
+    }
+    if req.headers().contains_key(http::header::AUTHORIZATION) {
+        return false;
+    }
+    let query = req.uri().query().unwrap_or("");
+    let signed_query = query.split('&').any(|p| {
+        let name = p.split('=').next().unwrap_or("");
+        matches!(name, "X-Amz-Signature" | "X-Amz-Credential" | "Signature" | "AWSAccessKeyId")
+    });
+    if signed_query {
+        return false;
+    }
+    let host = req.headers().get(http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| if port.parse::<u16>().is_ok() { h } else { host });
+    !domains.iter().any(|d| host.len() > d.len() && host.ends_with(&format!(".{d}")))
+}
+
 /// The user agent of the API requests: the console, and which browser it served.
 fn console_user_agent(browser: &http::HeaderMap) -> (HeaderName, HeaderValue) {
     let ua = format!("sealbox-console/{} ({})", env!("CARGO_PKG_VERSION"), reply::user_agent(browser));
@@ -462,5 +467,36 @@ async fn read_document(body: Body) -> Result<Bytes, ()> {
     match Limited::new(body, MAX_DOCUMENT).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(_) => Err(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(path: &str, headers: &[(&str, &str)]) -> Request<()> {
+        let mut b = Request::builder().uri(path);
+        for (n, v) in headers {
+            b = b.header(*n, *v);
+        }
+        b.body(()).unwrap()
+    }
+
+    #[test]
+    fn only_unsigned_console_paths_on_the_base_host_are_the_consoles() {
+        let none: Vec<String> = Vec::new();
+        assert!(is_console_request(&req("/console", &[]), &none));
+        assert!(is_console_request(&req("/console/api/s3/b?list-type=2", &[("host", "localhost:9000")]), &none));
+        assert!(!is_console_request(&req("/consoles/x", &[]), &none), "bucket consoles");
+        assert!(!is_console_request(&req("/b/console/x", &[]), &none));
+        let signed = ("authorization", "AWS4-HMAC-SHA256 Credential=AK/20260101/us-east-1/s3/aws4_request");
+        assert!(!is_console_request(&req("/console/key", &[signed]), &none), "bucket console, signed");
+        assert!(!is_console_request(&req("/console/key?X-Amz-Signature=00&X-Amz-Credential=a", &[]), &none));
+        assert!(!is_console_request(&req("/console/key?AWSAccessKeyId=a&Signature=s", &[]), &none));
+        let domains = vec!["s3.example.com".to_owned()];
+        let base = ("host", "s3.example.com:9000");
+        let vhost = ("host", "photos.s3.example.com");
+        assert!(is_console_request(&req("/console/", &[base]), &domains));
+        assert!(!is_console_request(&req("/console/index.html", &[vhost]), &domains), "object console/index.html");
     }
 }
