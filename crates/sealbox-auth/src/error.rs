@@ -1,14 +1,31 @@
-/// Why a request's signature was refused. Every variant maps to one KMS/IAM error `__type` and
-/// status ([`AuthError::aws_type`], [`AuthError::status`]); S3 codes are decided by s3s.
-/// Messages follow AWS's wording and never contain a secret or a signature we computed.
+/// Why a request's authentication was refused. [`AuthError::code`] is the one table that turns
+/// each variant into the status and error code of every API on our port (S3, KMS, CloudTrail,
+/// IAM). Messages follow AWS's wording and never contain a secret or a signature we computed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     /// No Authorization header and no presigned query parameters.
     #[error("Missing Authentication Token")]
     Missing,
-    /// Authorization header or presigned parameters we cannot parse, or a wrong scope.
+    /// An Authorization header we cannot parse, or a wrong scope.
     #[error("{0}")]
     Malformed(String),
+    /// Presigned-URL query parameters we cannot parse, or out of range (`X-Amz-Expires` above
+    /// 604800 seconds).
+    #[error("{0}")]
+    MalformedQuery(String),
+    /// An Authorization header of a scheme we do not speak (not SigV4 `AWS4-HMAC-SHA256`; SigV2
+    /// outside S3).
+    #[error("Unsupported Authorization Type")]
+    UnsupportedAuthorizationType,
+    /// An Authorization header and presigned query parameters (or SigV2 and SigV4 query
+    /// parameters) in one request.
+    #[error(
+        "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified"
+    )]
+    MultipleAuthMechanisms,
+    /// `x-amz-*` headers the signature does not cover (their names, lower-case, sorted).
+    #[error("There were headers present in the request which were not signed")]
+    UnsignedHeaders { names: Vec<String> },
     /// The access key id is not known.
     #[error("The security token included in the request is invalid.")]
     UnknownAccessKey { access_key_id: String },
@@ -17,7 +34,8 @@ pub enum AuthError {
         "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
     )]
     SignatureMismatch,
-    /// The body does not hash to the `x-amz-content-sha256` the client signed.
+    /// The body does not hash to the `x-amz-content-sha256` the client signed, or the body was
+    /// left unsigned where it must be signed.
     #[error("The provided 'x-amz-content-sha256' header does not match what was computed.")]
     PayloadHashMismatch,
     /// X-Amz-Date more than 15 minutes from the server clock.
@@ -27,30 +45,79 @@ pub enum AuthError {
     #[error("Signature not yet current: {amz_date} is still later than {latest} ({now} + 15 min.)")]
     SignatureNotYetCurrent { amz_date: String, latest: String, now: String },
     /// A presigned URL past its X-Amz-Expires.
-    #[error("Signature expired: {expired_at} is now earlier than {now}")]
+    #[error("Request has expired")]
     PresignedUrlExpired { expired_at: String, now: String },
 }
 
-impl AuthError {
-    /// The KMS/IAM JSON `__type` (AWS contract A.1 table).
-    pub fn aws_type(&self) -> &'static str {
-        match self {
-            AuthError::Missing => "MissingAuthenticationTokenException",
-            AuthError::Malformed(_) => "IncompleteSignatureException",
-            AuthError::UnknownAccessKey { .. } => "UnrecognizedClientException",
-            AuthError::SignatureMismatch
-            | AuthError::PayloadHashMismatch
-            | AuthError::SignatureExpired { .. }
-            | AuthError::SignatureNotYetCurrent { .. }
-            | AuthError::PresignedUrlExpired { .. } => "InvalidSignatureException",
-        }
-    }
+/// The wire protocols on our port, by AWS's names: each reports errors with its own codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// S3 (and the admin endpoints in S3's URL space).
+    RestXml,
+    /// KMS (`TrentService`), CloudTrail (`CloudTrail_20131101`): JSON 1.1 with a `__type`.
+    AwsJson,
+    /// IAM: form-encoded requests, XML `ErrorResponse`.
+    AwsQuery,
+}
 
-    /// HTTP status to answer with: 403 for a missing token, 400 for the rest (as KMS does).
-    pub fn status(&self) -> u16 {
-        match self {
-            AuthError::Missing => 403,
-            _ => 400,
+/// An HTTP status and the AWS error code to answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AwsErrorCode {
+    pub status: u16,
+    pub code: &'static str,
+}
+
+const fn answer(status: u16, code: &'static str) -> AwsErrorCode {
+    AwsErrorCode { status, code }
+}
+
+impl AuthError {
+    /// The status and error code for `protocol` (AWS contract A.1; S3 as its error table,
+    /// KMS as its `__type`s, IAM as its query-API codes).
+    pub fn code(&self, protocol: Protocol) -> AwsErrorCode {
+        use AuthError::*;
+        use Protocol::*;
+        match (protocol, self) {
+            (RestXml, Missing) => answer(403, "AccessDenied"),
+            (RestXml, Malformed(_)) => answer(400, "AuthorizationHeaderMalformed"),
+            (RestXml, MalformedQuery(_)) => answer(400, "AuthorizationQueryParametersError"),
+            (RestXml, UnsupportedAuthorizationType | MultipleAuthMechanisms) => answer(400, "InvalidArgument"),
+            (RestXml, UnsignedHeaders { .. }) => answer(403, "AccessDenied"),
+            (RestXml, UnknownAccessKey { .. }) => answer(403, "InvalidAccessKeyId"),
+            (RestXml, SignatureMismatch) => answer(403, "SignatureDoesNotMatch"),
+            (RestXml, PayloadHashMismatch) => answer(400, "XAmzContentSHA256Mismatch"),
+            (RestXml, SignatureExpired { .. } | SignatureNotYetCurrent { .. }) => answer(403, "RequestTimeTooSkewed"),
+            (RestXml, PresignedUrlExpired { .. }) => answer(403, "AccessDenied"),
+
+            (AwsJson, Missing) => answer(403, "MissingAuthenticationTokenException"),
+            (AwsJson, Malformed(_) | MalformedQuery(_) | UnsupportedAuthorizationType | MultipleAuthMechanisms) => {
+                answer(400, "IncompleteSignatureException")
+            }
+            (AwsJson, UnsignedHeaders { .. }) => answer(403, "AccessDeniedException"),
+            (AwsJson, UnknownAccessKey { .. }) => answer(400, "UnrecognizedClientException"),
+            (
+                AwsJson,
+                SignatureMismatch
+                | PayloadHashMismatch
+                | SignatureExpired { .. }
+                | SignatureNotYetCurrent { .. }
+                | PresignedUrlExpired { .. },
+            ) => answer(400, "InvalidSignatureException"),
+
+            (AwsQuery, Missing) => answer(403, "MissingAuthenticationToken"),
+            (AwsQuery, Malformed(_) | MalformedQuery(_) | UnsupportedAuthorizationType | MultipleAuthMechanisms) => {
+                answer(400, "IncompleteSignature")
+            }
+            (AwsQuery, UnsignedHeaders { .. }) => answer(403, "AccessDenied"),
+            (AwsQuery, UnknownAccessKey { .. }) => answer(403, "InvalidClientTokenId"),
+            (
+                AwsQuery,
+                SignatureMismatch
+                | PayloadHashMismatch
+                | SignatureExpired { .. }
+                | SignatureNotYetCurrent { .. }
+                | PresignedUrlExpired { .. },
+            ) => answer(403, "SignatureDoesNotMatch"),
         }
     }
 
@@ -64,35 +131,55 @@ impl AuthError {
 mod tests {
     use super::*;
 
+    fn every_variant() -> Vec<AuthError> {
+        vec![
+            AuthError::Missing,
+            AuthError::Malformed("x".into()),
+            AuthError::MalformedQuery("x".into()),
+            AuthError::UnsupportedAuthorizationType,
+            AuthError::MultipleAuthMechanisms,
+            AuthError::UnsignedHeaders { names: vec!["x-amz-copy-source".into()] },
+            AuthError::UnknownAccessKey { access_key_id: "AK".into() },
+            AuthError::SignatureMismatch,
+            AuthError::PayloadHashMismatch,
+            AuthError::SignatureExpired { amz_date: "a".into(), earliest: "b".into(), now: "c".into() },
+            AuthError::SignatureNotYetCurrent { amz_date: "a".into(), latest: "b".into(), now: "c".into() },
+            AuthError::PresignedUrlExpired { expired_at: "a".into(), now: "b".into() },
+        ]
+    }
+
+    /// The whole table, one row per variant: (S3, KMS/CloudTrail, IAM).
     #[test]
-    fn every_variant_has_its_kms_type_and_status() {
-        let cases = [
-            (AuthError::Missing, "MissingAuthenticationTokenException", 403),
-            (AuthError::Malformed("x".into()), "IncompleteSignatureException", 400),
-            (AuthError::UnknownAccessKey { access_key_id: "AK".into() }, "UnrecognizedClientException", 400),
-            (AuthError::SignatureMismatch, "InvalidSignatureException", 400),
-            (AuthError::PayloadHashMismatch, "InvalidSignatureException", 400),
-            (
-                AuthError::SignatureExpired { amz_date: "a".into(), earliest: "b".into(), now: "c".into() },
-                "InvalidSignatureException",
-                400,
-            ),
-            (
-                AuthError::SignatureNotYetCurrent { amz_date: "a".into(), latest: "b".into(), now: "c".into() },
-                "InvalidSignatureException",
-                400,
-            ),
-            (
-                AuthError::PresignedUrlExpired { expired_at: "a".into(), now: "b".into() },
-                "InvalidSignatureException",
-                400,
-            ),
+    fn every_variant_has_its_code_in_every_protocol() {
+        let want: [(&str, u16, &str, u16, &str, u16); 12] = [
+            ("AccessDenied", 403, "MissingAuthenticationTokenException", 403, "MissingAuthenticationToken", 403),
+            ("AuthorizationHeaderMalformed", 400, "IncompleteSignatureException", 400, "IncompleteSignature", 400),
+            ("AuthorizationQueryParametersError", 400, "IncompleteSignatureException", 400, "IncompleteSignature", 400),
+            ("InvalidArgument", 400, "IncompleteSignatureException", 400, "IncompleteSignature", 400),
+            ("InvalidArgument", 400, "IncompleteSignatureException", 400, "IncompleteSignature", 400),
+            ("AccessDenied", 403, "AccessDeniedException", 403, "AccessDenied", 403),
+            ("InvalidAccessKeyId", 403, "UnrecognizedClientException", 400, "InvalidClientTokenId", 403),
+            ("SignatureDoesNotMatch", 403, "InvalidSignatureException", 400, "SignatureDoesNotMatch", 403),
+            ("XAmzContentSHA256Mismatch", 400, "InvalidSignatureException", 400, "SignatureDoesNotMatch", 403),
+            ("RequestTimeTooSkewed", 403, "InvalidSignatureException", 400, "SignatureDoesNotMatch", 403),
+            ("RequestTimeTooSkewed", 403, "InvalidSignatureException", 400, "SignatureDoesNotMatch", 403),
+            ("AccessDenied", 403, "InvalidSignatureException", 400, "SignatureDoesNotMatch", 403),
         ];
-        for (err, ty, status) in cases {
-            assert_eq!((err.aws_type(), err.status()), (ty, status), "{err:?}");
+        for (err, (s3, s3_status, json, json_status, query, query_status)) in every_variant().into_iter().zip(want) {
+            assert_eq!(err.code(Protocol::RestXml), answer(s3_status, s3), "{err:?}");
+            assert_eq!(err.code(Protocol::AwsJson), answer(json_status, json), "{err:?}");
+            assert_eq!(err.code(Protocol::AwsQuery), answer(query_status, query), "{err:?}");
         }
+    }
+
+    #[test]
+    fn messages_are_aws_wording() {
+        let unsigned = AuthError::UnsignedHeaders { names: vec!["x-amz-copy-source".into()] };
+        assert_eq!(unsigned.to_string(), "There were headers present in the request which were not signed");
+        assert!(AuthError::MultipleAuthMechanisms.to_string().starts_with("Only one auth mechanism allowed;"));
         let expired = AuthError::SignatureExpired { amz_date: "a".into(), earliest: "b".into(), now: "c".into() };
         assert!(expired.to_string().starts_with("Signature expired: "));
         assert!(expired.is_clock_skew());
+        assert!(!AuthError::SignatureMismatch.is_clock_skew());
     }
 }

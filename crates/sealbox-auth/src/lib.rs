@@ -1,23 +1,29 @@
-//! sealbox-auth: AWS Signature Version 4 for the APIs s3s does not verify (KMS, IAM, CloudTrail).
+//! sealbox-auth: the one AWS Signature Version 4 of sealbox. It verifies every API s3s does not
+//! (KMS, IAM, CloudTrail, the admin endpoints), checks the envelope of S3 requests before s3s
+//! verifies them ([`check_request`]: one auth mechanism, presigned lifetime, every `x-amz-*`
+//! header signed), signs for our clients (admin and rewrap CLIs, the bench) and holds the one
+//! table of auth error codes per API ([`AuthError::code`]).
 //!
 //! Owns: canonicalisation (AWS contract A.1), header and presigned-query verification, the
-//! signing-key derivation and a signer for clients (the bench, tests).
+//! signing-key derivation and the signer.
 //! Must never: do I/O, know about HTTP frameworks, print or keep a secret beyond one call, or
 //! compare signatures in anything but constant time.
-//! Start at [`verify`] (server side) and [`sign`] (client side).
+//! Start at [`verify`] (server side), [`check_request`] (the envelope) and [`sign`] (client side).
 
 mod canonical;
 mod error;
 mod parse;
+mod scheme;
 mod secret;
 mod sign;
 mod signing_key;
 mod verify;
 
-pub use error::AuthError;
+pub use error::{AuthError, AwsErrorCode, Protocol};
+pub use scheme::{check_request, credential_service, unsigned_amz_headers, AuthScheme, UNSIGNED_AMZ_HEADER_ALLOWED};
 pub use secret::SecretAccessKey;
 pub use sign::{presign, sign, Credentials, RequestToSign};
-pub use verify::{verify, SignedRequest, VerifiedCaller};
+pub use verify::{verify, Expected, SignedRequest, VerifiedCaller};
 
 /// The one algorithm sealbox speaks (SigV4a is not supported).
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";

@@ -45,44 +45,57 @@ pub(crate) fn parse_authorization(value: &str) -> Result<Claim<'_>, AuthError> {
     claim(credential, signed, signature)
 }
 
-/// The presigned-URL parameters of a raw query, or `None` when it carries no `X-Amz-Signature`.
+/// The raw (still encoded) value of the first query parameter named `wanted` (names compared
+/// decoded, case-sensitively, as AWS does).
+pub(crate) fn query_param<'a>(raw_query: &'a str, wanted: &str) -> Option<&'a str> {
+    raw_query.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(name) == wanted.as_bytes()).then_some(value)
+    })
+}
+
+/// The presigned-URL (query-string authentication) parameters of a raw query.
 pub(crate) struct PresignedParams<'a> {
     pub claim: Claim<'a>,
     pub amz_date: String,
     pub expires_secs: i64,
 }
 
-pub(crate) fn parse_presigned(raw_query: &str) -> Result<Option<PresignedParams<'_>>, AuthError> {
-    let param = |wanted: &str| -> Option<&str> {
-        raw_query.split('&').find_map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(name) == wanted.as_bytes()).then_some(value)
-        })
-    };
-    let Some(signature) = param("X-Amz-Signature") else {
-        return Ok(None);
-    };
+fn malformed_query(msg: impl Into<String>) -> AuthError {
+    AuthError::MalformedQuery(msg.into())
+}
+
+/// Parses the SigV4 query parameters of a request that carries some (AWS contract A.4). Every
+/// refusal is a [`AuthError::MalformedQuery`] in AWS's words.
+pub(crate) fn parse_presigned(raw_query: &str) -> Result<PresignedParams<'_>, AuthError> {
+    const REQUIRED: &str = "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.";
     let text = |name: &str| -> Result<String, AuthError> {
-        let raw = param(name)
-            .ok_or_else(|| malformed(format!("Query-string authentication requires the {name} parameter.")))?;
-        String::from_utf8(percent_decode(raw)).map_err(|_| malformed(format!("{name} is not UTF-8.")))
+        let raw = query_param(raw_query, name).ok_or_else(|| malformed_query(REQUIRED))?;
+        String::from_utf8(percent_decode(raw)).map_err(|_| malformed_query(format!("{name} is not UTF-8.")))
     };
+    let signature = query_param(raw_query, "X-Amz-Signature").ok_or_else(|| malformed_query(REQUIRED))?;
     let algorithm = text("X-Amz-Algorithm")?;
-    if algorithm != crate::ALGORITHM {
-        return Err(malformed(format!("X-Amz-Algorithm only supports \"{}\".", crate::ALGORITHM)));
-    }
     let credential = text("X-Amz-Credential")?;
     let signed = text("X-Amz-SignedHeaders")?;
     let amz_date = text("X-Amz-Date")?;
-    let expires_secs: i64 =
-        text("X-Amz-Expires")?.parse().map_err(|_| malformed("X-Amz-Expires should be a number."))?;
-    if !(1..=crate::MAX_PRESIGNED_EXPIRES_SECS).contains(&expires_secs) {
-        return Err(malformed("X-Amz-Expires must be between 1 and 604800 seconds."));
+    let expires = text("X-Amz-Expires")?;
+    if algorithm != crate::ALGORITHM {
+        return Err(malformed_query(format!("X-Amz-Algorithm only supports \"{}\"", crate::ALGORITHM)));
     }
-    let mut claim = claim(&credential, &signed, signature)?;
-    // The claim borrowed nothing from the decoded strings but the signature, which is raw.
-    claim.signature = signature;
-    Ok(Some(PresignedParams { claim, amz_date, expires_secs }))
+    let expires_secs: i64 = expires.parse().map_err(|_| malformed_query("X-Amz-Expires should be a number"))?;
+    if expires_secs < 0 {
+        return Err(malformed_query("X-Amz-Expires must be non-negative"));
+    }
+    if expires_secs > crate::MAX_PRESIGNED_EXPIRES_SECS {
+        return Err(malformed_query(
+            "X-Amz-Expires must be less than a week (in seconds) that is; the maximum expires is 604800 seconds",
+        ));
+    }
+    let claim = claim(&credential, &signed, signature).map_err(|e| match e {
+        AuthError::Malformed(m) => AuthError::MalformedQuery(m),
+        other => other,
+    })?;
+    Ok(PresignedParams { claim, amz_date, expires_secs })
 }
 
 fn claim<'a>(credential: &str, signed: &str, signature: &'a str) -> Result<Claim<'a>, AuthError> {
@@ -176,11 +189,32 @@ mod tests {
         let q = format!(
             "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AK%2F20261123%2Fus-east-1%2Fkms%2Faws4_request&X-Amz-Date=20261123T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature={SIG}"
         );
-        let p = parse_presigned(&q).unwrap().unwrap();
+        let p = parse_presigned(&q).unwrap();
         assert_eq!((p.claim.access_key_id.as_str(), p.expires_secs), ("AK", 60));
-        assert!(parse_presigned("a=b").unwrap().is_none());
-        assert!(parse_presigned(&q.replace("X-Amz-Expires=60", "X-Amz-Expires=604801")).is_err());
-        assert!(parse_presigned(&q.replace("X-Amz-Expires=60", "X-Amz-Expires=x")).is_err());
-        assert!(parse_presigned(&q.replace("&X-Amz-Date=20261123T000000Z", "")).is_err());
+        let week = q.replace("X-Amz-Expires=60", "X-Amz-Expires=604800");
+        assert_eq!(parse_presigned(&week).unwrap().expires_secs, 604_800);
+        for (bad, message) in [
+            (q.replace("X-Amz-Expires=60", "X-Amz-Expires=604801"), "X-Amz-Expires must be less than a week"),
+            (q.replace("X-Amz-Expires=60", "X-Amz-Expires=315360000"), "X-Amz-Expires must be less than a week"),
+            (q.replace("X-Amz-Expires=60", "X-Amz-Expires=x"), "X-Amz-Expires should be a number"),
+            (q.replace("X-Amz-Expires=60", "X-Amz-Expires=-1"), "X-Amz-Expires must be non-negative"),
+            (q.replace("&X-Amz-Date=20261123T000000Z", ""), "Query-string authentication version 4 requires"),
+            (q.replace(&format!("&X-Amz-Signature={SIG}"), ""), "Query-string authentication version 4 requires"),
+            (q.replace("AWS4-HMAC-SHA256", "AWS4-ECDSA-P256-SHA256"), "X-Amz-Algorithm only supports"),
+            (q.replace("%2Fkms%2F", "%2F"), "Credential should be scoped"),
+        ] {
+            match parse_presigned(&bad) {
+                Err(AuthError::MalformedQuery(m)) => assert!(m.starts_with(message), "{bad}: {m}"),
+                other => panic!("{bad}: {:?}", other.map(|p| p.expires_secs)),
+            }
+        }
+    }
+
+    #[test]
+    fn query_parameter_names_are_decoded_and_case_sensitive() {
+        assert_eq!(query_param("a=1&X%2DAmz%2DSignature=s&b", "X-Amz-Signature"), Some("s"));
+        assert_eq!(query_param("x-amz-signature=s", "X-Amz-Signature"), None);
+        assert_eq!(query_param("b", "b"), Some(""));
+        assert_eq!(query_param("", "b"), None);
     }
 }

@@ -27,6 +27,15 @@ impl From<String> for SecretAccessKey {
     }
 }
 
+/// So command-line parsers (clap) can take a secret straight into this type.
+impl std::str::FromStr for SecretAccessKey {
+    type Err = std::convert::Infallible;
+
+    fn from_str(secret: &str) -> Result<Self, Self::Err> {
+        Ok(Self::new(secret))
+    }
+}
+
 impl std::fmt::Debug for SecretAccessKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SecretAccessKey(<redacted>)")
@@ -43,5 +52,8 @@ mod tests {
         let shown = format!("{s:?}");
         assert!(!shown.contains("wJalr"), "{shown}");
         assert_eq!(s.expose(), "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+        let parsed: SecretAccessKey = "from a flag".parse().unwrap();
+        assert_eq!(parsed.expose(), "from a flag");
+        assert_eq!(format!("{:?}", Some(parsed)), "Some(SecretAccessKey(<redacted>))");
     }
 }

@@ -19,6 +19,15 @@ fn suite_now() -> OffsetDateTime {
     at("20150830T123600Z")
 }
 
+/// S3 may leave the body unsigned; every other service signs it.
+fn expect(service: &str) -> Expected<'_> {
+    if service == "s3" {
+        Expected::s3()
+    } else {
+        Expected::signed_body(service)
+    }
+}
+
 fn lookup(id: &str) -> Option<SecretAccessKey> {
     match id {
         SUITE_KEY => Some(SUITE_SECRET.into()),
@@ -162,7 +171,8 @@ fn verifier_accepts_the_aws_test_suite() {
             headers: &all,
             body_sha256_hex: &body_hash,
         };
-        let caller = verify(&wire, lookup, suite_now(), "service").unwrap_or_else(|e| panic!("{}: {e}", v.name));
+        let caller =
+            verify(&wire, lookup, suite_now(), expect("service")).unwrap_or_else(|e| panic!("{}: {e}", v.name));
         assert_eq!(
             caller,
             VerifiedCaller {
@@ -229,7 +239,7 @@ fn signer_reproduces_the_s3_documentation_examples() {
         assert!(added.iter().any(|(n, v)| n == "x-amz-content-sha256" && v == payload));
         let all = with_added(&headers, &added);
         let wire = SignedRequest { method, path, query, headers: &all, body_sha256_hex: payload };
-        verify(&wire, lookup, at("20130524T000000Z"), "s3").unwrap();
+        verify(&wire, lookup, at("20130524T000000Z"), Expected::s3()).unwrap();
     }
 }
 
@@ -267,7 +277,12 @@ impl KmsCall {
     ) -> Result<VerifiedCaller, AuthError> {
         let headers: Vec<(&str, &str)> = self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         let hash = hex_sha256(body);
-        verify(&SignedRequest { method, path, query, headers: &headers, body_sha256_hex: &hash }, lookup, now, "kms")
+        verify(
+            &SignedRequest { method, path, query, headers: &headers, body_sha256_hex: &hash },
+            lookup,
+            now,
+            expect("kms"),
+        )
     }
 
     fn verify(&self, now: OffsetDateTime) -> Result<VerifiedCaller, AuthError> {
@@ -345,28 +360,28 @@ fn scope_and_key_errors() {
     let headers: Vec<(&str, &str)> = call.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     let hash = hex_sha256(call.body);
     let request = SignedRequest { method: "POST", path: "/", query: "", headers: &headers, body_sha256_hex: &hash };
-    assert!(matches!(verify(&request, lookup, now, "iam"), Err(AuthError::Malformed(_))));
+    assert!(matches!(verify(&request, lookup, now, expect("iam")), Err(AuthError::Malformed(_))));
     assert_eq!(
-        verify(&request, |_| None, now, "kms"),
+        verify(&request, |_| None, now, expect("kms")),
         Err(AuthError::UnknownAccessKey { access_key_id: SUITE_KEY.into() })
     );
-    assert_eq!(verify(&request, |_| Some("wrong".into()), now, "kms"), Err(AuthError::SignatureMismatch));
+    assert_eq!(verify(&request, |_| Some("wrong".into()), now, expect("kms")), Err(AuthError::SignatureMismatch));
     // Credential date different from X-Amz-Date.
     let mut other_day = call.headers.clone();
     let auth = other_day.iter_mut().find(|(n, _)| n == "authorization").unwrap();
     auth.1 = auth.1.replace("/20261124/", "/20261123/");
     let h: Vec<(&str, &str)> = other_day.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     let r = SignedRequest { headers: &h, ..request };
-    assert!(matches!(verify(&r, lookup, now, "kms"), Err(AuthError::Malformed(_))));
+    assert!(matches!(verify(&r, lookup, now, expect("kms")), Err(AuthError::Malformed(_))));
     // No X-Amz-Date at all.
     let h: Vec<(&str, &str)> = headers.iter().copied().filter(|(n, _)| *n != "x-amz-date").collect();
     let r = SignedRequest { headers: &h, ..request };
-    assert!(matches!(verify(&r, lookup, now, "kms"), Err(AuthError::Malformed(_))));
+    assert!(matches!(verify(&r, lookup, now, expect("kms")), Err(AuthError::Malformed(_))));
     // Nothing at all.
     let h = [("Host", "x")];
     let r = SignedRequest { headers: &h, ..request };
-    assert_eq!(verify(&r, lookup, now, "kms"), Err(AuthError::Missing));
-    assert_eq!(AuthError::Missing.status(), 403);
+    assert_eq!(verify(&r, lookup, now, expect("kms")), Err(AuthError::Missing));
+    assert_eq!(AuthError::Missing.code(Protocol::AwsJson).status, 403);
 }
 
 #[test]
@@ -378,7 +393,7 @@ fn clock_skew_beyond_15_minutes_is_refused() {
     }
     let late = call.verify(signed_at + time::Duration::seconds(15 * 60 + 1)).unwrap_err();
     assert!(matches!(late, AuthError::SignatureExpired { .. }));
-    assert_eq!(late.aws_type(), "InvalidSignatureException");
+    assert_eq!(late.code(Protocol::AwsJson).code, "InvalidSignatureException");
     assert_eq!(
         late.to_string(),
         "Signature expired: 20261124T120000Z is now earlier than 20261124T120001Z (20261124T121501Z - 15 min.)"
@@ -408,7 +423,7 @@ fn signed_payload_hash_must_match_the_body() {
         let all = with_added(&base, &added);
         let hash = hex_sha256(body);
         let wire = SignedRequest { method: "PUT", path: "/b/k", query: "", headers: &all, body_sha256_hex: &hash };
-        assert_eq!(verify(&wire, lookup, now, service).map(|_| ()), want, "{service} {claimed}");
+        assert_eq!(verify(&wire, lookup, now, expect(service)).map(|_| ()), want, "{service} {claimed}");
     }
 }
 
@@ -438,19 +453,26 @@ fn presigned_urls_round_trip_and_expire() {
             headers: &headers,
             body_sha256_hex: EMPTY_SHA256,
         };
-        let caller = verify(&wire, lookup, now + time::Duration::seconds(300), service).unwrap();
+        let caller = verify(&wire, lookup, now + time::Duration::seconds(300), expect(service)).unwrap();
         assert!(caller.presigned);
         assert!(matches!(
-            verify(&wire, lookup, now + time::Duration::seconds(301), service),
+            verify(&wire, lookup, now + time::Duration::seconds(301), expect(service)),
             Err(AuthError::PresignedUrlExpired { .. })
         ));
         let tampered = query.replace("versionId=3", "versionId=4");
         let wire2 = SignedRequest { query: &tampered, ..wire };
-        assert_eq!(verify(&wire2, lookup, now, service), Err(AuthError::SignatureMismatch));
+        assert_eq!(verify(&wire2, lookup, now, expect(service)), Err(AuthError::SignatureMismatch));
         // Both mechanisms at once is refused.
         let both = [("host", "127.0.0.1:9000"), ("authorization", "AWS4-HMAC-SHA256 Credential=x")];
         let wire3 = SignedRequest { headers: &both, ..wire };
-        assert!(matches!(verify(&wire3, lookup, now, service), Err(AuthError::Malformed(_))));
+        assert_eq!(verify(&wire3, lookup, now, expect(service)), Err(AuthError::MultipleAuthMechanisms));
+        // So is a header the URL did not sign.
+        let added = [("host", "127.0.0.1:9000"), ("x-amz-copy-source", "/beta/secret")];
+        let wire4 = SignedRequest { headers: &added, ..wire };
+        assert_eq!(
+            verify(&wire4, lookup, now, expect(service)),
+            Err(AuthError::UnsignedHeaders { names: vec!["x-amz-copy-source".into()] })
+        );
     }
 }
 
@@ -465,7 +487,57 @@ fn session_token_is_reported() {
     let added = sign(&request, &credentials, now);
     let all = with_added(&base, &added);
     let wire = SignedRequest { method: "POST", path: "/", query: "", headers: &all, body_sha256_hex: &hash };
-    assert_eq!(verify(&wire, lookup, now, "iam").unwrap().session_token.as_deref(), Some("TOKEN"));
+    assert_eq!(verify(&wire, lookup, now, expect("iam")).unwrap().session_token.as_deref(), Some("TOKEN"));
+}
+
+/// The reproduction of issue 12: a DescribeKey signed without `x-amz-target` (any client may
+/// leave it out) replayed with `x-amz-target: TrentService.ScheduleKeyDeletion`.
+#[test]
+fn an_unsigned_target_is_refused() {
+    let secret = SecretAccessKey::from(SUITE_SECRET);
+    let now = kms_now();
+    let body = br#"{"KeyId":"1234abcd-12ab-34cd-56ef-1234567890ab"}"#;
+    let hash = hex_sha256(body);
+    let base = [("host", "127.0.0.1:9000"), ("content-type", "application/x-amz-json-1.1")];
+    let credentials = Credentials { access_key_id: SUITE_KEY, secret: &secret, region: "us-east-1", service: "kms" };
+    let request = RequestToSign { method: "POST", path: "/", query: "", headers: &base, payload_sha256: &hash };
+    let added = sign(&request, &credentials, now);
+    let mut all = with_added(&base, &added);
+    let wire = SignedRequest { method: "POST", path: "/", query: "", headers: &all, body_sha256_hex: &hash };
+    assert!(verify(&wire, lookup, now, expect("kms")).is_ok(), "signed as it is, the request is fine");
+    all.push(("X-Amz-Target", "TrentService.ScheduleKeyDeletion"));
+    let replayed = SignedRequest { method: "POST", path: "/", query: "", headers: &all, body_sha256_hex: &hash };
+    assert_eq!(
+        verify(&replayed, lookup, now, expect("kms")),
+        Err(AuthError::UnsignedHeaders { names: vec!["x-amz-target".into()] })
+    );
+}
+
+/// The other reproduction: IAM ListUsers signed with `UNSIGNED-PAYLOAD`, sent with a
+/// CreateAccessKey body. The admin endpoint in S3's URL space (`s3` scope) signs its body too.
+#[test]
+fn an_unsigned_body_is_refused_outside_s3() {
+    let secret = SecretAccessKey::from(SUITE_SECRET);
+    let now = kms_now();
+    let base = [
+        ("host", "127.0.0.1:9000"),
+        ("content-type", "application/x-www-form-urlencoded; charset=utf-8"),
+        ("x-amz-content-sha256", UNSIGNED_PAYLOAD),
+    ];
+    for service in ["iam", "s3"] {
+        let credentials = Credentials { access_key_id: SUITE_KEY, secret: &secret, region: "us-east-1", service };
+        let request =
+            RequestToSign { method: "POST", path: "/", query: "", headers: &base, payload_sha256: UNSIGNED_PAYLOAD };
+        let added = sign(&request, &credentials, now);
+        let all = with_added(&base, &added);
+        for body in
+            [&b"Action=ListUsers&Version=2010-05-08"[..], b"Action=CreateAccessKey&UserName=root&Version=2010-05-08"]
+        {
+            let hash = hex_sha256(body);
+            let wire = SignedRequest { method: "POST", path: "/", query: "", headers: &all, body_sha256_hex: &hash };
+            assert_eq!(verify(&wire, lookup, now, Expected::signed_body(service)), Err(AuthError::PayloadHashMismatch));
+        }
+    }
 }
 
 proptest! {
@@ -475,7 +547,7 @@ proptest! {
     fn random_authorization_headers_never_panic(auth in "\\PC{0,200}", date in "[0-9TZ]{0,18}", query in "[a-zA-Z0-9%=&-]{0,60}") {
         let headers = [("host", "h"), ("authorization", auth.as_str()), ("x-amz-date", date.as_str())];
         let wire = SignedRequest { method: "POST", path: "/", query: &query, headers: &headers, body_sha256_hex: EMPTY_SHA256 };
-        prop_assert!(verify(&wire, lookup, kms_now(), "kms").is_err());
+        prop_assert!(verify(&wire, lookup, kms_now(), expect("kms")).is_err());
     }
 
     #[test]
@@ -489,14 +561,14 @@ proptest! {
         let auth = format!("{prefix}Credential={credential}{sep}SignedHeaders={signed}{sep}Signature={signature}");
         let headers = [("host", "h"), ("authorization", auth.as_str()), ("x-amz-date", "20261124T120000Z")];
         let wire = SignedRequest { method: "POST", path: "/", query: "", headers: &headers, body_sha256_hex: EMPTY_SHA256 };
-        prop_assert!(verify(&wire, lookup, kms_now(), "kms").is_err());
+        prop_assert!(verify(&wire, lookup, kms_now(), expect("kms")).is_err());
     }
 
     #[test]
     fn random_presigned_queries_never_panic(query in "(X-Amz-(Algorithm|Credential|Date|Expires|SignedHeaders|Signature)=[A-Za-z0-9%/-]{0,20}&?){0,7}") {
         let headers = [("host", "h")];
         let wire = SignedRequest { method: "GET", path: "/", query: &query, headers: &headers, body_sha256_hex: EMPTY_SHA256 };
-        prop_assert!(verify(&wire, lookup, kms_now(), "s3").is_err());
+        prop_assert!(verify(&wire, lookup, kms_now(), Expected::s3()).is_err());
     }
 
     #[test]
@@ -514,6 +586,36 @@ proptest! {
         let added = sign(&request, &credentials, kms_now());
         let all = with_added(&base, &added);
         let wire = SignedRequest { method: &method, path: &path, query: &query, headers: &all, body_sha256_hex: EMPTY_SHA256 };
-        prop_assert!(verify(&wire, lookup, kms_now(), &service).is_ok());
+        prop_assert!(verify(&wire, lookup, kms_now(), expect(&service)).is_ok());
+    }
+
+    /// Any request we sign verifies; add one x-amz-* header after signing and it never does.
+    #[test]
+    fn a_header_added_after_signing_is_refused(
+        name in "x-amz-[a-z-]{1,16}",
+        value in "[ -~]{0,20}",
+        service in "(s3|kms|iam|cloudtrail)",
+        presigned in any::<bool>(),
+    ) {
+        prop_assume!(name != UNSIGNED_AMZ_HEADER_ALLOWED && name != "x-amz-date");
+        let secret = SecretAccessKey::from(SUITE_SECRET);
+        let credentials = Credentials { access_key_id: SUITE_KEY, secret: &secret, region: "us-east-1", service: &service };
+        let base = [("host", "h:1")];
+        let request = RequestToSign { method: "PUT", path: "/b/k", query: "", headers: &base, payload_sha256: EMPTY_SHA256 };
+        let (mut headers, query): (Vec<(String, String)>, String) = if presigned {
+            (vec![("host".into(), "h:1".into())], presign(&request, &credentials, kms_now(), 60))
+        } else {
+            let mut h: Vec<(String, String)> = vec![("host".into(), "h:1".into())];
+            h.extend(sign(&request, &credentials, kms_now()));
+            (h, String::new())
+        };
+        let wire = |headers: &[(String, String)]| -> Result<VerifiedCaller, AuthError> {
+            let h: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            let request = SignedRequest { method: "PUT", path: "/b/k", query: &query, headers: &h, body_sha256_hex: EMPTY_SHA256 };
+            verify(&request, lookup, kms_now(), expect(&service))
+        };
+        prop_assert!(wire(&headers).is_ok());
+        headers.push((name.clone(), value));
+        prop_assert_eq!(wire(&headers), Err(AuthError::UnsignedHeaders { names: vec![name] }));
     }
 }

@@ -3,7 +3,8 @@
 use time::OffsetDateTime;
 
 use crate::canonical::{canonical_headers, canonical_query, canonical_uri, CanonicalRequest};
-use crate::parse::{parse_authorization, parse_presigned, Claim};
+use crate::parse::Claim;
+use crate::scheme::{classify, decoded_query_param, Classified};
 use crate::signing_key::{format_amz_date, parse_amz_date, signature_matches, signing_key, string_to_sign, Scope};
 use crate::{AuthError, SecretAccessKey, MAX_CLOCK_SKEW, UNSIGNED_PAYLOAD};
 
@@ -20,6 +21,29 @@ pub struct SignedRequest<'a> {
     pub headers: &'a [(&'a str, &'a str)],
     /// Hex SHA-256 of the body the server received (`EMPTY_SHA256` for none).
     pub body_sha256_hex: &'a str,
+}
+
+/// What the server expects of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expected<'a> {
+    /// The service the credential scope must name (`kms`, `iam`, `cloudtrail`, `s3`).
+    pub service: &'a str,
+    /// Whether the body may be left out of the signature (`UNSIGNED-PAYLOAD`, streaming
+    /// uploads whose chunks the caller checks): S3 object uploads only. Everywhere else the
+    /// body is hashed and must match what was signed.
+    pub unsigned_payload: bool,
+}
+
+impl<'a> Expected<'a> {
+    /// An API whose body is always signed and checked (KMS, IAM, CloudTrail, admin calls).
+    pub const fn signed_body(service: &'a str) -> Self {
+        Self { service, unsigned_payload: false }
+    }
+
+    /// S3's object API: the body may be unsigned.
+    pub const fn s3() -> Self {
+        Self { service: "s3", unsigned_payload: true }
+    }
 }
 
 /// Who signed, and for which scope. The region is not checked (any region is accepted, a design
@@ -41,44 +65,46 @@ impl SignedRequest<'_> {
     }
 }
 
-/// Verifies a SigV4-signed request (Authorization header or presigned query) for
-/// `expected_service`, with the secret `lookup` returns for the access key it names.
+/// Verifies a SigV4-signed request (Authorization header or presigned query) against
+/// `expected`, with the secret `lookup` returns for the access key it names. The envelope
+/// checks of [`crate::check_request`] come first: one mechanism, no unsigned `x-amz-*` header
+/// (so `x-amz-target` is always signed), a presigned lifetime of at most 7 days.
 pub fn verify(
     request: &SignedRequest<'_>,
     lookup: impl Fn(&str) -> Option<SecretAccessKey>,
     now: OffsetDateTime,
-    expected_service: &str,
+    expected: Expected<'_>,
 ) -> Result<VerifiedCaller, AuthError> {
-    let header = request.header("authorization");
-    let presigned = parse_presigned(request.query)?;
-    let (claim, amz_date, canonical_query_string, payload_hash) = match (header, presigned) {
-        (Some(_), Some(_)) => {
-            return Err(AuthError::Malformed("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified".into()))
-        }
-        (None, None) => return Err(AuthError::Missing),
-        (Some(value), None) => {
-            let claim = parse_authorization(value)?;
-            let amz_date = request.header("x-amz-date").ok_or_else(|| {
-                AuthError::Malformed(
-                    "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.".into(),
-                )
-            })?;
-            let when = checked_date(&claim, amz_date, expected_service)?;
-            check_skew(amz_date, when, now)?;
-            let payload = header_payload_hash(request, expected_service)?;
-            (claim, amz_date.to_owned(), canonical_query(request.query, None), payload)
-        }
-        (None, Some(p)) => {
-            let when = checked_date(&p.claim, &p.amz_date, expected_service)?;
-            check_presigned_window(&p.amz_date, when, p.expires_secs, now)?;
-            let payload = if expected_service == "s3" {
-                request.header("x-amz-content-sha256").unwrap_or(UNSIGNED_PAYLOAD).to_owned()
-            } else {
-                request.body_sha256_hex.to_ascii_lowercase()
-            };
-            (p.claim, p.amz_date, canonical_query(request.query, Some("X-Amz-Signature")), payload)
-        }
-    };
+    let expected_service = expected.service;
+    let (claim, amz_date, canonical_query_string, payload_hash, presigned) =
+        match classify(request.headers, request.query)? {
+            Classified::Anonymous => return Err(AuthError::Missing),
+            Classified::SigV2 => return Err(AuthError::UnsupportedAuthorizationType),
+            Classified::HeaderV4(claim) => {
+                let amz_date = request.header("x-amz-date").ok_or_else(|| {
+                    AuthError::Malformed(
+                        "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.".into(),
+                    )
+                })?;
+                let when = checked_date(&claim, amz_date, expected_service)?;
+                check_skew(amz_date, when, now)?;
+                let payload = header_payload_hash(request, expected.unsigned_payload)?;
+                (claim, amz_date.to_owned(), canonical_query(request.query, None), payload, false)
+            }
+            Classified::PresignedV4(p) => {
+                let when = checked_date(&p.claim, &p.amz_date, expected_service).map_err(|e| match e {
+                    AuthError::Malformed(m) => AuthError::MalformedQuery(m),
+                    other => other,
+                })?;
+                check_presigned_window(&p.amz_date, when, p.expires_secs, now)?;
+                let payload = if expected.unsigned_payload {
+                    request.header("x-amz-content-sha256").unwrap_or(UNSIGNED_PAYLOAD).to_owned()
+                } else {
+                    request.body_sha256_hex.to_ascii_lowercase()
+                };
+                (p.claim, p.amz_date, canonical_query(request.query, Some("X-Amz-Signature")), payload, true)
+            }
+        };
     let secret = lookup(&claim.access_key_id)
         .ok_or_else(|| AuthError::UnknownAccessKey { access_key_id: claim.access_key_id.clone() })?;
     let signed: Vec<&str> = claim.signed_headers.iter().map(String::as_str).collect();
@@ -97,16 +123,17 @@ pub fn verify(
     if !signature_matches(&signing_key(&secret, &scope), &to_sign, claim.signature) {
         return Err(AuthError::SignatureMismatch);
     }
-    let session_token = match header {
-        Some(_) => request.header("x-amz-security-token").map(str::to_owned),
-        None => query_param(request.query, "X-Amz-Security-Token"),
+    let session_token = if presigned {
+        decoded_query_param(request.query, "X-Amz-Security-Token")
+    } else {
+        request.header("x-amz-security-token").map(str::to_owned)
     };
     Ok(VerifiedCaller {
         access_key_id: claim.access_key_id,
         region: claim.region,
         service: claim.service,
         session_token,
-        presigned: header.is_none(),
+        presigned,
     })
 }
 
@@ -171,9 +198,9 @@ fn check_presigned_window(
 }
 
 /// The payload hash the client signed: its `x-amz-content-sha256` or, for services that omit it
-/// (KMS, IAM), the body's hash. A signed hash must be the body's; only S3 may leave the body
-/// unsigned (s3s then checks streaming chunks itself).
-fn header_payload_hash(request: &SignedRequest<'_>, service: &str) -> Result<String, AuthError> {
+/// (KMS, IAM), the body's hash. A signed hash must be the body's; only where `unsigned_payload`
+/// is allowed (S3) may the body stay unsigned (s3s then checks streaming chunks itself).
+fn header_payload_hash(request: &SignedRequest<'_>, unsigned_payload: bool) -> Result<String, AuthError> {
     let Some(claimed) = request.header("x-amz-content-sha256") else {
         return Ok(request.body_sha256_hex.to_ascii_lowercase());
     };
@@ -184,16 +211,10 @@ fn header_payload_hash(request: &SignedRequest<'_>, service: &str) -> Result<Str
         }
         return Ok(claimed.to_owned());
     }
-    if service == "s3" && (claimed == UNSIGNED_PAYLOAD || claimed.starts_with("STREAMING-")) {
+    if unsigned_payload && (claimed == UNSIGNED_PAYLOAD || claimed.starts_with("STREAMING-")) {
         return Ok(claimed.to_owned());
     }
-    // An unsigned body on the KMS/IAM APIs would let anyone on the path change the request.
+    // An unsigned body on the KMS/IAM APIs would let anyone who saw one signature send any body
+    // with it (a ListUsers signature replayed with a CreateAccessKey body).
     Err(AuthError::PayloadHashMismatch)
-}
-
-fn query_param(raw_query: &str, wanted: &str) -> Option<String> {
-    raw_query.split('&').find_map(|pair| {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (name == wanted).then(|| String::from_utf8_lossy(&crate::canonical::percent_decode(value)).into_owned())
-    })
 }

@@ -1,7 +1,8 @@
 //! sealbox-bench: `sealbox bench`. Starts a server on a temp data dir (or uses a running one),
 //! measures the raw disk under it, then PUT/GET throughput and requests per second for 4 KiB,
 //! 1 MiB and 64 MiB objects at concurrency 1 and 16 in each encryption mode, KMS calls per
-//! second, and the server's peak memory while one big object streams in and out.
+//! second (over HTTP, and in-process on one core for scale), and the server's peak memory while
+//! one big object streams in and out.
 //!
 //! Owns: the bench client (hyper + sealbox-auth signing, streaming bodies both ways) and the
 //! report. Must never: hold an object body in memory, touch data it did not create, or turn a
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 pub use opts::{parse_size, BenchOpts, SseMode};
 pub use report::Report;
 
-use crate::measure::{measure_big_object, measure_kms, measure_mode, workloads};
+use crate::measure::{measure_big_object, measure_kms, measure_kms_in_process, measure_mode, workloads};
 use crate::opts::format_size;
 use crate::server::{read_memory, ServerUnderTest};
 
@@ -69,6 +70,16 @@ async fn run_against(opts: &BenchOpts, server: &ServerUnderTest, started: Instan
         None => (Vec::new(), kms_key_note),
     };
 
+    let calls = if opts.quick { 2000 } else { 20000 };
+    let kms_in_process = match tempfile::tempdir() {
+        Ok(dir) => tokio::task::spawn_blocking(move || measure_kms_in_process(dir.path(), calls)).await?,
+        Err(e) => Err(e.into()),
+    }
+    .unwrap_or_else(|e| {
+        eprintln!("KMS in-process not measured: {e:#}");
+        Vec::new()
+    });
+
     let big_size = if opts.quick { opts.big_size.min(256 << 20) } else { opts.big_size };
     let (big_object, big_object_note) = if big_size == 0 {
         (None, Some("skipped (--big-size 0)".to_owned()))
@@ -100,6 +111,7 @@ async fn run_against(opts: &BenchOpts, server: &ServerUnderTest, started: Instan
         server_memory_at_start: memory_at_start,
         modes,
         kms,
+        kms_in_process,
         kms_note,
         big_object,
         big_object_note,

@@ -248,6 +248,37 @@ pub async fn measure_kms(client: &Arc<S3Client>, key_arn: &str, calls: usize) ->
     Ok(rates)
 }
 
+/// GenerateDataKey and Decrypt called straight on the key service library, one core, no HTTP
+/// or SigV4: the ceiling the KMS over HTTP numbers compare with. Uses a throwaway key store in
+/// `dir`.
+pub fn measure_kms_in_process(dir: &std::path::Path, calls: usize) -> anyhow::Result<Vec<KmsRate>> {
+    let root = sealbox_kms::RootKey::load_or_create_file(&dir.join("root.key"))?;
+    let kms = sealbox_kms::Kms::open(
+        &dir.join("kms.db"),
+        root,
+        Arc::new(sealbox_kms::SystemClock),
+        sealbox_kms::KmsConfig { account_id: "000000000000".into(), region: "us-east-1".into() },
+    )?;
+    let key = kms.create_key("sealbox bench", None, &[])?;
+    let context = std::collections::BTreeMap::from([("aws:s3:arn".to_owned(), "arn:aws:s3:::bench/k".to_owned())]);
+    let start = Instant::now();
+    let mut blob = Vec::new();
+    for _ in 0..calls {
+        blob = kms.generate_data_key_with(&key, 32, &context)?.ciphertext_blob;
+    }
+    let generate = calls as f64 / start.elapsed().as_secs_f64().max(1e-9);
+    let start = Instant::now();
+    for _ in 0..calls {
+        kms.decrypt_data_key(&blob, &context)?;
+    }
+    let decrypt = calls as f64 / start.elapsed().as_secs_f64().max(1e-9);
+    eprintln!("  KMS in-process, one core: GenerateDataKey {generate:.0} op/s, Decrypt {decrypt:.0} op/s");
+    Ok(vec![
+        KmsRate { operation: "GenerateDataKey", concurrency: 1, ops_s: generate },
+        KmsRate { operation: "Decrypt", concurrency: 1, ops_s: decrypt },
+    ])
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct BigObject {
     pub size: u64,

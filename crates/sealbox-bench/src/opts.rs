@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use sealbox_auth::SecretAccessKey;
+
 /// `sealbox bench` options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchOpts {
@@ -11,9 +13,9 @@ pub struct BenchOpts {
     /// Access key for --endpoint.
     #[arg(long, env = "SEALBOX_BENCH_ACCESS_KEY")]
     pub access_key: Option<String>,
-    /// Secret key for --endpoint.
+    /// Secret key for --endpoint (never shown by `Debug`).
     #[arg(long, env = "SEALBOX_BENCH_SECRET_KEY", hide_env_values = true)]
-    pub secret_key: Option<String>,
+    pub secret_key: Option<SecretAccessKey>,
     /// Process id of the --endpoint server, to read its memory from /proc (same machine only).
     #[arg(long)]
     pub server_pid: Option<u32>,
@@ -172,6 +174,29 @@ mod tests {
         assert_eq!(format_size(4096), "4 KiB");
         assert_eq!(format_size(64 << 20), "64 MiB");
         assert_eq!(format_size(5 << 30), "5 GiB");
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        use clap::Parser;
+        #[derive(Debug, Parser)]
+        struct Cli {
+            #[command(flatten)]
+            opts: BenchOpts,
+        }
+        let cli = Cli::parse_from([
+            "bench",
+            "--endpoint",
+            "http://127.0.0.1:9000",
+            "--access-key",
+            "AK",
+            "--secret-key",
+            "wJalrXUtnFEMI-bench-secret",
+        ]);
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("wJalrXUtnFEMI-bench-secret"), "{shown}");
+        assert!(shown.contains("SecretAccessKey(<redacted>)"), "{shown}");
+        assert_eq!(cli.opts.secret_key.unwrap().expose(), "wJalrXUtnFEMI-bench-secret");
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub struct Report {
     pub server_memory_at_start: Option<Memory>,
     pub modes: Vec<ModeResult>,
     pub kms: Vec<KmsRate>,
+    /// The key service library called directly, one core (no HTTP, no SigV4).
+    pub kms_in_process: Vec<KmsRate>,
     pub kms_note: Option<String>,
     pub big_object: Option<BigObject>,
     pub big_object_note: Option<String>,
@@ -134,16 +136,25 @@ impl Report {
         if !notes.is_empty() {
             let _ = writeln!(out, "\n{}", notes.join("\n"));
         }
-        if !self.kms.is_empty() {
-            let _ = writeln!(out, "\n## KMS over HTTP (ops/s)\n\n| operation | conc 1 | conc 16 |\n|---|---|---|");
+        if !self.kms.is_empty() || !self.kms_in_process.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n## KMS (ops/s)\n\n| operation | HTTP conc 1 | HTTP conc 16 | in-process, 1 core |\n|---|---|---|---|"
+            );
             for op in ["GenerateDataKey", "Decrypt"] {
-                let at = |c: usize| {
-                    self.kms
+                let at = |rates: &[KmsRate], c: usize| {
+                    rates
                         .iter()
                         .find(|r| r.operation == op && r.concurrency == c)
                         .map_or("n/a".into(), |r| format!("{:.0}", r.ops_s))
                 };
-                let _ = writeln!(out, "| {op} | {} | {} |", at(1), at(16));
+                let _ = writeln!(
+                    out,
+                    "| {op} | {} | {} | {} |",
+                    at(&self.kms, 1),
+                    at(&self.kms, 16),
+                    at(&self.kms_in_process, 1)
+                );
             }
         }
         if let Some(note) = &self.kms_note {

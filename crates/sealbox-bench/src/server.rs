@@ -34,7 +34,7 @@ impl ServerUnderTest {
             let (Some(ak), Some(sk)) = (&opts.access_key, &opts.secret_key) else {
                 anyhow::bail!("--endpoint needs --access-key and --secret-key");
             };
-            let client = S3Client::new(endpoint, ak, sk, &opts.region)?;
+            let client = S3Client::new(endpoint, ak, sk.expose(), &opts.region)?;
             return Ok(Self {
                 client,
                 pid: opts.server_pid,

@@ -46,7 +46,9 @@ fn check_signature(stub: &Stub, parts: &http::request::Parts, service: &str, bod
         body_sha256_hex: body_hash,
     };
     let lookup = |id: &str| (id == AK).then(|| SecretAccessKey::new(SK));
-    let ok = sealbox_auth::verify(&request, lookup, time::OffsetDateTime::now_utc(), service).is_ok();
+    let expected =
+        if service == "s3" { sealbox_auth::Expected::s3() } else { sealbox_auth::Expected::signed_body(service) };
+    let ok = sealbox_auth::verify(&request, lookup, time::OffsetDateTime::now_utc(), expected).is_ok();
     let counter = if ok { &stub.verified } else { &stub.refused };
     counter.fetch_add(1, Ordering::Relaxed);
     ok
@@ -179,7 +181,7 @@ async fn quick_run_against_a_stub_server() {
     let opts = sealbox_bench::BenchOpts {
         endpoint: Some(endpoint),
         access_key: Some(AK.into()),
-        secret_key: Some(SK.into()),
+        secret_key: Some(SecretAccessKey::new(SK)),
         server_pid: None,
         server_bin: None,
         work_dir: Some(work.path().to_path_buf()),
@@ -209,6 +211,9 @@ async fn quick_run_against_a_stub_server() {
     let sse_c = &report["modes"][1];
     assert!(sse_c["unavailable"].as_str().unwrap().contains("InvalidRequest"), "{sse_c}");
     assert_eq!(report["kms"].as_array().unwrap().len(), 4);
+    let in_process = report["kms_in_process"].as_array().unwrap();
+    assert_eq!(in_process.len(), 2, "GenerateDataKey and Decrypt, one core");
+    assert!(in_process.iter().all(|r| r["ops_s"].as_f64().unwrap() > 0.0), "{in_process:?}");
     assert_eq!(report["big_object"]["size"], 3 << 20);
     assert!(report["big_object"]["peak_rss"].is_null(), "no pid, no memory reading");
 }

@@ -1,5 +1,12 @@
 //! The AWS KMS JSON protocol: `handle(operation, body)` -> (status, JSON). Field names, base64
 //! blobs, epoch-number timestamps, ARNs in output `KeyId`s and `__type` errors as AWS (contract D).
+//! This file holds the protocol (parsing, input checks, paging, authorisation requests) and the
+//! dispatch; the operations live in `api/` by family: keys, crypto, grants, import.
+
+mod crypto;
+mod grants;
+mod import;
+mod keys;
 
 use std::collections::BTreeMap;
 
@@ -7,7 +14,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
-use crate::kms::{check_alias_name, epoch, Caller, KeyRecord, Kms};
+use crate::kms::{Caller, KeyRecord, Kms};
+use crate::spec::{AwsName, GrantOperation};
 use crate::KmsError;
 
 /// A JSON answer: HTTP status and body.
@@ -16,17 +24,32 @@ pub struct ApiReply {
     pub body: Vec<u8>,
 }
 
-/// Decides whether the caller may perform `action` (e.g. `kms:Decrypt`) on `resource` (a key ARN,
-/// or `*`), given the key (and so its key policy) when there is one. The server implements it
-/// with sealbox-policy; `Err` is usually `AccessDeniedException`.
-pub type Authorize<'a> = &'a dyn Fn(&str, &str, Option<&KeyRecord>) -> Result<(), KmsError>;
+/// One authorisation question: may the caller perform `action` (e.g. `kms:Decrypt`) on
+/// `resource` (a key ARN, or `*` for account-level operations)?
+pub struct AuthzRequest<'a> {
+    pub action: &'a str,
+    pub resource: &'a str,
+    /// The key, and so its key policy, when the operation names one.
+    pub key: Option<&'a KeyRecord>,
+    /// KMS condition keys of the request (`kms:EncryptionContext:<k>`, `kms:SigningAlgorithm`,
+    /// `kms:GrantOperations`…), repeated for multi-valued keys.
+    pub conditions: &'a [(String, String)],
+    /// Whether a grant of the key allows this request. Grants only allow: an explicit Deny in
+    /// the key policy or an IAM policy still refuses it (AWS's evaluation). A function, so the
+    /// grant lookup (a store query) happens only when no policy allows the request already.
+    pub grant_allows: &'a dyn Fn() -> Result<bool, KmsError>,
+}
+
+/// Decides an [`AuthzRequest`]. The server implements it with sealbox-policy (key policy, IAM
+/// policies, grants); `Err` is usually `AccessDeniedException`.
+pub type Authorize<'a> = &'a dyn Fn(&AuthzRequest<'_>) -> Result<(), KmsError>;
 
 /// What a handled call did, for the audit trail.
 #[derive(Debug, Default, Clone)]
 pub struct CallSummary {
     /// ARN of the key the call used, if any.
     pub key_arn: Option<String>,
-    /// Request parameters safe to log (no Plaintext, no CiphertextBlob).
+    /// Request parameters safe to log (no plaintext, ciphertext, message, signature or token).
     pub request_parameters: Value,
 }
 
@@ -40,7 +63,10 @@ pub fn handle(
     let mut summary = CallSummary::default();
     let result = parse_body(body).and_then(|req| {
         summary.request_parameters = loggable(&req);
-        dispatch(kms, operation, &req, caller, authorize, &mut summary)
+        let mut ctx = Ctx { kms, req: &req, caller, authorize, key_arn: None };
+        let out = dispatch(&mut ctx, operation);
+        summary.key_arn = ctx.key_arn.take();
+        out
     });
     let reply = match result {
         Ok(v) => ApiReply { status: 200, body: serde_json::to_vec(&v).unwrap_or_else(|_| b"{}".to_vec()) },
@@ -65,19 +91,29 @@ fn parse_body(body: &[u8]) -> Result<Map<String, Value>, KmsError> {
     }
 }
 
-/// Drops secrets and bulky blobs from what the audit trail records (CloudTrail does the same).
+/// Request fields the audit trail never records: secrets (plaintext, messages one signs or
+/// MACs), bulky or bearer values (ciphertexts, signatures, MACs, wrapped key material, import
+/// and grant tokens) and policies. CloudTrail omits the same.
+const UNLOGGED_FIELDS: &[&str] = &[
+    "Plaintext",
+    "CiphertextBlob",
+    "Policy",
+    "Message",
+    "Signature",
+    "Mac",
+    "EncryptedKeyMaterial",
+    "ImportToken",
+    "GrantTokens",
+    "GrantToken",
+];
+
 fn loggable(req: &Map<String, Value>) -> Value {
     let mut out = Map::new();
     for (k, v) in req {
-        if matches!(k.as_str(), "Plaintext" | "CiphertextBlob" | "Policy") {
+        if UNLOGGED_FIELDS.contains(&k.as_str()) {
             continue;
         }
-        let mut chars = k.chars();
-        let lower = match chars.next() {
-            Some(f) => f.to_lowercase().collect::<String>() + chars.as_str(),
-            None => String::new(),
-        };
-        out.insert(lower, v.clone());
+        out.insert(lower_first(k), v.clone());
     }
     Value::Object(out)
 }
@@ -89,6 +125,8 @@ fn lower_first(s: &str) -> String {
         None => String::new(),
     }
 }
+
+// ---- input fields ----
 
 fn missing(field: &str) -> KmsError {
     KmsError::Validation(format!(
@@ -126,6 +164,18 @@ fn opt_int(req: &Map<String, Value>, field: &str) -> Result<Option<i64>, KmsErro
     }
 }
 
+/// A timestamp (epoch seconds, fractions allowed), as botocore sends them.
+fn opt_time(req: &Map<String, Value>, field: &str) -> Result<Option<i64>, KmsError> {
+    match req.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .map(|f| Some(f.floor() as i64))
+            .ok_or_else(|| KmsError::Serialization(format!("Expected a timestamp for {field}"))),
+        Some(_) => Err(KmsError::Serialization(format!("Expected a timestamp for {field}"))),
+    }
+}
+
 fn opt_bool(req: &Map<String, Value>, field: &str) -> Result<Option<bool>, KmsError> {
     match req.get(field) {
         None | Some(Value::Null) => Ok(None),
@@ -139,28 +189,72 @@ fn req_blob(req: &Map<String, Value>, field: &str) -> Result<Vec<u8>, KmsError> 
     B64.decode(s).map_err(|_| KmsError::Serialization(format!("{field} is not valid base64")))
 }
 
-/// A `CiphertextBlob` within the model's bounds (1..6144 bytes).
-fn ciphertext_blob(req: &Map<String, Value>) -> Result<Vec<u8>, KmsError> {
-    let blob = req_blob(req, "CiphertextBlob")?;
-    if blob.is_empty() || blob.len() > 6144 {
-        return Err(KmsError::Validation(
-            "1 validation error detected: Value at 'ciphertextBlob' failed to satisfy constraint: Member must have length between 1 and 6144".into(),
-        ));
+/// A required blob within the model's bounds (e.g. 1..4096 for Plaintext and Message,
+/// 1..6144 for ciphertexts and signatures).
+fn bounded_blob(req: &Map<String, Value>, field: &str, max: usize) -> Result<Vec<u8>, KmsError> {
+    let blob = req_blob(req, field)?;
+    if blob.is_empty() || blob.len() > max {
+        return Err(KmsError::Validation(format!(
+            "1 validation error detected: Value at '{}' failed to satisfy constraint: Member must have length between 1 and {max}",
+            lower_first(field)
+        )));
     }
     Ok(blob)
 }
 
-fn context(req: &Map<String, Value>, field: &str) -> Result<BTreeMap<String, String>, KmsError> {
-    match req.get(field) {
-        None | Some(Value::Null) => Ok(BTreeMap::new()),
-        Some(Value::Object(m)) => m
+fn string_map(v: &Value, field: &str) -> Result<BTreeMap<String, String>, KmsError> {
+    match v {
+        Value::Null => Ok(BTreeMap::new()),
+        Value::Object(m) => m
             .iter()
             .map(|(k, v)| match v {
                 Value::String(s) => Ok((k.clone(), s.clone())),
                 _ => Err(KmsError::Serialization(format!("{field} values must be strings"))),
             })
             .collect(),
-        Some(_) => Err(KmsError::Serialization(format!("Expected a map for {field}"))),
+        _ => Err(KmsError::Serialization(format!("Expected a map for {field}"))),
+    }
+}
+
+fn context(req: &Map<String, Value>, field: &str) -> Result<BTreeMap<String, String>, KmsError> {
+    req.get(field).map_or(Ok(BTreeMap::new()), |v| string_map(v, field))
+}
+
+/// An enum field. `Ok(None)`: absent. `Ok(Some(Err(name)))`: a value AWS's model has but no
+/// sealbox key supports (answered once the key is known, as AWS would for a mismatched key).
+/// Anything else: ValidationException listing the values.
+fn enum_field<T: AwsName>(
+    req: &Map<String, Value>,
+    field: &str,
+    foreign: &'static [&'static str],
+) -> Result<Option<Result<T, &'static str>>, KmsError> {
+    let Some(s) = opt_str(req, field)? else { return Ok(None) };
+    if let Some(v) = T::parse(s) {
+        return Ok(Some(Ok(v)));
+    }
+    if let Some(f) = foreign.iter().find(|f| **f == s) {
+        return Ok(Some(Err(f)));
+    }
+    let mut names: Vec<&str> = T::ALL.iter().map(|v| v.as_str()).collect();
+    names.extend_from_slice(foreign);
+    Err(KmsError::Validation(format!(
+        "1 validation error detected: Value '{s}' at '{}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+        lower_first(field),
+        names.join(", ")
+    )))
+}
+
+/// An enum field whose foreign values are UnsupportedOperationException right away (key specs
+/// and algorithms sealbox does not implement, independent of any key).
+fn supported_enum<T: AwsName>(
+    req: &Map<String, Value>,
+    field: &str,
+    unsupported: &'static [&'static str],
+) -> Result<Option<T>, KmsError> {
+    match enum_field::<T>(req, field, unsupported)? {
+        None => Ok(None),
+        Some(Ok(v)) => Ok(Some(v)),
+        Some(Err(name)) => Err(KmsError::UnsupportedOperation(format!("{field} {name} is not supported by sealbox."))),
     }
 }
 
@@ -205,97 +299,13 @@ fn page<T>(
     Ok((out, next))
 }
 
-fn key_metadata(kms: &Kms, k: &KeyRecord) -> Value {
-    let mut m = json!({
-        "AWSAccountId": kms.config.account_id,
-        "KeyId": k.key_id,
-        "Arn": kms.key_arn(&k.key_id),
-        "CreationDate": epoch(k.created),
-        "Enabled": k.state == "Enabled",
-        "Description": k.description,
-        "KeyUsage": "ENCRYPT_DECRYPT",
-        "KeyState": k.state,
-        "Origin": "AWS_KMS",
-        "KeyManager": k.key_manager,
-        "CustomerMasterKeySpec": "SYMMETRIC_DEFAULT",
-        "KeySpec": "SYMMETRIC_DEFAULT",
-        "EncryptionAlgorithms": ["SYMMETRIC_DEFAULT"],
-        "MultiRegion": false,
-    });
-    if let Ok(mats) = kms.materials(&k.key_id) {
-        if let Some(last) = mats.last() {
-            m["CurrentKeyMaterialId"] = json!(last.material_id);
-        }
+/// `{"<list>": items, "Truncated": …, "NextMarker": …}`.
+fn paged(list: &str, items: Vec<Value>, next: Option<String>) -> Value {
+    let mut out = json!({ list: items, "Truncated": next.is_some() });
+    if let Some(n) = next {
+        out["NextMarker"] = json!(n);
     }
-    if let Some(d) = k.deletion_date {
-        m["DeletionDate"] = json!(epoch(d));
-        m["PendingDeletionWindowInDays"] = json!(k.pending_days);
-    }
-    m
-}
-
-fn tags_in(req: &Map<String, Value>) -> Result<Vec<(String, String)>, KmsError> {
-    let Some(v) = req.get("Tags") else { return Ok(Vec::new()) };
-    let arr = v.as_array().ok_or_else(|| KmsError::Serialization("Tags must be a list".into()))?;
-    arr.iter()
-        .map(|t| {
-            let k = t
-                .get("TagKey")
-                .and_then(Value::as_str)
-                .ok_or_else(|| KmsError::Tag("Each tag needs a TagKey".into()))?;
-            let v = t
-                .get("TagValue")
-                .and_then(Value::as_str)
-                .ok_or_else(|| KmsError::Tag("Each tag needs a TagValue".into()))?;
-            if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
-                return Err(KmsError::Tag(format!("Tag {k} is not valid: keys are 1-128 and values 0-256 characters")));
-            }
-            Ok((k.to_owned(), v.to_owned()))
-        })
-        .collect()
-}
-
-fn check_policy(policy: &str) -> Result<(), KmsError> {
-    if policy.len() > 32 * 1024 {
-        return Err(KmsError::LimitExceeded("Key policies must be at most 32 KB".into()));
-    }
-    sealbox_policy::PolicyDocument::parse_for(policy, sealbox_policy::PolicyKind::Resource)
-        .map(|_| ())
-        .map_err(|e| KmsError::MalformedPolicyDocument(e.to_string()))
-}
-
-/// Resolves `KeyId` and checks the caller may use it for `action`.
-fn target(
-    kms: &Kms,
-    req: &Map<String, Value>,
-    field: &str,
-    allow_alias: bool,
-    action: &str,
-    authorize: Authorize<'_>,
-    summary: &mut CallSummary,
-) -> Result<KeyRecord, KmsError> {
-    let key_ref = req_str(req, field)?;
-    let rec = kms.resolve(key_ref, allow_alias)?;
-    let arn = kms.key_arn(&rec.key_id);
-    authorize(action, &arn, Some(&rec))?;
-    summary.key_arn = Some(arn);
-    Ok(rec)
-}
-
-fn data_key_len(req: &Map<String, Value>) -> Result<usize, KmsError> {
-    match (opt_str(req, "KeySpec")?, opt_int(req, "NumberOfBytes")?) {
-        (Some(_), Some(_)) => Err(KmsError::Validation("Please specify either number of bytes or key spec.".into())),
-        (None, None) => Err(KmsError::Validation("Please specify either number of bytes or key spec.".into())),
-        (Some("AES_256"), None) => Ok(32),
-        (Some("AES_128"), None) => Ok(16),
-        (Some(other), None) => Err(KmsError::Validation(format!(
-            "1 validation error detected: Value '{other}' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: [AES_256, AES_128]"
-        ))),
-        (None, Some(n)) if (1..=1024).contains(&n) => Ok(n as usize),
-        (None, Some(n)) => Err(KmsError::Validation(format!(
-            "1 validation error detected: Value '{n}' at 'numberOfBytes' failed to satisfy constraint: Member must have value between 1 and 1024"
-        ))),
-    }
+    out
 }
 
 /// `DryRun: true`: everything was checked (input, key state, permission); stop before acting.
@@ -306,372 +316,170 @@ fn stop_if_dry_run(req: &Map<String, Value>) -> Result<(), KmsError> {
     }
 }
 
-fn check_algorithm(req: &Map<String, Value>, field: &str) -> Result<(), KmsError> {
-    match opt_str(req, field)? {
-        None | Some("SYMMETRIC_DEFAULT") => Ok(()),
-        // A real algorithm, but for asymmetric keys: AWS answers InvalidKeyUsage.
-        Some(alg @ ("RSAES_OAEP_SHA_1" | "RSAES_OAEP_SHA_256" | "SM2PKE")) => Err(KmsError::InvalidKeyUsage(format!(
-            "{alg} is not a supported encryption algorithm for a SYMMETRIC_DEFAULT key."
-        ))),
-        Some(other) => Err(KmsError::Validation(format!(
-            "1 validation error detected: Value '{other}' at '{}' failed to satisfy constraint: Member must satisfy enum value set: [SYMMETRIC_DEFAULT, RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, SM2PKE]",
-            lower_first(field)
-        ))),
+/// `GrantTokens`: at most 10, each one sealbox issued (InvalidGrantTokenException otherwise).
+/// Grants take effect at once here, so a valid token is accepted and never needed.
+fn check_grant_tokens(req: &Map<String, Value>) -> Result<(), KmsError> {
+    let Some(v) = req.get("GrantTokens") else { return Ok(()) };
+    let tokens = match v {
+        Value::Null => return Ok(()),
+        Value::Array(a) => a,
+        _ => return Err(KmsError::Serialization("Expected a list for GrantTokens".into())),
+    };
+    if tokens.len() > 10 {
+        return Err(KmsError::Validation(
+            "1 validation error detected: Value at 'grantTokens' failed to satisfy constraint: Member must have length less than or equal to 10".into(),
+        ));
+    }
+    for t in tokens {
+        let t = t.as_str().ok_or_else(|| KmsError::Serialization("GrantTokens must be strings".into()))?;
+        crate::grants::grant_id_of_token(t)?;
+    }
+    Ok(())
+}
+
+/// What an operation on a key asks of the policies and grants beyond the action itself.
+#[derive(Default)]
+struct Access<'a> {
+    /// The request's encryption context (condition keys, grant constraints).
+    context: Option<&'a BTreeMap<String, String>>,
+    /// Extra condition keys (algorithms, grant parameters…).
+    conditions: Vec<(String, String)>,
+    /// Overrides the grant answer (CreateGrant, RetireGrant decide it themselves).
+    grant_allows: Option<bool>,
+}
+
+impl<'a> Access<'a> {
+    fn with_context(context: &'a BTreeMap<String, String>) -> Self {
+        Access { context: Some(context), ..Default::default() }
+    }
+
+    fn condition(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.conditions.push((key.to_owned(), value.into()));
+        self
     }
 }
 
-fn dispatch(
-    kms: &Kms,
-    op: &str,
-    req: &Map<String, Value>,
-    _caller: &Caller,
-    authorize: Authorize<'_>,
-    summary: &mut CallSummary,
-) -> Result<Value, KmsError> {
-    let action = format!("kms:{op}");
+/// One call: the store, the request, who is calling and how to authorise them.
+struct Ctx<'a> {
+    kms: &'a Kms,
+    req: &'a Map<String, Value>,
+    caller: &'a Caller,
+    authorize: Authorize<'a>,
+    /// The key the call used, for the audit record.
+    key_arn: Option<String>,
+}
+
+impl Ctx<'_> {
+    /// Resolves `field` to a key (aliases only where the operation takes them) and records it.
+    fn key(&mut self, field: &str, allow_alias: bool) -> Result<KeyRecord, KmsError> {
+        let rec = self.kms.resolve(req_str(self.req, field)?, allow_alias)?;
+        self.key_arn = Some(self.kms.key_arn(&rec.key_id));
+        Ok(rec)
+    }
+
+    /// Authorises `action` on `rec`: key policy, IAM policies, and the key's grants.
+    fn allow(&self, rec: &KeyRecord, action: &str, access: Access<'_>) -> Result<(), KmsError> {
+        let (decided, context) = (access.grant_allows, access.context);
+        let operation = action.strip_prefix("kms:").and_then(GrantOperation::parse);
+        let grant_allows = || match (decided, operation) {
+            (Some(g), _) => Ok(g),
+            (None, Some(op)) => self.kms.grant_allows(&self.caller.principal_arn, rec, op, context),
+            (None, None) => Ok(false),
+        };
+        let mut conditions = vec![
+            ("kms:KeySpec".to_owned(), rec.key_spec.to_string()),
+            ("kms:KeyUsage".to_owned(), rec.key_usage.to_string()),
+            ("kms:KeyOrigin".to_owned(), rec.origin.to_string()),
+        ];
+        if let Some(ctx) = access.context {
+            for (k, v) in ctx {
+                conditions.push((format!("kms:EncryptionContext:{k}"), v.clone()));
+                conditions.push(("kms:EncryptionContextKeys".to_owned(), k.clone()));
+            }
+        }
+        conditions.extend(access.conditions);
+        let arn = self.kms.key_arn(&rec.key_id);
+        (self.authorize)(&AuthzRequest {
+            action,
+            resource: &arn,
+            key: Some(rec),
+            conditions: &conditions,
+            grant_allows: &grant_allows,
+        })
+    }
+
+    /// Authorises an account-level action (no key): IAM policies decide.
+    fn allow_account(&self, action: &str, resource: &str, conditions: &[(String, String)]) -> Result<(), KmsError> {
+        (self.authorize)(&AuthzRequest { action, resource, key: None, conditions, grant_allows: &|| Ok(false) })
+    }
+
+    /// Resolves `field` and authorises `action` on it.
+    fn target(
+        &mut self,
+        field: &str,
+        allow_alias: bool,
+        action: &str,
+        access: Access<'_>,
+    ) -> Result<KeyRecord, KmsError> {
+        let rec = self.key(field, allow_alias)?;
+        self.allow(&rec, action, access)?;
+        Ok(rec)
+    }
+}
+
+fn dispatch(ctx: &mut Ctx<'_>, op: &str) -> Result<Value, KmsError> {
+    check_grant_tokens(ctx.req)?;
     match op {
-        "CreateKey" => {
-            authorize(&action, "*", None)?;
-            if let Some(spec) = opt_str(req, "KeySpec")?.or(opt_str(req, "CustomerMasterKeySpec")?) {
-                if spec != "SYMMETRIC_DEFAULT" {
-                    return Err(KmsError::UnsupportedOperation(format!(
-                        "KeySpec {spec} is not supported by sealbox: only SYMMETRIC_DEFAULT keys"
-                    )));
-                }
-            }
-            if let Some(u) = opt_str(req, "KeyUsage")? {
-                if u != "ENCRYPT_DECRYPT" {
-                    return Err(KmsError::UnsupportedOperation(format!(
-                        "KeyUsage {u} is not supported: only ENCRYPT_DECRYPT"
-                    )));
-                }
-            }
-            if let Some(o) = opt_str(req, "Origin")? {
-                if o != "AWS_KMS" {
-                    return Err(KmsError::UnsupportedOperation(format!("Origin {o} is not supported: only AWS_KMS")));
-                }
-            }
-            if opt_bool(req, "MultiRegion")? == Some(true) {
-                return Err(KmsError::UnsupportedOperation("Multi-Region keys are not supported.".into()));
-            }
-            let description = opt_str(req, "Description")?.unwrap_or("");
-            if description.len() > 8192 {
-                return Err(KmsError::Validation("Description must be at most 8192 characters".into()));
-            }
-            let policy = opt_str(req, "Policy")?;
-            if let Some(p) = policy {
-                check_policy(p)?;
-            }
-            let tags = tags_in(req)?;
-            let rec = kms.create_key(description, policy, &tags)?;
-            summary.key_arn = Some(kms.key_arn(&rec.key_id));
-            Ok(json!({"KeyMetadata": key_metadata(kms, &rec)}))
-        }
-        "DescribeKey" => {
-            let rec = target(kms, req, "KeyId", true, &action, authorize, summary)?;
-            Ok(json!({"KeyMetadata": key_metadata(kms, &rec)}))
-        }
-        "ListKeys" => {
-            authorize(&action, "*", None)?;
-            // Sorted as the store lists them: by creation date, then id.
-            let keys: Vec<(String, Value)> = kms
-                .list_keys()?
-                .iter()
-                .map(|k| {
-                    let sort_key = format!("{:020}/{}", k.created.max(0), k.key_id);
-                    (sort_key, json!({"KeyId": k.key_id, "KeyArn": kms.key_arn(&k.key_id)}))
-                })
-                .collect();
-            let (items, next) = page(keys, req, 1000, 100)?;
-            let mut out = json!({"Keys": items, "Truncated": next.is_some()});
-            if let Some(n) = next {
-                out["NextMarker"] = json!(n);
-            }
-            Ok(out)
-        }
-        "CreateAlias" | "UpdateAlias" => {
-            let alias = req_str(req, "AliasName")?;
-            check_alias_name(alias)?;
-            let rec = target(kms, req, "TargetKeyId", false, &action, authorize, summary)?;
-            if rec.key_manager == "AWS" {
-                return Err(KmsError::UnsupportedOperation("Aliases cannot point at AWS managed keys.".into()));
-            }
-            if op == "CreateAlias" {
-                kms.create_alias(alias, &rec)?;
-            } else {
-                kms.update_alias(alias, &rec)?;
-            }
-            Ok(json!({}))
-        }
-        "DeleteAlias" => {
-            let alias = req_str(req, "AliasName")?;
-            authorize(&action, &kms.alias_arn(alias), None)?;
-            kms.delete_alias(alias)?;
-            Ok(json!({}))
-        }
-        "ListAliases" => {
-            authorize(&action, "*", None)?;
-            let key_id = match opt_str(req, "KeyId")? {
-                Some(k) => Some(kms.resolve(k, false)?.key_id),
-                None => None,
-            };
-            // The AWS-managed alias is listed once it exists, as in AWS.
-            let aliases: Vec<(String, Value)> = kms
-                .list_aliases(key_id.as_deref())?
-                .into_iter()
-                .map(|(name, id, created, updated)| {
-                    let v = json!({"AliasName": name, "AliasArn": kms.alias_arn(&name), "TargetKeyId": id,
-                           "CreationDate": epoch(created), "LastUpdatedDate": epoch(updated)});
-                    (name, v)
-                })
-                .collect();
-            let (items, next) = page(aliases, req, 100, 50)?;
-            let mut out = json!({"Aliases": items, "Truncated": next.is_some()});
-            if let Some(n) = next {
-                out["NextMarker"] = json!(n);
-            }
-            Ok(out)
-        }
-        "EnableKey" => {
-            let rec = target(kms, req, "KeyId", false, &action, authorize, summary)?;
-            kms.enable_key(&rec)?;
-            Ok(json!({}))
-        }
-        "DisableKey" => {
-            let rec = target(kms, req, "KeyId", false, &action, authorize, summary)?;
-            kms.disable_key(&rec)?;
-            Ok(json!({}))
-        }
-        "ScheduleKeyDeletion" => {
-            let rec = target(kms, req, "KeyId", false, &action, authorize, summary)?;
-            let days = opt_int(req, "PendingWindowInDays")?.unwrap_or(30);
-            let rec = kms.schedule_deletion(&rec, days)?;
-            Ok(json!({"KeyId": kms.key_arn(&rec.key_id), "DeletionDate": rec.deletion_date.map(epoch),
-                      "KeyState": rec.state, "PendingWindowInDays": rec.pending_days}))
-        }
-        "CancelKeyDeletion" => {
-            let rec = target(kms, req, "KeyId", false, &action, authorize, summary)?;
-            let rec = kms.cancel_deletion(&rec)?;
-            Ok(json!({"KeyId": kms.key_arn(&rec.key_id)}))
-        }
-        "EnableKeyRotation" | "DisableKeyRotation" => {
-            let rec = target(kms, req, "KeyId", false, &action, authorize, summary)?;
-            kms.set_rotation(&rec, op == "EnableKeyRotation", opt_int(req, "RotationPeriodInDays")?)?;
-            Ok(json!({}))
-        }
-        "GetKeyRotationStatus" => {
-            let rec = target(kms, req, "KeyId", false, &action, authorize, summary)?;
-            let enabled = rec.rotation_enabled && rec.state != "PendingDeletion";
-            let mut out = json!({"KeyRotationEnabled": enabled, "KeyId": kms.key_arn(&rec.key_id)});
-            if enabled {
-                out["RotationPeriodInDays"] = json!(rec.rotation_period_days);
-                if let Some(n) = rec.next_rotation {
-                    out["NextRotationDate"] = json!(epoch(n));
-                }
-            }
-            Ok(out)
-        }
-        "RotateKeyOnDemand" => {
-            let rec = target(kms, req, "KeyId", false, &action, authorize, summary)?;
-            kms.rotate_on_demand(&rec)?;
-            Ok(json!({"KeyId": kms.key_arn(&rec.key_id)}))
-        }
-        "ListKeyRotations" => {
-            let rec = target(kms, req, "KeyId", false, &action, authorize, summary)?;
-            let all = opt_str(req, "IncludeKeyMaterial")? == Some("ALL_KEY_MATERIAL");
-            let mats = kms.materials(&rec.key_id)?;
-            let newest = mats.last().map(|m| m.version);
-            let rows: Vec<(String, Value)> = mats
-                .iter()
-                .filter(|m| all || m.rotation_type.is_some())
-                .map(|m| {
-                    let mut r = json!({"KeyId": kms.key_arn(&rec.key_id), "KeyMaterialId": m.material_id,
-                                       "KeyMaterialState": if Some(m.version) == newest { "CURRENT" } else { "NON_CURRENT" }});
-                    if let Some(t) = &m.rotation_type {
-                        r["RotationDate"] = json!(epoch(m.created));
-                        r["RotationType"] = json!(t);
-                    }
-                    (format!("{:010}", m.version), r)
-                })
-                .collect();
-            let (items, next) = page(rows, req, 1000, 100)?;
-            let mut out = json!({"Rotations": items, "Truncated": next.is_some()});
-            if let Some(n) = next {
-                out["NextMarker"] = json!(n);
-            }
-            Ok(out)
-        }
-        "Encrypt" => {
-            check_algorithm(req, "EncryptionAlgorithm")?;
-            let rec = target(kms, req, "KeyId", true, &action, authorize, summary)?;
-            let plaintext = req_blob(req, "Plaintext")?;
-            if plaintext.is_empty() || plaintext.len() > 4096 {
-                return Err(KmsError::Validation("1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length between 1 and 4096".into()));
-            }
-            let ctx = context(req, "EncryptionContext")?;
-            kms.require_usable(&rec)?;
-            stop_if_dry_run(req)?;
-            let (blob, _) = kms.encrypt_with(&rec, &plaintext, &ctx)?;
-            kms.stats.encrypt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Ok(
-                json!({"CiphertextBlob": B64.encode(blob), "KeyId": kms.key_arn(&rec.key_id), "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}),
-            )
-        }
-        "Decrypt" => {
-            check_algorithm(req, "EncryptionAlgorithm")?;
-            let blob = ciphertext_blob(req)?;
-            let ctx = context(req, "EncryptionContext")?;
-            let expected = match opt_str(req, "KeyId")? {
-                Some(k) => Some(kms.resolve(k, true)?),
-                None => None,
-            };
-            let (rec, d) = kms.decrypt_blob(&blob, &ctx, expected.as_ref())?;
-            if rec.hidden {
-                return Err(KmsError::InvalidCiphertext("The ciphertext is invalid.".into()));
-            }
-            authorize(&action, &d.key_arn, Some(&rec))?;
-            summary.key_arn = Some(d.key_arn.clone());
-            stop_if_dry_run(req)?;
-            kms.stats.decrypt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Ok(
-                json!({"KeyId": d.key_arn, "Plaintext": B64.encode(&d.plaintext[..]), "EncryptionAlgorithm": "SYMMETRIC_DEFAULT",
-                      "KeyMaterialId": d.material_id}),
-            )
-        }
-        "ReEncrypt" => {
-            check_algorithm(req, "SourceEncryptionAlgorithm")?;
-            check_algorithm(req, "DestinationEncryptionAlgorithm")?;
-            let blob = ciphertext_blob(req)?;
-            let src_ctx = context(req, "SourceEncryptionContext")?;
-            let dst_ctx = context(req, "DestinationEncryptionContext")?;
-            let expected = match opt_str(req, "SourceKeyId")? {
-                Some(k) => Some(kms.resolve(k, true)?),
-                None => None,
-            };
-            let (src, d) = kms.decrypt_blob(&blob, &src_ctx, expected.as_ref())?;
-            if src.hidden {
-                return Err(KmsError::InvalidCiphertext("The ciphertext is invalid.".into()));
-            }
-            authorize("kms:ReEncryptFrom", &d.key_arn, Some(&src))?;
-            let dst = kms.resolve(req_str(req, "DestinationKeyId")?, true)?;
-            authorize("kms:ReEncryptTo", &kms.key_arn(&dst.key_id), Some(&dst))?;
-            kms.require_usable(&dst)?;
-            stop_if_dry_run(req)?;
-            let (out, _) = kms.encrypt_with(&dst, &d.plaintext, &dst_ctx)?;
-            summary.key_arn = Some(kms.key_arn(&dst.key_id));
-            Ok(json!({"CiphertextBlob": B64.encode(out), "SourceKeyId": d.key_arn, "KeyId": kms.key_arn(&dst.key_id),
-                      "SourceEncryptionAlgorithm": "SYMMETRIC_DEFAULT", "DestinationEncryptionAlgorithm": "SYMMETRIC_DEFAULT"}))
-        }
-        "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext" => {
-            let rec = target(kms, req, "KeyId", true, &action, authorize, summary)?;
-            let len = data_key_len(req)?;
-            let ctx = context(req, "EncryptionContext")?;
-            kms.require_usable(&rec)?;
-            stop_if_dry_run(req)?;
-            let g = kms.generate_data_key_with(&rec, len, &ctx)?;
-            let mut out = json!({"CiphertextBlob": B64.encode(&g.ciphertext_blob), "KeyId": g.key_arn, "KeyMaterialId": g.material_id});
-            if op == "GenerateDataKey" {
-                out["Plaintext"] = json!(B64.encode(&g.plaintext[..]));
-            }
-            Ok(out)
-        }
-        "GenerateRandom" => {
-            authorize(&action, "*", None)?;
-            let n = opt_int(req, "NumberOfBytes")?.ok_or_else(|| missing("NumberOfBytes"))?;
-            if !(1..=1024).contains(&n) {
-                return Err(KmsError::Validation(format!("1 validation error detected: Value '{n}' at 'numberOfBytes' failed to satisfy constraint: Member must have value between 1 and 1024")));
-            }
-            let mut b = vec![0u8; n as usize];
-            aws_lc_rs::rand::fill(&mut b).map_err(|_| KmsError::Internal("randomness".into()))?;
-            Ok(json!({"Plaintext": B64.encode(b)}))
-        }
-        "GetKeyPolicy" => {
-            let rec = target(kms, req, "KeyId", false, &action, authorize, summary)?;
-            if let Some(n) = opt_str(req, "PolicyName")? {
-                if n != "default" {
-                    return Err(KmsError::NotFound(format!("No such policy: {n}")));
-                }
-            }
-            Ok(json!({"Policy": rec.policy, "PolicyName": "default"}))
-        }
-        "PutKeyPolicy" => {
-            let rec = target(kms, req, "KeyId", false, &action, authorize, summary)?;
-            if let Some(n) = opt_str(req, "PolicyName")? {
-                if n != "default" {
-                    return Err(KmsError::Validation("PolicyName must be 'default'".into()));
-                }
-            }
-            let policy = req_str(req, "Policy")?;
-            check_policy(policy)?;
-            kms.set_policy(&rec, policy)?;
-            Ok(json!({}))
-        }
-        "ListKeyPolicies" => {
-            target(kms, req, "KeyId", false, &action, authorize, summary)?;
-            Ok(json!({"PolicyNames": ["default"], "Truncated": false}))
-        }
-        "TagResource" => {
-            let rec = target(kms, req, "KeyId", false, &action, authorize, summary)?;
-            if req.get("Tags").is_none() {
-                return Err(missing("Tags"));
-            }
-            kms.tag(&rec, &tags_in(req)?)?;
-            Ok(json!({}))
-        }
-        "UntagResource" => {
-            let rec = target(kms, req, "KeyId", false, &action, authorize, summary)?;
-            let keys: Vec<String> = req
-                .get("TagKeys")
-                .and_then(Value::as_array)
-                .ok_or_else(|| missing("TagKeys"))?
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect();
-            kms.untag(&rec, &keys)?;
-            Ok(json!({}))
-        }
-        "ListResourceTags" => {
-            let rec = target(kms, req, "KeyId", false, &action, authorize, summary)?;
-            let tags: Vec<(String, Value)> = kms
-                .tags(&rec.key_id)?
-                .into_iter()
-                .map(|(k, v)| {
-                    let tag = json!({"TagKey": k, "TagValue": v});
-                    (k, tag)
-                })
-                .collect();
-            let (items, next) = page(tags, req, 50, 50)?;
-            let mut out = json!({"Tags": items, "Truncated": next.is_some()});
-            if let Some(n) = next {
-                out["NextMarker"] = json!(n);
-            }
-            Ok(out)
-        }
-        "UpdateKeyDescription" => {
-            let rec = target(kms, req, "KeyId", false, &action, authorize, summary)?;
-            let d = opt_str(req, "Description")?.ok_or_else(|| missing("Description"))?;
-            kms.set_description(&rec, d)?;
-            Ok(json!({}))
-        }
-        "Sign"
-        | "Verify"
-        | "GenerateMac"
-        | "VerifyMac"
-        | "GetPublicKey"
-        | "GenerateDataKeyPair"
-        | "GenerateDataKeyPairWithoutPlaintext"
-        | "ImportKeyMaterial"
-        | "GetParametersForImport"
-        | "DeleteImportedKeyMaterial"
-        | "CreateCustomKeyStore"
+        "CreateKey" => keys::create_key(ctx),
+        "DescribeKey" => keys::describe_key(ctx),
+        "ListKeys" => keys::list_keys(ctx),
+        "CreateAlias" | "UpdateAlias" => keys::create_or_update_alias(ctx, op),
+        "DeleteAlias" => keys::delete_alias(ctx),
+        "ListAliases" => keys::list_aliases(ctx),
+        "EnableKey" | "DisableKey" => keys::enable_or_disable(ctx, op),
+        "ScheduleKeyDeletion" => keys::schedule_deletion(ctx),
+        "CancelKeyDeletion" => keys::cancel_deletion(ctx),
+        "EnableKeyRotation" | "DisableKeyRotation" => keys::set_rotation(ctx, op),
+        "GetKeyRotationStatus" => keys::rotation_status(ctx),
+        "RotateKeyOnDemand" => keys::rotate_on_demand(ctx),
+        "ListKeyRotations" => keys::list_rotations(ctx),
+        "GetKeyPolicy" => keys::get_policy(ctx),
+        "PutKeyPolicy" => keys::put_policy(ctx),
+        "ListKeyPolicies" => keys::list_policies(ctx),
+        "TagResource" => keys::tag(ctx),
+        "UntagResource" => keys::untag(ctx),
+        "ListResourceTags" => keys::list_tags(ctx),
+        "UpdateKeyDescription" => keys::update_description(ctx),
+        "Encrypt" => crypto::encrypt(ctx),
+        "Decrypt" => crypto::decrypt(ctx),
+        "ReEncrypt" => crypto::re_encrypt(ctx),
+        "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext" => crypto::generate_data_key(ctx, op),
+        "GenerateDataKeyPair" | "GenerateDataKeyPairWithoutPlaintext" => crypto::generate_data_key_pair(ctx, op),
+        "GenerateRandom" => crypto::generate_random(ctx),
+        "Sign" => crypto::sign(ctx),
+        "Verify" => crypto::verify(ctx),
+        "GenerateMac" => crypto::generate_mac(ctx),
+        "VerifyMac" => crypto::verify_mac(ctx),
+        "GetPublicKey" => crypto::get_public_key(ctx),
+        "CreateGrant" => grants::create_grant(ctx),
+        "ListGrants" => grants::list_grants(ctx),
+        "ListRetirableGrants" => grants::list_retirable_grants(ctx),
+        "RetireGrant" => grants::retire_grant(ctx),
+        "RevokeGrant" => grants::revoke_grant(ctx),
+        "GetParametersForImport" => import::get_parameters_for_import(ctx),
+        "ImportKeyMaterial" => import::import_key_material(ctx),
+        "DeleteImportedKeyMaterial" => import::delete_imported_key_material(ctx),
+        "CreateCustomKeyStore"
+        | "ConnectCustomKeyStore"
+        | "DeleteCustomKeyStore"
+        | "DescribeCustomKeyStores"
+        | "DisconnectCustomKeyStore"
+        | "UpdateCustomKeyStore"
         | "ReplicateKey"
-        | "CreateGrant"
-        | "ListGrants"
-        | "RetireGrant"
-        | "RevokeGrant"
-        | "ListRetirableGrants"
-        | "DeriveSharedSecret" => Err(KmsError::UnsupportedOperation(format!(
-            "{op} is not supported by sealbox (symmetric keys only, no grants yet)."
+        | "UpdatePrimaryRegion"
+        | "DeriveSharedSecret"
+        | "GetKeyLastUsage" => Err(KmsError::UnsupportedOperation(format!(
+            "{op} is not supported by sealbox (no custom key stores, multi-Region keys or key agreement keys)."
         ))),
         _ => Err(KmsError::UnknownOperation(format!("Unknown operation {op}"))),
     }

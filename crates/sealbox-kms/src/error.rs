@@ -40,6 +40,24 @@ pub enum KmsError {
     Conflict(String),
     #[error("{0}")]
     InvalidKeyUsage(String),
+    /// Verify: the signature does not match (`KMSInvalidSignatureException`).
+    #[error("{0}")]
+    InvalidSignature(String),
+    /// VerifyMac: the MAC does not match (`KMSInvalidMacException`).
+    #[error("{0}")]
+    InvalidMac(String),
+    #[error("{0}")]
+    IncorrectKeyMaterial(String),
+    #[error("{0}")]
+    InvalidImportToken(String),
+    #[error("{0}")]
+    ExpiredImportToken(String),
+    #[error("{0}")]
+    InvalidGrantToken(String),
+    #[error("{0}")]
+    InvalidGrantId(String),
+    #[error("{0}")]
+    InvalidArn(String),
     /// `DryRun: true` on a request that would have succeeded.
     #[error("The request would have succeeded, but the DryRun option is set.")]
     DryRun,
@@ -73,6 +91,14 @@ impl KmsError {
             KmsError::AccessDenied(_) => "AccessDeniedException",
             KmsError::Conflict(_) => "ConflictException",
             KmsError::InvalidKeyUsage(_) => "InvalidKeyUsageException",
+            KmsError::InvalidSignature(_) => "KMSInvalidSignatureException",
+            KmsError::InvalidMac(_) => "KMSInvalidMacException",
+            KmsError::IncorrectKeyMaterial(_) => "IncorrectKeyMaterialException",
+            KmsError::InvalidImportToken(_) => "InvalidImportTokenException",
+            KmsError::ExpiredImportToken(_) => "ExpiredImportTokenException",
+            KmsError::InvalidGrantToken(_) => "InvalidGrantTokenException",
+            KmsError::InvalidGrantId(_) => "InvalidGrantIdException",
+            KmsError::InvalidArn(_) => "InvalidArnException",
             KmsError::DryRun => "DryRunOperationException",
             KmsError::WrongRootKey | KmsError::RootKey(_) | KmsError::Internal(_) => "KMSInternalException",
         }

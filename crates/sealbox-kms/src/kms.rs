@@ -1,19 +1,32 @@
 //! The key service: keys, material versions, aliases, rotation, deletion, crypto operations.
-//! Everything is stored in one SQLite file; key material only wrapped by the root key.
+//! Everything is stored in one SQLite file (every statement in `store.rs`); key material only
+//! wrapped by the root key. Asymmetric and HMAC operations are in `kms/asymmetric.rs`,
+//! imported material in `kms/byok.rs`, grants in `kms/grants.rs`.
+
+mod asymmetric;
+mod byok;
+mod grants;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::Connection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::asym::{HmacKey, PrivateKey};
 use crate::blob::{self, MaterialKey};
 use crate::root::{random, RootKey};
+use crate::spec::{ExpirationModel, KeyFamily, KeySpec, KeyUsage, Origin};
+use crate::store::{self, Db};
 use crate::{Clock, KmsError};
+
+pub use asymmetric::DataKeyPair;
+pub use byok::ImportParametersOut;
+pub use grants::NewGrant;
 
 pub const S3_DEFAULT_ALIAS: &str = "alias/aws/s3";
 /// The hidden key behind SSE-S3; never listed, never usable through the API.
@@ -23,46 +36,6 @@ const CHECK_AAD: &[u8] = b"sealbox kms root check v1";
 const ROOT_CHECK_PLAINTEXT: &[u8] = b"sealbox root key check";
 const MAX_ON_DEMAND_ROTATIONS: i64 = 25;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS kms_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS keys (
-    key_id TEXT PRIMARY KEY,
-    description TEXT NOT NULL,
-    state TEXT NOT NULL,
-    key_manager TEXT NOT NULL,
-    hidden INTEGER NOT NULL,
-    created INTEGER NOT NULL,
-    deletion_date INTEGER,
-    pending_days INTEGER,
-    rotation_enabled INTEGER NOT NULL,
-    rotation_period_days INTEGER NOT NULL,
-    next_rotation INTEGER,
-    on_demand_rotations INTEGER NOT NULL,
-    policy TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS key_material (
-    key_id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    material_id TEXT NOT NULL,
-    created INTEGER NOT NULL,
-    rotation_type TEXT,
-    wrapped BLOB NOT NULL,
-    PRIMARY KEY (key_id, version)
-);
-CREATE TABLE IF NOT EXISTS aliases (
-    alias_name TEXT PRIMARY KEY,
-    key_id TEXT NOT NULL,
-    created INTEGER NOT NULL,
-    updated INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS key_tags (
-    key_id TEXT NOT NULL,
-    tag_key TEXT NOT NULL,
-    tag_value TEXT NOT NULL,
-    PRIMARY KEY (key_id, tag_key)
-);
-";
-
 /// Account and region used in ARNs.
 #[derive(Debug, Clone)]
 pub struct KmsConfig {
@@ -70,7 +43,7 @@ pub struct KmsConfig {
     pub region: String,
 }
 
-/// Who is calling (for audit and policies; the KMS itself trusts the caller to be authorised).
+/// Who is calling (for audit, grants and policies).
 #[derive(Debug, Clone, Default)]
 pub struct Caller {
     pub access_key_id: String,
@@ -83,6 +56,7 @@ pub struct Caller {
 pub struct KeyRecord {
     pub key_id: String,
     pub description: String,
+    /// `Enabled | Disabled | PendingDeletion | PendingImport`.
     pub state: String,
     pub key_manager: String,
     pub hidden: bool,
@@ -94,6 +68,29 @@ pub struct KeyRecord {
     pub next_rotation: Option<i64>,
     pub on_demand_rotations: i64,
     pub policy: String,
+    pub key_spec: KeySpec,
+    pub key_usage: KeyUsage,
+    pub origin: Origin,
+    /// Imported keys: whether (and when) the current import expires.
+    pub expiration_model: Option<ExpirationModel>,
+    pub valid_to: Option<i64>,
+    /// Imported keys: the id of the material first imported; only the same material may be
+    /// imported again (IncorrectKeyMaterialException otherwise).
+    pub imported_material_id: Option<String>,
+}
+
+/// What CreateKey asks for beyond description, policy and tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewKey {
+    pub key_spec: KeySpec,
+    pub key_usage: KeyUsage,
+    pub origin: Origin,
+}
+
+impl Default for NewKey {
+    fn default() -> Self {
+        NewKey { key_spec: KeySpec::SymmetricDefault, key_usage: KeyUsage::EncryptDecrypt, origin: Origin::AwsKms }
+    }
 }
 
 /// One version of a key's material (metadata only).
@@ -138,6 +135,14 @@ pub struct KmsStats {
     pub encrypt: AtomicU64,
 }
 
+/// One material version, unwrapped and ready: the AEAD of a symmetric key, the private key of
+/// an asymmetric one, or the HMAC key.
+pub(crate) enum Material {
+    Symmetric(MaterialKey),
+    Private { key: PrivateKey },
+    Hmac { key: Box<HmacKey> },
+}
+
 /// The key service. `Send + Sync`: share it behind an `Arc`; every method blocks (SQLite), so
 /// async callers run it on `spawn_blocking`.
 pub struct Kms {
@@ -150,10 +155,13 @@ pub struct Kms {
     /// Rotations done outside `rotate_due_keys` (an overdue key re-enabled), handed out by the
     /// next `rotate_due_keys` call so the audit trail records them as service events too.
     unreported_rotations: Mutex<Vec<RotationEvent>>,
+    /// Imported material that expired when a request found it past its ValidTo, handed out by
+    /// the next [`Kms::expire_imported_material`] call for the audit trail.
+    unreported_expirations: Mutex<Vec<String>>,
     /// Unwrapped material of the versions in use, so a hot key costs no root-key unwrap and no
     /// extra query per call. A version's material never changes once written; entries of a
-    /// purged key are dropped with it (and every use checks the key row first anyway).
-    material_cache: Mutex<HashMap<(String, u32), Arc<MaterialKey>>>,
+    /// purged key or deleted import are dropped with it (and every use checks the key row first).
+    material_cache: Mutex<HashMap<(String, u32), Arc<Material>>>,
     pub config: KmsConfig,
     pub stats: KmsStats,
 }
@@ -161,62 +169,40 @@ pub struct Kms {
 /// More versions than any deployment keeps hot; past it the cache simply starts over.
 const MATERIAL_CACHE_LIMIT: usize = 4096;
 
-fn material_aad(key_id: &str, version: u32) -> Vec<u8> {
-    let mut a = b"sealbox kms material v1".to_vec();
+/// AAD of a wrapped material version. Symmetric keys keep the original form; other kinds bind
+/// their key spec and usage too, so an edited `keys` row cannot make a signing key decrypt or
+/// an HMAC key act as AES material: the unwrap fails instead.
+fn material_aad(key_id: &str, version: u32, spec: KeySpec, usage: KeyUsage) -> Vec<u8> {
+    let mut a = if spec == KeySpec::SymmetricDefault {
+        b"sealbox kms material v1".to_vec()
+    } else {
+        b"sealbox kms material v2".to_vec()
+    };
     a.extend_from_slice(key_id.as_bytes());
     a.extend_from_slice(&version.to_be_bytes());
+    if spec != KeySpec::SymmetricDefault {
+        a.extend_from_slice(format!("{spec}/{usage}").as_bytes());
+    }
     a
 }
-
-fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
-    Ok(KeyRecord {
-        key_id: r.get(0)?,
-        description: r.get(1)?,
-        state: r.get(2)?,
-        key_manager: r.get(3)?,
-        hidden: r.get::<_, i64>(4)? != 0,
-        created: r.get(5)?,
-        deletion_date: r.get(6)?,
-        pending_days: r.get(7)?,
-        rotation_enabled: r.get::<_, i64>(8)? != 0,
-        rotation_period_days: r.get(9)?,
-        next_rotation: r.get(10)?,
-        on_demand_rotations: r.get(11)?,
-        policy: r.get(12)?,
-    })
-}
-
-const KEY_COLUMNS: &str = "key_id, description, state, key_manager, hidden, created, deletion_date, pending_days, \
-     rotation_enabled, rotation_period_days, next_rotation, on_demand_rotations, policy";
 
 impl Kms {
     /// Opens (or creates) the key store at `path`. With an existing store, a root key that does
     /// not open its check value is refused before anything is touched.
     pub fn open(path: &Path, root: RootKey, clock: Arc<dyn Clock>, config: KmsConfig) -> Result<Self, KmsError> {
-        let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        // Deleted rows (destroyed key material, even though wrapped) are overwritten, not just
-        // unlinked: crypto-shredding should not leave the bytes in free pages.
-        conn.pragma_update(None, "secure_delete", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.execute_batch(SCHEMA)?;
-        let check: Option<Vec<u8>> =
-            conn.query_row("SELECT value FROM kms_meta WHERE name = 'root_check'", [], |r| r.get(0)).optional()?;
-        match check {
+        let conn = store::open(path)?;
+        match Db(&conn).meta("root_check")? {
             Some(w) => {
                 root.unwrap(&w, CHECK_AAD)?;
             }
-            None => {
-                let w = root.wrap(ROOT_CHECK_PLAINTEXT, CHECK_AAD)?;
-                conn.execute("INSERT INTO kms_meta (name, value) VALUES ('root_check', ?1)", params![w])?;
-            }
+            None => Db(&conn).put_meta("root_check", &root.wrap(ROOT_CHECK_PLAINTEXT, CHECK_AAD)?)?,
         }
         Ok(Kms {
             conn: Mutex::new(conn),
             root: RwLock::new(root),
             clock,
             unreported_rotations: Mutex::new(Vec::new()),
+            unreported_expirations: Mutex::new(Vec::new()),
             material_cache: Mutex::new(HashMap::new()),
             config,
             stats: KmsStats::default(),
@@ -226,14 +212,12 @@ impl Kms {
     /// The passphrase salt stored beside the keys (created on first use), for `RootKey::from_passphrase`.
     pub fn passphrase_salt(path: &Path) -> Result<Vec<u8>, KmsError> {
         let conn = Connection::open(path)?;
-        conn.execute_batch(SCHEMA)?;
-        let salt: Option<Vec<u8>> =
-            conn.query_row("SELECT value FROM kms_meta WHERE name = 'passphrase_salt'", [], |r| r.get(0)).optional()?;
-        match salt {
+        store::migrate(&conn)?;
+        match Db(&conn).meta("passphrase_salt")? {
             Some(s) => Ok(s),
             None => {
                 let s = random::<16>()?.to_vec();
-                conn.execute("INSERT INTO kms_meta (name, value) VALUES ('passphrase_salt', ?1)", params![s])?;
+                Db(&conn).put_meta("passphrase_salt", &s)?;
                 Ok(s)
             }
         }
@@ -266,13 +250,19 @@ impl Kms {
         KmsError::NotFound(format!("Key '{named}' does not exist"))
     }
 
+    fn forget_material(&self, key_id: &str) {
+        self.material_cache.lock().unwrap_or_else(|e| e.into_inner()).retain(|(id, _), _| id != key_id);
+    }
+
     // ---- lookups ----
 
+    /// A key by id, as it is now (imported material past its ValidTo is expired first).
     pub fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, KmsError> {
-        Ok(self
-            .conn()
-            .query_row(&format!("SELECT {KEY_COLUMNS} FROM keys WHERE key_id = ?1"), params![key_id], key_from_row)
-            .optional()?)
+        let rec = Db(&self.conn()).key(key_id)?;
+        match rec {
+            Some(r) if self.material_expired(&r) => self.expire_now(&r.key_id).map(Some),
+            other => Ok(other),
+        }
     }
 
     /// Resolves a key id, key ARN, alias name or alias ARN to a visible key.
@@ -291,10 +281,7 @@ impl Kms {
             if local == S3_DEFAULT_ALIAS {
                 return self.s3_default_key();
             }
-            let id: Option<String> = self
-                .conn()
-                .query_row("SELECT key_id FROM aliases WHERE alias_name = ?1", params![local], |r| r.get(0))
-                .optional()?;
+            let id = Db(&self.conn()).alias_target(local)?;
             id.ok_or_else(|| KmsError::NotFound(format!("Alias {} is not found.", self.alias_arn(local))))?
         } else {
             local.to_owned()
@@ -306,109 +293,99 @@ impl Kms {
     }
 
     pub fn materials(&self, key_id: &str) -> Result<Vec<MaterialInfo>, KmsError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT version, material_id, created, rotation_type FROM key_material WHERE key_id = ?1 ORDER BY version",
-        )?;
-        let rows = stmt.query_map(params![key_id], |r| {
-            Ok(MaterialInfo {
-                version: r.get(0)?,
-                material_id: r.get(1)?,
-                created: r.get(2)?,
-                rotation_type: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        Db(&self.conn()).materials(key_id)
     }
 
     pub fn list_keys(&self) -> Result<Vec<KeyRecord>, KmsError> {
-        let conn = self.conn();
-        let mut stmt =
-            conn.prepare(&format!("SELECT {KEY_COLUMNS} FROM keys WHERE hidden = 0 ORDER BY created, key_id"))?;
-        let rows = stmt.query_map([], key_from_row)?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        Db(&self.conn()).list_keys()
     }
 
     /// (alias name, key id, created, updated), optionally for one key.
     pub fn list_aliases(&self, key_id: Option<&str>) -> Result<Vec<(String, String, i64, i64)>, KmsError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT alias_name, key_id, created, updated FROM aliases WHERE (?1 IS NULL OR key_id = ?1) AND alias_name NOT LIKE 'alias/sealbox/internal/%' ORDER BY alias_name",
-        )?;
-        let rows = stmt.query_map(params![key_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        Db(&self.conn()).list_aliases(key_id)
     }
 
     pub fn tags(&self, key_id: &str) -> Result<Vec<(String, String)>, KmsError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT tag_key, tag_value FROM key_tags WHERE key_id = ?1 ORDER BY tag_key")?;
-        let rows = stmt.query_map(params![key_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        Db(&self.conn()).tags(key_id)
     }
 
     // ---- key lifecycle ----
 
-    fn insert_key(conn: &Connection, rec: &KeyRecord) -> Result<(), KmsError> {
-        conn.execute(
-            &format!(
-                "INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-            ),
-            params![
-                rec.key_id,
-                rec.description,
-                rec.state,
-                rec.key_manager,
-                rec.hidden as i64,
-                rec.created,
-                rec.deletion_date,
-                rec.pending_days,
-                rec.rotation_enabled as i64,
-                rec.rotation_period_days,
-                rec.next_rotation,
-                rec.on_demand_rotations,
-                rec.policy
-            ],
-        )?;
-        Ok(())
-    }
-
-    /// Adds a material version (32 fresh random bytes, stored only wrapped) on the caller's
-    /// connection, so it commits or rolls back with the state change it belongs to.
-    fn add_material(
+    /// Stores `plaintext` as the next material version of `rec`, wrapped at once, on the
+    /// caller's transaction. `material_id` is given for imported material (stable across
+    /// re-imports); generated material gets the digest of its first wrapped form.
+    fn store_material(
         &self,
-        conn: &Connection,
-        key_id: &str,
+        db: &Db<'_>,
+        rec: &KeyRecord,
+        plaintext: &[u8],
+        material_id: Option<String>,
         rotation_type: Option<&str>,
     ) -> Result<MaterialInfo, KmsError> {
-        let material = Zeroizing::new(random::<32>()?);
-        let version: u32 = conn.query_row(
-            "SELECT COALESCE(MAX(version), 0) + 1 FROM key_material WHERE key_id = ?1",
-            params![key_id],
-            |r| r.get(0),
-        )?;
-        let wrapped = self.root().wrap(&material[..], &material_aad(key_id, version))?;
+        let version = db.next_material_version(&rec.key_id)?;
+        let wrapped = self.root().wrap(plaintext, &material_aad(&rec.key_id, version, rec.key_spec, rec.key_usage))?;
         // Public and stable (it survives a root key change): a digest, never the material.
-        let material_id = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &wrapped).as_ref());
-        let created = self.now();
-        conn.execute(
-            "INSERT INTO key_material (key_id, version, material_id, created, rotation_type, wrapped) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![key_id, version, material_id, created, rotation_type, wrapped],
-        )?;
-        Ok(MaterialInfo { version, material_id, created, rotation_type: rotation_type.map(str::to_owned) })
+        let material_id = material_id
+            .unwrap_or_else(|| hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &wrapped).as_ref()));
+        let info =
+            MaterialInfo { version, material_id, created: self.now(), rotation_type: rotation_type.map(str::to_owned) };
+        db.insert_material(&rec.key_id, &info, &wrapped)?;
+        Ok(info)
     }
 
-    /// CreateKey (symmetric, ENCRYPT_DECRYPT).
+    /// Fresh material of a key spec: 32 random bytes, an HMAC key, or a private key as PKCS#8.
+    fn fresh_material(spec: KeySpec, usage: KeyUsage) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+        Ok(match spec.family() {
+            KeyFamily::Symmetric => Zeroizing::new(random::<32>()?.to_vec()),
+            KeyFamily::Hmac => {
+                let (len, _) = spec.hmac_key_lengths().unwrap_or((32, 32..=32));
+                let mut m = Zeroizing::new(vec![0u8; len]);
+                aws_lc_rs::rand::fill(&mut m[..]).map_err(|_| KmsError::Internal("randomness".into()))?;
+                m
+            }
+            KeyFamily::Asymmetric => match (spec.rsa_bits(), usage) {
+                (Some(bits), KeyUsage::EncryptDecrypt) => crate::asym::generate_rsa_decryption_key(bits)?.0,
+                _ => crate::asym::generate_key_pair(spec)?.0,
+            },
+        })
+    }
+
+    /// Generates fresh material for `rec` and stores it as the next version.
+    fn add_material(
+        &self,
+        db: &Db<'_>,
+        rec: &KeyRecord,
+        rotation_type: Option<&str>,
+    ) -> Result<MaterialInfo, KmsError> {
+        let material = Self::fresh_material(rec.key_spec, rec.key_usage)?;
+        self.store_material(db, rec, &material, None, rotation_type)
+    }
+
+    /// CreateKey of a symmetric encryption key.
     pub fn create_key(
         &self,
         description: &str,
         policy: Option<&str>,
         tags: &[(String, String)],
     ) -> Result<KeyRecord, KmsError> {
+        self.create_key_with(NewKey::default(), description, policy, tags)
+    }
+
+    /// CreateKey of any supported spec and usage; `Origin: EXTERNAL` keys start in
+    /// `PendingImport` with no material. The caller checked the spec/usage combination.
+    pub fn create_key_with(
+        &self,
+        new: NewKey,
+        description: &str,
+        policy: Option<&str>,
+        tags: &[(String, String)],
+    ) -> Result<KeyRecord, KmsError> {
         let key_id = Uuid::new_v4().to_string();
+        let external = new.origin == Origin::External;
         let rec = KeyRecord {
             key_id: key_id.clone(),
             description: description.to_owned(),
-            state: "Enabled".into(),
+            state: if external { "PendingImport" } else { "Enabled" }.into(),
             key_manager: "CUSTOMER".into(),
             hidden: false,
             created: self.now(),
@@ -421,16 +398,24 @@ impl Kms {
             policy: policy
                 .map(str::to_owned)
                 .unwrap_or_else(|| sealbox_policy::default_key_policy(&self.config.account_id)),
+            key_spec: new.key_spec,
+            key_usage: new.key_usage,
+            origin: new.origin,
+            expiration_model: None,
+            valid_to: None,
+            imported_material_id: None,
         };
+        // RSA key generation takes a while: make the material before taking the store lock.
+        let material = if external { None } else { Some(Self::fresh_material(rec.key_spec, rec.key_usage)?) };
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        Self::insert_key(&tx, &rec)?;
-        self.add_material(&tx, &key_id, None)?;
+        let db = Db(&tx);
+        db.insert_key(&rec)?;
+        if let Some(m) = material {
+            self.store_material(&db, &rec, &m, None, None)?;
+        }
         for (k, v) in tags {
-            tx.execute(
-                "INSERT OR REPLACE INTO key_tags (key_id, tag_key, tag_value) VALUES (?1, ?2, ?3)",
-                params![key_id, k, v],
-            )?;
+            db.put_tag(&key_id, k, v)?;
         }
         tx.commit()?;
         Ok(rec)
@@ -441,16 +426,7 @@ impl Kms {
     /// so concurrent first uses (parallel PUTs) all get the same key.
     fn managed_key(&self, alias: &str, hidden: bool, description: &str) -> Result<KeyRecord, KmsError> {
         let mut conn = self.conn();
-        let existing = conn
-            .query_row(
-                &format!(
-                    "SELECT {KEY_COLUMNS} FROM keys WHERE key_id = (SELECT key_id FROM aliases WHERE alias_name = ?1)"
-                ),
-                params![alias],
-                key_from_row,
-            )
-            .optional()?;
-        if let Some(k) = existing {
+        if let Some(k) = Db(&conn).key_by_alias(alias)? {
             return Ok(k);
         }
         let key_id = Uuid::new_v4().to_string();
@@ -469,14 +445,18 @@ impl Kms {
             next_rotation: Some(now + 365 * 86_400),
             on_demand_rotations: 0,
             policy: sealbox_policy::default_key_policy(&self.config.account_id),
+            key_spec: KeySpec::SymmetricDefault,
+            key_usage: KeyUsage::EncryptDecrypt,
+            origin: Origin::AwsKms,
+            expiration_model: None,
+            valid_to: None,
+            imported_material_id: None,
         };
         let tx = conn.transaction()?;
-        Self::insert_key(&tx, &rec)?;
-        self.add_material(&tx, &key_id, None)?;
-        tx.execute(
-            "INSERT INTO aliases (alias_name, key_id, created, updated) VALUES (?1, ?2, ?3, ?3)",
-            params![alias, key_id, now],
-        )?;
+        let db = Db(&tx);
+        db.insert_key(&rec)?;
+        self.add_material(&db, &rec, None)?;
+        db.insert_alias(alias, &key_id, now)?;
         tx.commit()?;
         Ok(rec)
     }
@@ -501,31 +481,14 @@ impl Kms {
     fn modify_key<T>(
         &self,
         key_id: &str,
-        f: impl FnOnce(&Connection, &mut KeyRecord) -> Result<T, KmsError>,
+        f: impl FnOnce(&Db<'_>, &mut KeyRecord) -> Result<T, KmsError>,
     ) -> Result<(KeyRecord, T), KmsError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let mut rec = tx
-            .query_row(&format!("SELECT {KEY_COLUMNS} FROM keys WHERE key_id = ?1"), params![key_id], key_from_row)
-            .optional()?
-            .ok_or_else(|| self.not_found(key_id))?;
-        let out = f(&tx, &mut rec)?;
-        tx.execute(
-            "UPDATE keys SET description = ?2, state = ?3, deletion_date = ?4, pending_days = ?5, rotation_enabled = ?6,
-                 rotation_period_days = ?7, next_rotation = ?8, on_demand_rotations = ?9, policy = ?10 WHERE key_id = ?1",
-            params![
-                rec.key_id,
-                rec.description,
-                rec.state,
-                rec.deletion_date,
-                rec.pending_days,
-                rec.rotation_enabled as i64,
-                rec.rotation_period_days,
-                rec.next_rotation,
-                rec.on_demand_rotations,
-                rec.policy
-            ],
-        )?;
+        let db = Db(&tx);
+        let mut rec = db.key(key_id)?.ok_or_else(|| self.not_found(key_id))?;
+        let out = f(&db, &mut rec)?;
+        db.update_key(&rec)?;
         tx.commit()?;
         Ok((rec, out))
     }
@@ -540,13 +503,13 @@ impl Kms {
 
     /// Adds an AUTOMATIC version to `rec` if it is enabled, rotating and due; the schedule then
     /// restarts from now (a key that missed several periods rotates once, not once per period).
-    fn rotate_if_due(&self, conn: &Connection, rec: &mut KeyRecord) -> Result<Option<RotationEvent>, KmsError> {
+    fn rotate_if_due(&self, db: &Db<'_>, rec: &mut KeyRecord) -> Result<Option<RotationEvent>, KmsError> {
         let now = self.now();
         let due = rec.state == "Enabled" && rec.rotation_enabled && rec.next_rotation.is_some_and(|n| n <= now);
         if !due {
             return Ok(None);
         }
-        let m = self.add_material(conn, &rec.key_id, Some("AUTOMATIC"))?;
+        let m = self.add_material(db, rec, Some("AUTOMATIC"))?;
         rec.next_rotation = Some(now + rec.rotation_period_days * 86_400);
         Ok(Some(RotationEvent {
             key_arn: self.key_arn(&rec.key_id),
@@ -574,22 +537,62 @@ impl Kms {
         Ok(())
     }
 
-    /// Usable for cryptography? (D.3: Disabled -> DisabledException, PendingDeletion -> KMSInvalidState).
+    fn pending_import(&self, rec: &KeyRecord) -> KmsError {
+        KmsError::InvalidState(format!("{} is pending import.", self.key_arn(&rec.key_id)))
+    }
+
+    /// Usable for cryptography? (D.3: Disabled -> DisabledException, PendingDeletion and
+    /// PendingImport -> KMSInvalidStateException.)
     pub fn require_usable(&self, rec: &KeyRecord) -> Result<(), KmsError> {
         match rec.state.as_str() {
             "Enabled" => Ok(()),
             "Disabled" => Err(KmsError::Disabled(format!("{} is disabled.", self.key_arn(&rec.key_id)))),
+            "PendingImport" => Err(self.pending_import(rec)),
             _ => Err(KmsError::InvalidState(format!("{} is pending deletion.", self.key_arn(&rec.key_id)))),
         }
+    }
+
+    /// Automatic rotation, its status and on-demand rotation exist only for symmetric
+    /// encryption keys with generated material (AWS's key-state table, notes 6 and 7).
+    fn require_rotatable(&self, rec: &KeyRecord) -> Result<(), KmsError> {
+        let arn = self.key_arn(&rec.key_id);
+        if rec.origin == Origin::External {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "{arn} origin is EXTERNAL which is not valid for this operation."
+            )));
+        }
+        if rec.key_spec != KeySpec::SymmetricDefault {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "{arn} has key spec {} which is not valid for this operation: only symmetric encryption keys rotate.",
+                rec.key_spec
+            )));
+        }
+        Ok(())
+    }
+
+    /// A symmetric encryption key (Encrypt/Decrypt blobs, data keys); InvalidKeyUsage otherwise.
+    pub fn require_symmetric_encryption(&self, rec: &KeyRecord, operation: &str) -> Result<(), KmsError> {
+        if rec.key_spec == KeySpec::SymmetricDefault {
+            return Ok(());
+        }
+        Err(KmsError::InvalidKeyUsage(format!(
+            "{} key usage is {} and key spec is {}, which is not valid for {operation}: it needs a SYMMETRIC_DEFAULT key.",
+            self.key_arn(&rec.key_id),
+            rec.key_usage,
+            rec.key_spec
+        )))
     }
 
     /// EnableKey. A key that became due for rotation while disabled rotates now (contract E);
     /// that rotation is reported by the next [`Kms::rotate_due_keys`].
     pub fn enable_key(&self, rec: &KeyRecord) -> Result<(), KmsError> {
-        let (_, event) = self.modify_key(&rec.key_id, |conn, k| {
+        let (_, event) = self.modify_key(&rec.key_id, |db, k| {
             self.require_not_pending(k)?;
+            if k.state == "PendingImport" {
+                return Err(self.pending_import(k));
+            }
             k.state = "Enabled".into();
-            self.rotate_if_due(conn, k)
+            self.rotate_if_due(db, k)
         })?;
         if let Some(e) = event {
             self.unreported_rotations.lock().unwrap_or_else(|e| e.into_inner()).push(e);
@@ -601,6 +604,9 @@ impl Kms {
         self.update(&rec.key_id, |k| {
             self.require_customer(k, "DisableKey")?;
             self.require_not_pending(k)?;
+            if k.state == "PendingImport" {
+                return Err(self.pending_import(k));
+            }
             k.state = "Disabled".into();
             Ok(())
         })?;
@@ -624,17 +630,24 @@ impl Kms {
         })
     }
 
-    /// CancelKeyDeletion: the key comes back Disabled (AWS), its rotation setting intact.
+    /// CancelKeyDeletion: the key comes back Disabled (AWS), its rotation setting intact; an
+    /// imported key whose material is gone comes back PendingImport.
     pub fn cancel_deletion(&self, rec: &KeyRecord) -> Result<KeyRecord, KmsError> {
-        self.update(&rec.key_id, |k| {
-            if k.state != "PendingDeletion" {
-                return Err(KmsError::InvalidState(format!("{} is not pending deletion.", self.key_arn(&k.key_id))));
-            }
-            k.state = "Disabled".into();
-            k.deletion_date = None;
-            k.pending_days = None;
-            Ok(())
-        })
+        Ok(self
+            .modify_key(&rec.key_id, |db, k| {
+                if k.state != "PendingDeletion" {
+                    return Err(KmsError::InvalidState(format!(
+                        "{} is not pending deletion.",
+                        self.key_arn(&k.key_id)
+                    )));
+                }
+                let has_material = db.newest_version(&k.key_id)?.is_some();
+                k.state = if has_material { "Disabled" } else { "PendingImport" }.into();
+                k.deletion_date = None;
+                k.pending_days = None;
+                Ok(())
+            })?
+            .0)
     }
 
     /// Enable/DisableKeyRotation. Enabling (again) sets the period and restarts the schedule:
@@ -643,6 +656,7 @@ impl Kms {
         let now = self.now();
         self.update(&rec.key_id, |k| {
             self.require_customer(k, if enabled { "EnableKeyRotation" } else { "DisableKeyRotation" })?;
+            self.require_rotatable(k)?;
             self.require_usable(k)?;
             let period = period_days.unwrap_or(if enabled { 365 } else { k.rotation_period_days });
             if !(90..=2560).contains(&period) {
@@ -658,12 +672,23 @@ impl Kms {
         Ok(())
     }
 
+    /// GetKeyRotationStatus: (enabled, period, next date). Asymmetric and HMAC keys have
+    /// rotation off (AWS answers `false` for them); imported keys: UnsupportedOperationException.
+    pub fn rotation_status(&self, rec: &KeyRecord) -> Result<(bool, i64, Option<i64>), KmsError> {
+        if rec.origin == Origin::External {
+            self.require_rotatable(rec)?;
+        }
+        let enabled = rec.rotation_enabled && rec.state != "PendingDeletion";
+        Ok((enabled, rec.rotation_period_days, rec.next_rotation))
+    }
+
     /// RotateKeyOnDemand: a new version now, leaving the automatic schedule alone (AWS); at
     /// most 25 per key; ConflictException while an automatic rotation is due within 20 minutes.
     pub fn rotate_on_demand(&self, rec: &KeyRecord) -> Result<RotationEvent, KmsError> {
         let now = self.now();
-        let (_, m) = self.modify_key(&rec.key_id, |conn, k| {
+        let (_, m) = self.modify_key(&rec.key_id, |db, k| {
             self.require_customer(k, "RotateKeyOnDemand")?;
+            self.require_rotatable(k)?;
             self.require_usable(k)?;
             if k.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS {
                 return Err(KmsError::LimitExceeded(format!(
@@ -678,7 +703,7 @@ impl Kms {
                 )));
             }
             k.on_demand_rotations += 1;
-            self.add_material(conn, &k.key_id, Some("ON_DEMAND"))
+            self.add_material(db, k, Some("ON_DEMAND"))
         })?;
         Ok(RotationEvent {
             key_arn: self.key_arn(&rec.key_id),
@@ -695,19 +720,12 @@ impl Kms {
     /// Disabled and pending-deletion keys never rotate.
     pub fn rotate_due_keys(&self) -> Result<Vec<RotationEvent>, KmsError> {
         let now = self.now();
-        let due: Vec<String> = {
-            let conn = self.conn();
-            let mut stmt = conn.prepare(
-                "SELECT key_id FROM keys WHERE state = 'Enabled' AND rotation_enabled = 1 AND next_rotation <= ?1",
-            )?;
-            let rows = stmt.query_map(params![now], |r| r.get(0))?;
-            rows.collect::<Result<Vec<_>, _>>()?
-        };
+        let due = Db(&self.conn()).keys_due_for_rotation(now)?;
         let mut events: Vec<RotationEvent> =
             std::mem::take(&mut *self.unreported_rotations.lock().unwrap_or_else(|e| e.into_inner()));
         for key_id in due {
             // Re-checked under the lock: the key may have been disabled or deleted meanwhile.
-            match self.modify_key(&key_id, |conn, k| self.rotate_if_due(conn, k)) {
+            match self.modify_key(&key_id, |db, k| self.rotate_if_due(db, k)) {
                 Ok((_, Some(e))) => events.push(e),
                 Ok((_, None)) | Err(KmsError::NotFound(_)) => {}
                 Err(e) => return Err(e),
@@ -716,31 +734,26 @@ impl Kms {
         Ok(events)
     }
 
-    /// Destroys keys whose deletion date passed: rows, every material version, aliases, tags.
-    /// Anything encrypted under them is unrecoverable from now on (crypto-shredding).
+    /// Destroys keys whose deletion date passed: rows, every material version, aliases, tags,
+    /// grants, import parameters; and drops import parameters past their 24 hours. Anything
+    /// encrypted under a destroyed key is unrecoverable from now on (crypto-shredding).
     pub fn purge_deleted_keys(&self) -> Result<Vec<String>, KmsError> {
         let now = self.now();
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let ids: Vec<String> = {
-            let mut stmt =
-                tx.prepare("SELECT key_id FROM keys WHERE state = 'PendingDeletion' AND deletion_date <= ?1")?;
-            let rows = stmt.query_map(params![now], |r| r.get(0))?;
-            rows.collect::<Result<Vec<_>, _>>()?
-        };
+        let db = Db(&tx);
+        let ids = db.keys_past_deletion(now)?;
         for id in &ids {
-            tx.execute("DELETE FROM key_material WHERE key_id = ?1", params![id])?;
-            tx.execute("DELETE FROM aliases WHERE key_id = ?1", params![id])?;
-            tx.execute("DELETE FROM key_tags WHERE key_id = ?1", params![id])?;
-            tx.execute("DELETE FROM keys WHERE key_id = ?1", params![id])?;
+            db.delete_key(id)?;
         }
+        let stale_parameters = db.delete_expired_import_parameters(now)?;
         tx.commit()?;
+        if !ids.is_empty() || stale_parameters > 0 {
+            // Let SQLite reuse the pages that held the destroyed material.
+            Db(&conn).checkpoint();
+        }
         drop(conn);
         self.material_cache.lock().unwrap_or_else(|e| e.into_inner()).retain(|(id, _), _| !ids.contains(id));
-        if !ids.is_empty() {
-            // Let SQLite reuse the pages that held the destroyed material.
-            let _ = self.conn().execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
-        }
         Ok(ids)
     }
 
@@ -764,17 +777,12 @@ impl Kms {
 
     /// TagResource: all tags or none (a request that would pass 50 tags changes nothing).
     pub fn tag(&self, rec: &KeyRecord, tags: &[(String, String)]) -> Result<(), KmsError> {
-        self.modify_key(&rec.key_id, |conn, k| {
+        self.modify_key(&rec.key_id, |db, k| {
             self.require_not_pending(k)?;
             for (tk, tv) in tags {
-                conn.execute(
-                    "INSERT OR REPLACE INTO key_tags (key_id, tag_key, tag_value) VALUES (?1, ?2, ?3)",
-                    params![k.key_id, tk, tv],
-                )?;
+                db.put_tag(&k.key_id, tk, tv)?;
             }
-            let n: i64 =
-                conn.query_row("SELECT COUNT(*) FROM key_tags WHERE key_id = ?1", params![k.key_id], |r| r.get(0))?;
-            if n > 50 {
+            if db.tag_count(&k.key_id)? > 50 {
                 return Err(KmsError::LimitExceeded("A key may have at most 50 tags.".into()));
             }
             Ok(())
@@ -783,10 +791,10 @@ impl Kms {
     }
 
     pub fn untag(&self, rec: &KeyRecord, keys: &[String]) -> Result<(), KmsError> {
-        self.modify_key(&rec.key_id, |conn, k| {
+        self.modify_key(&rec.key_id, |db, k| {
             self.require_not_pending(k)?;
             for tk in keys {
-                conn.execute("DELETE FROM key_tags WHERE key_id = ?1 AND tag_key = ?2", params![k.key_id, tk])?;
+                db.delete_tag(&k.key_id, tk)?;
             }
             Ok(())
         })?;
@@ -798,13 +806,9 @@ impl Kms {
     pub fn create_alias(&self, alias: &str, target: &KeyRecord) -> Result<(), KmsError> {
         check_alias_name(alias)?;
         let now = self.now();
-        self.modify_key(&target.key_id, |conn, k| {
+        self.modify_key(&target.key_id, |db, k| {
             self.require_not_pending(k)?;
-            let n = conn.execute(
-                "INSERT INTO aliases (alias_name, key_id, created, updated) VALUES (?1, ?2, ?3, ?3) ON CONFLICT (alias_name) DO NOTHING",
-                params![alias, k.key_id, now],
-            )?;
-            if n == 0 {
+            if !db.insert_alias(alias, &k.key_id, now)? {
                 return Err(KmsError::AlreadyExists(format!(
                     "An alias with the name {} already exists",
                     self.alias_arn(alias)
@@ -815,18 +819,31 @@ impl Kms {
         Ok(())
     }
 
-    /// UpdateAlias: the new target must not be pending deletion; the old one may be (D.3).
+    /// UpdateAlias: the new target must not be pending deletion; the old one may be (D.3). The
+    /// old and new targets must be of one family (symmetric, asymmetric, HMAC) and one key
+    /// usage, "to prevent errors in code that uses aliases".
     pub fn update_alias(&self, alias: &str, target: &KeyRecord) -> Result<(), KmsError> {
         check_alias_name(alias)?;
         let now = self.now();
-        self.modify_key(&target.key_id, |conn, k| {
+        self.modify_key(&target.key_id, |db, k| {
             self.require_not_pending(k)?;
-            let n = conn.execute(
-                "UPDATE aliases SET key_id = ?2, updated = ?3 WHERE alias_name = ?1",
-                params![alias, k.key_id, now],
-            )?;
-            if n == 0 {
-                return Err(KmsError::NotFound(format!("Alias {} is not found.", self.alias_arn(alias))));
+            let not_found = || KmsError::NotFound(format!("Alias {} is not found.", self.alias_arn(alias)));
+            let current = db.alias_target(alias)?.ok_or_else(not_found)?;
+            if let Some(old) = db.key(&current)? {
+                if old.key_spec.family() != k.key_spec.family() || old.key_usage != k.key_usage {
+                    return Err(KmsError::Validation(format!(
+                        "{} is a {} {} key and {} is a {} {} key: UpdateAlias can only move an alias between keys of the same type and key usage.",
+                        self.key_arn(&old.key_id),
+                        old.key_spec,
+                        old.key_usage,
+                        self.key_arn(&k.key_id),
+                        k.key_spec,
+                        k.key_usage
+                    )));
+                }
+            }
+            if !db.repoint_alias(alias, &k.key_id, now)? {
+                return Err(not_found());
             }
             Ok(())
         })?;
@@ -840,8 +857,7 @@ impl Kms {
         if alias.starts_with("alias/aws/") {
             return Err(KmsError::InvalidAliasName(format!("Alias {alias} is reserved for AWS managed keys.")));
         }
-        let n = self.conn().execute("DELETE FROM aliases WHERE alias_name = ?1", params![alias])?;
-        if n == 0 {
+        if !Db(&self.conn()).delete_alias(alias)? {
             return Err(KmsError::NotFound(format!("Alias {} is not found.", self.alias_arn(alias))));
         }
         Ok(())
@@ -849,25 +865,26 @@ impl Kms {
 
     // ---- cryptography ----
 
-    /// The AEAD key of one material version (from the cache, or unwrapped by the root key).
-    fn material(&self, key_id: &str, version: u32) -> Result<Arc<MaterialKey>, KmsError> {
-        let cache_key = (key_id.to_owned(), version);
+    /// One material version of `rec`, unwrapped (from the cache, or by the root key).
+    pub(crate) fn material(&self, rec: &KeyRecord, version: u32) -> Result<Arc<Material>, KmsError> {
+        let cache_key = (rec.key_id.clone(), version);
         if let Some(m) = self.material_cache.lock().unwrap_or_else(|e| e.into_inner()).get(&cache_key) {
             return Ok(m.clone());
         }
-        let row: Option<(Vec<u8>, String)> = self
-            .conn()
-            .query_row(
-                "SELECT wrapped, material_id FROM key_material WHERE key_id = ?1 AND version = ?2",
-                params![key_id, version],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
+        let row = Db(&self.conn()).material(&rec.key_id, version)?;
         let (wrapped, material_id) = row.ok_or_else(|| {
             KmsError::InvalidCiphertext("The ciphertext refers to key material that does not exist.".into())
         })?;
-        let material = self.root().unwrap(&wrapped, &material_aad(key_id, version))?;
-        let m = Arc::new(MaterialKey::new(&material, material_id)?);
+        let aad = material_aad(&rec.key_id, version, rec.key_spec, rec.key_usage);
+        let plain = self.root().unwrap(&wrapped, &aad)?;
+        let m = Arc::new(match rec.key_spec.family() {
+            KeyFamily::Symmetric => Material::Symmetric(MaterialKey::new(&plain, material_id)?),
+            KeyFamily::Hmac => Material::Hmac { key: Box::new(HmacKey::new(rec.key_spec, &plain)?) },
+            KeyFamily::Asymmetric => Material::Private {
+                key: PrivateKey::from_pkcs8(rec.key_spec, rec.key_usage, &plain)
+                    .map_err(|e| KmsError::Internal(format!("stored private key: {}", e.0)))?,
+            },
+        });
         let mut cache = self.material_cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= MATERIAL_CACHE_LIMIT {
             cache.clear();
@@ -878,15 +895,18 @@ impl Kms {
 
     /// The newest material version of a key: what every new encryption uses. Read from the
     /// store each time, so a rotation (also by another node sharing the store) takes effect at once.
-    fn newest(&self, key_id: &str) -> Result<u32, KmsError> {
-        self.conn()
-            .query_row("SELECT MAX(version) FROM key_material WHERE key_id = ?1", params![key_id], |r| {
-                r.get::<_, Option<u32>>(0)
-            })?
-            .ok_or_else(|| KmsError::Internal(format!("key {key_id} has no material")))
+    fn newest(&self, rec: &KeyRecord) -> Result<u32, KmsError> {
+        Db(&self.conn()).newest_version(&rec.key_id)?.ok_or_else(|| self.pending_import(rec))
     }
 
-    /// Encrypts under the key's newest material.
+    /// The current material of a usable key.
+    pub(crate) fn current_material(&self, rec: &KeyRecord) -> Result<Arc<Material>, KmsError> {
+        self.require_usable(rec)?;
+        let version = self.newest(rec)?;
+        self.material(rec, version)
+    }
+
+    /// Encrypts under the key's newest material (symmetric encryption keys).
     pub fn encrypt_with(
         &self,
         rec: &KeyRecord,
@@ -894,10 +914,13 @@ impl Kms {
         context: &BTreeMap<String, String>,
     ) -> Result<(Vec<u8>, String), KmsError> {
         self.require_usable(rec)?;
+        self.require_symmetric_encryption(rec, "Encrypt")?;
         let uuid = Uuid::parse_str(&rec.key_id).map_err(|e| KmsError::Internal(e.to_string()))?;
-        let version = self.newest(&rec.key_id)?;
-        let material = self.material(&rec.key_id, version)?;
-        let out = blob::seal(&material, &uuid, version, plaintext, context)?;
+        let version = self.newest(rec)?;
+        let Material::Symmetric(material) = &*self.material(rec, version)? else {
+            return Err(KmsError::Internal("symmetric key without symmetric material".into()));
+        };
+        let out = blob::seal(material, &uuid, version, plaintext, context)?;
         Ok((out, material.material_id.clone()))
     }
 
@@ -918,10 +941,16 @@ impl Kms {
                 ));
             }
         }
-        let rec = self.key(&key_id)?.ok_or_else(|| KmsError::InvalidCiphertext("The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.".into()))?;
+        let gone = || {
+            KmsError::InvalidCiphertext("The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.".into())
+        };
+        let rec = self.key(&key_id)?.ok_or_else(gone)?;
         self.require_usable(&rec)?;
-        let material = self.material(&key_id, h.version)?;
-        let plaintext = blob::open(&material, &parsed, context)?;
+        // A blob naming an asymmetric or HMAC key was not made by this service.
+        let Material::Symmetric(material) = &*self.material(&rec, h.version)? else {
+            return Err(KmsError::InvalidCiphertext("The ciphertext is invalid.".into()));
+        };
+        let plaintext = blob::open(material, &parsed, context)?;
         let key_arn = self.key_arn(&key_id);
         Ok((rec, Decrypted { plaintext, key_arn, material_id: material.material_id.clone() }))
     }
@@ -934,6 +963,7 @@ impl Kms {
         context: &BTreeMap<String, String>,
     ) -> Result<GeneratedDataKey, KmsError> {
         self.require_usable(rec)?;
+        self.require_symmetric_encryption(rec, "GenerateDataKey")?;
         let mut plaintext = Zeroizing::new(vec![0u8; len]);
         aws_lc_rs::rand::fill(&mut plaintext[..]).map_err(|_| KmsError::Internal("randomness".into()))?;
         let (blob, material_id) = self.encrypt_with(rec, &plaintext, context)?;
@@ -970,13 +1000,27 @@ impl Kms {
     }
 
     pub fn generate_sse_s3_key(&self) -> Result<GeneratedDataKey, KmsError> {
-        let rec = self.sse_s3_key()?;
-        self.generate_data_key_with(&rec, 32, &BTreeMap::new())
+        self.generate_sse_s3_key_for(&BTreeMap::new())
     }
 
     pub fn decrypt_sse_s3_key(&self, blob_bytes: &[u8]) -> Result<Decrypted, KmsError> {
+        self.decrypt_sse_s3_key_for(blob_bytes, &BTreeMap::new())
+    }
+
+    /// An SSE-S3 data key bound to `context` (S3 passes the object's identity): the blob then
+    /// decrypts only with that same context, so it cannot be moved to another object's record.
+    pub fn generate_sse_s3_key_for(&self, context: &BTreeMap<String, String>) -> Result<GeneratedDataKey, KmsError> {
         let rec = self.sse_s3_key()?;
-        Ok(self.decrypt_blob(blob_bytes, &BTreeMap::new(), Some(&rec))?.1)
+        self.generate_data_key_with(&rec, 32, context)
+    }
+
+    pub fn decrypt_sse_s3_key_for(
+        &self,
+        blob_bytes: &[u8],
+        context: &BTreeMap<String, String>,
+    ) -> Result<Decrypted, KmsError> {
+        let rec = self.sse_s3_key()?;
+        Ok(self.decrypt_blob(blob_bytes, context, Some(&rec))?.1)
     }
 
     /// Re-wraps a blob under its key's newest material (same key, same context): `None` when it
@@ -989,7 +1033,7 @@ impl Kms {
         let (rec, d) = self.decrypt_blob(blob_bytes, context, None)?;
         let (_, version) = Kms::blob_key_info(blob_bytes)
             .ok_or_else(|| KmsError::InvalidCiphertext("The ciphertext is invalid.".into()))?;
-        let newest = self.newest(&rec.key_id)?;
+        let newest = self.newest(&rec)?;
         if version == newest {
             return Ok(None);
         }
@@ -1017,34 +1061,33 @@ impl Kms {
         self.seal_secret(&plain, purpose)
     }
 
-    /// Changes the root key while the service runs: every material version and the check value
-    /// are re-wrapped under `new_root` in one transaction (all or nothing), then `new_root`
-    /// replaces the old one. Returns the old root key (to re-seal secrets kept outside this
-    /// store with [`Kms::reseal_secret`]) and the number of material versions re-wrapped.
-    /// Key ids, material ids, and every ciphertext blob stay valid: only the wrapping changes.
+    /// Changes the root key while the service runs: every material version (of every kind),
+    /// every import wrapping key and the check value are re-wrapped under `new_root` in one
+    /// transaction (all or nothing), then `new_root` replaces the old one. Returns the old root
+    /// key (to re-seal secrets kept outside this store with [`Kms::reseal_secret`]) and the
+    /// number of material versions re-wrapped. Key ids, material ids, and every ciphertext blob
+    /// stay valid: only the wrapping changes.
     pub fn change_root_key(&self, new_root: RootKey) -> Result<(RootKey, usize), KmsError> {
         // The connection lock is held throughout, so no material is added under the old root
         // between the re-wrap and the swap.
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let rows: Vec<(String, u32, Vec<u8>)> = {
-            let mut stmt = tx.prepare("SELECT key_id, version, wrapped FROM key_material")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            rows.collect::<Result<Vec<_>, _>>()?
-        };
+        let db = Db(&tx);
+        let rows = db.all_wrapped_materials()?;
         {
             let old = self.root();
-            for (id, v, w) in &rows {
-                let m = old.unwrap(w, &material_aad(id, *v))?;
-                let nw = new_root.wrap(&m, &material_aad(id, *v))?;
-                tx.execute(
-                    "UPDATE key_material SET wrapped = ?3 WHERE key_id = ?1 AND version = ?2",
-                    params![id, v, nw],
-                )?;
+            for m in &rows {
+                let aad = material_aad(&m.key_id, m.version, m.key_spec, m.key_usage);
+                let plain = old.unwrap(&m.wrapped, &aad)?;
+                db.set_wrapped_material(&m.key_id, m.version, &new_root.wrap(&plain, &aad)?)?;
+            }
+            for (token, key_id, wrapped) in db.all_import_parameters()? {
+                let aad = crate::import::wrapping_key_aad(&token, &key_id);
+                let plain = old.unwrap(&wrapped, &aad)?;
+                db.set_wrapped_import_key(&token, &new_root.wrap(&plain, &aad)?)?;
             }
         }
-        let check = new_root.wrap(ROOT_CHECK_PLAINTEXT, CHECK_AAD)?;
-        tx.execute("UPDATE kms_meta SET value = ?1 WHERE name = 'root_check'", params![check])?;
+        db.put_meta("root_check", &new_root.wrap(ROOT_CHECK_PLAINTEXT, CHECK_AAD)?)?;
         tx.commit()?;
         let mut root = self.root.write().unwrap_or_else(|e| e.into_inner());
         let old = std::mem::replace(&mut *root, new_root);
@@ -1099,12 +1142,31 @@ mod tests {
         .unwrap();
         let key = kms.create_key("", None, &[]).unwrap();
         let ctx = BTreeMap::from([("k".to_owned(), "v".to_owned())]);
-        let material = kms.material(&key.key_id, 1).unwrap();
-        let old = blob::seal_v1(&material, &Uuid::parse_str(&key.key_id).unwrap(), 1, b"from v1", &ctx);
+        let Material::Symmetric(material) = &*kms.material(&key, 1).unwrap() else { panic!("symmetric") };
+        let old = blob::seal_v1(material, &Uuid::parse_str(&key.key_id).unwrap(), 1, b"from v1", &ctx);
         let (_, d) = kms.decrypt_blob(&old, &ctx, None).unwrap();
         assert_eq!(&d.plaintext[..], b"from v1");
         assert!(kms.decrypt_blob(&old, &BTreeMap::new(), None).is_err());
         let new = kms.rewrap_blob(&old, &ctx).unwrap();
         assert!(new.is_none(), "same material version: nothing to re-wrap");
+    }
+
+    /// The AAD binds spec and usage for new kinds of material, and keeps the v1 form for
+    /// symmetric keys (so stores made by earlier builds keep opening).
+    #[test]
+    fn material_aad_forms() {
+        let id = "1234abcd-12ab-34cd-56ef-1234567890ab";
+        let mut v1 = b"sealbox kms material v1".to_vec();
+        v1.extend_from_slice(id.as_bytes());
+        v1.extend_from_slice(&3u32.to_be_bytes());
+        assert_eq!(material_aad(id, 3, KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt), v1);
+        assert_ne!(
+            material_aad(id, 1, KeySpec::Rsa2048, KeyUsage::SignVerify),
+            material_aad(id, 1, KeySpec::Rsa2048, KeyUsage::EncryptDecrypt)
+        );
+        assert_ne!(
+            material_aad(id, 1, KeySpec::Hmac256, KeyUsage::GenerateVerifyMac),
+            material_aad(id, 1, KeySpec::Hmac384, KeyUsage::GenerateVerifyMac)
+        );
     }
 }

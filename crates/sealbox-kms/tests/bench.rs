@@ -58,7 +58,7 @@ fn data_key_ops_per_second() {
         let (k, id) = (kms.clone(), key.key_id.clone());
         let body = format!(r#"{{"KeyId":"{id}","KeySpec":"AES_256","EncryptionContext":{{"aws:s3:arn":"x"}}}}"#);
         let api = rate(threads, d, move || {
-            let allow = |_: &str, _: &str, _: Option<&sealbox_kms::KeyRecord>| Ok(());
+            let allow = |_: &sealbox_kms::api::AuthzRequest<'_>| Ok(());
             let (r, _) = sealbox_kms::api::handle(&k, "GenerateDataKey", body.as_bytes(), &Caller::default(), &allow);
             assert_eq!(r.status, 200);
         });

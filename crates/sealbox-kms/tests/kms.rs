@@ -30,7 +30,7 @@ fn fixture() -> Fixture {
     Fixture { _dir: dir, kms, clock }
 }
 
-fn allow(_: &str, _: &str, _: Option<&sealbox_kms::KeyRecord>) -> Result<(), KmsError> {
+fn allow(_: &sealbox_kms::api::AuthzRequest<'_>) -> Result<(), KmsError> {
     Ok(())
 }
 
@@ -289,7 +289,10 @@ fn bad_input_never_panics() {
     assert_eq!((status, v["__type"].as_str().unwrap()), (400, "SerializationException"));
     assert_eq!(err_type(&f, "DescribeKey", json!({})), "ValidationException");
     assert_eq!(err_type(&f, "DescribeKey", json!({"KeyId": 5})), "SerializationException");
-    assert_eq!(err_type(&f, "CreateKey", json!({"KeySpec": "RSA_2048"})), "UnsupportedOperationException");
+    // An asymmetric key needs its KeyUsage; specs AWS has and sealbox does not are unsupported.
+    assert_eq!(err_type(&f, "CreateKey", json!({"KeySpec": "RSA_2048"})), "ValidationException");
+    assert_eq!(err_type(&f, "CreateKey", json!({"KeySpec": "SM2"})), "UnsupportedOperationException");
+    assert_eq!(err_type(&f, "CreateKey", json!({"KeySpec": "RSA_1024"})), "ValidationException");
     assert_eq!(err_type(&f, "PutKeyPolicy", json!({"KeyId": "x", "Policy": "{"})), "NotFoundException");
     let id = ok(&f, "CreateKey", json!({}))["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
     assert_eq!(

@@ -50,7 +50,7 @@ enum State {
     Gone,
 }
 
-fn allow(_: &str, _: &str, _: Option<&sealbox_kms::KeyRecord>) -> Result<(), KmsError> {
+fn allow(_: &sealbox_kms::api::AuthzRequest<'_>) -> Result<(), KmsError> {
     Ok(())
 }
 

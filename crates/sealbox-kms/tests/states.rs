@@ -32,7 +32,7 @@ fn fixture() -> Fixture {
     Fixture { dir, kms, clock }
 }
 
-fn allow(_: &str, _: &str, _: Option<&sealbox_kms::KeyRecord>) -> Result<(), KmsError> {
+fn allow(_: &sealbox_kms::api::AuthzRequest<'_>) -> Result<(), KmsError> {
     Ok(())
 }
 
@@ -225,11 +225,22 @@ fn key_metadata_has_every_field_aws_clients_read() {
         serde_json::from_str(ok(&f, "GetKeyPolicy", json!({"KeyId": m["KeyId"]}))["Policy"].as_str().unwrap()).unwrap();
     assert_eq!(p["Statement"][0]["Principal"]["AWS"], "arn:aws:iam::000000000000:root");
     assert_eq!(p["Statement"][0]["Action"], "kms:*");
+    // Asymmetric and HMAC specs need their KeyUsage, and only the usages AWS allows for them.
     for spec in ["RSA_2048", "HMAC_256", "ECC_NIST_P256"] {
-        assert_eq!(outcome(&f, "CreateKey", json!({"KeySpec": spec})), "UnsupportedOperationException");
+        assert_eq!(outcome(&f, "CreateKey", json!({"KeySpec": spec})), "ValidationException");
     }
-    assert_eq!(outcome(&f, "CreateKey", json!({"KeyUsage": "SIGN_VERIFY"})), "UnsupportedOperationException");
-    assert_eq!(outcome(&f, "CreateKey", json!({"Origin": "EXTERNAL"})), "UnsupportedOperationException");
+    assert_eq!(outcome(&f, "CreateKey", json!({"KeyUsage": "SIGN_VERIFY"})), "ValidationException");
+    assert_eq!(
+        outcome(&f, "CreateKey", json!({"KeySpec": "ECC_NIST_P256", "KeyUsage": "ENCRYPT_DECRYPT"})),
+        "ValidationException"
+    );
+    assert_eq!(
+        outcome(&f, "CreateKey", json!({"KeySpec": "HMAC_256", "KeyUsage": "SIGN_VERIFY"})),
+        "ValidationException"
+    );
+    assert_eq!(outcome(&f, "CreateKey", json!({"KeyUsage": "KEY_AGREEMENT"})), "UnsupportedOperationException");
+    assert_eq!(outcome(&f, "CreateKey", json!({"Origin": "AWS_CLOUDHSM"})), "UnsupportedOperationException");
+    assert_eq!(outcome(&f, "CreateKey", json!({"Origin": "EXTERNAL"})), "ok");
     let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"kms:Decrypt","Resource":"*"}]}"#;
     assert_eq!(outcome(&f, "CreateKey", json!({ "Policy": policy })), "ok");
     assert_eq!(
@@ -649,7 +660,11 @@ fn wire_md_details() {
     }
     assert_eq!(outcome(&f, "Encrypt", json!({"KeyId": id, "Plaintext": ""})), "ValidationException");
     assert_eq!(outcome(&f, "ListKeys", json!({"Limit": 1001})), "ValidationException");
-    assert_eq!(outcome(&f, "Sign", json!({"KeyId": id})), "UnsupportedOperationException");
+    assert_eq!(
+        outcome(&f, "Sign", json!({"KeyId": id, "Message": "eA==", "SigningAlgorithm": "ECDSA_SHA_256"})),
+        "InvalidKeyUsageException"
+    );
+    assert_eq!(outcome(&f, "DeriveSharedSecret", json!({"KeyId": id})), "UnsupportedOperationException");
     assert_eq!(outcome(&f, "CreateKey", json!({"MultiRegion": true})), "UnsupportedOperationException");
     assert_eq!(ok(&f, "ListKeyPolicies", json!({"KeyId": id}))["PolicyNames"], json!(["default"]));
     // alias/aws/s3 is made by describing it, and is AWS-managed.

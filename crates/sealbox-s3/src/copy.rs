@@ -5,11 +5,12 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 use sealbox_store::ObjectRecord;
 
+use crate::binding::ObjectIdentity;
 use crate::body::{read_parts, store_body};
 use crate::encryption::bucket_default;
 use crate::put::{fill_single_part, object_etag, write_condition, Attributes};
 use crate::service::{caller_of, check_key, seconds, timestamp, SealboxS3};
-use crate::sse::{SealInfo, SseEcho};
+use crate::sse::SseEcho;
 use crate::sse_request::{resolve_mode, SseHeaders};
 
 /// Largest CopyObject source (AWS: 5 GiB; bigger objects need UploadPartCopy).
@@ -87,11 +88,8 @@ impl SealboxS3 {
         )?;
         let src = self.load_object(&src_bucket, &src_key).await?;
         let dst_bucket = self.require_bucket(&input.bucket).await?;
-        let src_seal = SealInfo::from_json(src.sse.as_deref())?;
-        let src_keys = match &src_seal {
-            Some(info) => self.enc.open(info, src_customer.as_ref(), &caller).await?,
-            None => Vec::new(),
-        };
+        let src_id = ObjectIdentity::new(&src_bucket, &src_key);
+        let (_, src_keys) = self.open_object(&src_id, &src, src_customer.as_ref(), &caller).await?;
         check_copy_conditions(
             &src,
             input.copy_source_if_match.as_ref(),
@@ -138,6 +136,7 @@ impl SealboxS3 {
             r.bucket = input.bucket.clone();
             r.key = input.key.clone();
             r.tags.clear();
+            r.row_mac = None;
             r
         };
         record.tags = if replace_tags {
@@ -182,7 +181,7 @@ impl SealboxS3 {
             },
             bucket_default(&dst_bucket).as_ref(),
         )?;
-        let (dst_keys, seal) = self
+        let (dst_keys, mut seal) = self
             .enc
             .seal_new(&input.bucket, &input.key, mode, input.ssekms_encryption_context.clone(), &caller)
             .await?;
@@ -209,7 +208,10 @@ impl SealboxS3 {
         .await?;
         let etag = object_etag(&seal, stored.md5.as_ref())?;
         fill_single_part(&mut record, &stored, &etag);
-        record.sse = Some(seal.to_json());
+        if let Err(e) = self.bind_record(&mut record, &dst_keys, &mut seal) {
+            self.blobs.remove([stored.blob]).await;
+            return Err(e);
+        }
         let committed = self.commit_object(record, condition, vec![stored.blob.clone()]).await?;
         let sums = &committed.checksums;
         let result = CopyObjectResult {

@@ -11,6 +11,10 @@ pub(crate) fn store_error(err: StoreError) -> S3Error {
         StoreError::NoSuchUpload(_) => s3_error!(NoSuchUpload, "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."),
         StoreError::PreconditionFailed => s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"),
         StoreError::NoSpace => insufficient_storage(),
+        StoreError::Tampered(what) => s3_error!(
+            InternalError,
+            "The stored {what} failed its integrity check (meta.db was changed outside sealbox); the request was refused."
+        ),
         other => {
             tracing::error!(error = %other, "store failure");
             s3_error!(InternalError, "We encountered an internal error. Please try again.")
@@ -26,6 +30,15 @@ pub(crate) fn insufficient_storage() -> S3Error {
     );
     err.set_status_code(http::StatusCode::INSUFFICIENT_STORAGE);
     err
+}
+
+/// An object record that failed its integrity check (`integrity.rs`): 500, since the fault is
+/// the server's storage, with a message that says what happened.
+pub(crate) fn record_integrity_error() -> S3Error {
+    s3_error!(
+        InternalError,
+        "The object's stored record failed its integrity check (it was changed outside sealbox); it was not served."
+    )
 }
 
 pub(crate) fn internal(context: &str, err: impl std::fmt::Display) -> S3Error {

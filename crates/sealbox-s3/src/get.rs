@@ -6,6 +6,7 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 use sealbox_store::ObjectRecord;
 
+use crate::binding::ObjectIdentity;
 use crate::body::read_parts;
 use crate::error::blocking;
 use crate::put::parse_http_date;
@@ -231,12 +232,11 @@ impl SealboxS3 {
             input.sse_customer_key_md5.as_deref(),
         )?;
         let rec = self.load_object(&input.bucket, &input.key).await?;
-        let seal = SealInfo::from_json(rec.sse.as_deref())?;
-        // Keys before conditionals: a wrong SSE-C key is 403 whatever the other headers say.
-        let keys = match &seal {
-            Some(info) => self.enc.open(info, customer.as_ref(), &caller).await?,
-            None => Vec::new(),
-        };
+        // Keys before conditionals: a wrong SSE-C key is 403 whatever the other headers say. The
+        // record is checked against the object the request names before anything of it is used.
+        let id = ObjectIdentity::new(&input.bucket, &input.key);
+        let (info, keys) = self.open_object(&id, &rec, customer.as_ref(), &caller).await?;
+        let seal = Some(info);
         check_read_conditions(
             &rec,
             input.if_match.as_ref(),
@@ -309,13 +309,14 @@ impl SealboxS3 {
             input.sse_customer_key_md5.as_deref(),
         )?;
         let rec = self.load_object(&input.bucket, &input.key).await?;
-        let seal = SealInfo::from_json(rec.sse.as_deref())?;
-        // HEAD reads no data: only SSE-C objects need (and check) the key, no KMS call is made.
-        if let Some(info) = &seal {
-            if info.is_customer() || customer.is_some() {
-                self.enc.open(info, customer.as_ref(), &caller).await?;
-            }
+        // HEAD reads no data: the record's row MAC is checked without any data key; only SSE-C
+        // objects need (and check) the key, no KMS call is made.
+        let id = ObjectIdentity::new(&input.bucket, &input.key);
+        let info = self.verify_record(&id, &rec)?;
+        if info.is_customer() || customer.is_some() {
+            self.open_object(&id, &rec, customer.as_ref(), &caller).await?;
         }
+        let seal = Some(info);
         let echo = seal.as_ref().map(SseEcho::of).unwrap_or_default();
         check_read_conditions(
             &rec,

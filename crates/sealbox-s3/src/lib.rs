@@ -7,9 +7,13 @@
 //! through [`body::store_body`], and everything on the way out through [`body::read_parts`]: those
 //! two functions are where sealing happens, so no other code path can write or read object bytes.
 //!
+//! Every stored object record is checked before it is used and bound when it is written
+//! (`integrity.rs`, formats in `binding.rs`): a record moved, cut or edited in `meta.db` is refused.
+//!
 //! This crate must never: buffer a whole object in memory, write an object byte to the blob store
 //! that did not pass through `store_body`, or answer with a 500 for bad client input.
 
+mod binding;
 pub(crate) mod body;
 mod bucket;
 mod checksum;
@@ -18,6 +22,7 @@ mod delete;
 mod encryption;
 mod error;
 mod get;
+mod integrity;
 mod keys;
 mod list;
 mod multipart;
@@ -33,6 +38,7 @@ mod verify;
 pub use body::IntegrityReporter;
 pub use bucket::{BYTES_USED_HEADER, OBJECT_COUNT_HEADER};
 pub use get::KMS_KEY_VERSION_HEADER;
+pub use integrity::MetadataKeys;
 pub use keys::{Caller, GeneratedKey, KeyError, KeyService};
 pub use rewrap::RewrapReport;
 pub use service::{CallerArn, RequestInfo, S3Config, SealboxS3};

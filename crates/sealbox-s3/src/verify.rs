@@ -5,11 +5,11 @@
 use futures::StreamExt;
 use serde::Serialize;
 
+use crate::binding::ObjectIdentity;
 use crate::body::read_parts;
 use crate::error::blocking;
 use crate::keys::Caller;
 use crate::service::SealboxS3;
-use crate::sse::SealInfo;
 
 /// What a full check of the stored data found.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -72,9 +72,10 @@ impl SealboxS3 {
     }
 
     async fn verify_object(&self, rec: &sealbox_store::ObjectRecord, caller: &Caller) -> Result<Checked, String> {
-        let info = SealInfo::from_json(rec.sse.as_deref())
-            .map_err(|e| e.to_string())?
-            .ok_or("the record names no encryption: its data is not sealed")?;
+        let id = ObjectIdentity::new(&rec.bucket, &rec.key);
+        let message = |e: s3s::S3Error| format!("{}: {}", e.code().as_str(), e.message().unwrap_or("refused"));
+        // The record first (row MAC, format), as a GET checks it.
+        let info = self.verify_record(&id, rec).map_err(message)?;
         if info.is_customer() {
             for part in &rec.parts {
                 let on_disk =
@@ -85,9 +86,7 @@ impl SealboxS3 {
             }
             return Ok(Checked::LengthOnly);
         }
-        let keys = self.enc.open(&info, None, caller).await.map_err(|e| {
-            format!("{}: {}", e.code().as_str(), e.message().unwrap_or("its data key could not be opened"))
-        })?;
+        let (_, keys) = self.open_object(&id, rec, None, caller).await.map_err(message)?;
         let label = format!("{}/{}", rec.bucket, rec.key);
         let mut body = read_parts(&self.blobs, &rec.parts, 0, rec.size, &keys, (&label, None))
             .await

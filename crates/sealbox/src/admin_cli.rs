@@ -2,8 +2,7 @@
 //! same calls `aws iam --endpoint-url` makes), signed with the caller's (normally root) keys.
 
 use anyhow::Context;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use sealbox_auth::SecretAccessKey;
 
 #[derive(Debug, clap::Args)]
 pub struct AdminArgs {
@@ -14,7 +13,7 @@ pub struct AdminArgs {
     #[arg(long, env = "AWS_ACCESS_KEY_ID", global = true, default_value = "")]
     pub access_key: String,
     #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true, global = true, default_value = "")]
-    pub secret_key: String,
+    pub secret_key: SecretAccessKey,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -92,7 +91,7 @@ fn form(cmd: &AdminCommand) -> anyhow::Result<Vec<(&'static str, String)>> {
 
 pub async fn run(args: AdminArgs) -> anyhow::Result<i32> {
     anyhow::ensure!(
-        !args.access_key.is_empty() && !args.secret_key.is_empty(),
+        !args.access_key.is_empty() && !args.secret_key.expose().is_empty(),
         "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or --access-key/--secret-key)"
     );
     let mut pairs = form(&args.command)?;
@@ -100,35 +99,40 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<i32> {
     let body = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())))
         .finish();
-    let endpoint = args.endpoint.trim_end_matches('/');
-    let host = endpoint.split("://").nth(1).unwrap_or(endpoint).to_owned();
-    let payload = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body.as_bytes()));
-    let ctype = ("content-type", "application/x-www-form-urlencoded; charset=utf-8".to_owned());
-    let headers = crate::sigv4::sign(
-        "POST",
-        &host,
-        "/",
-        "",
-        std::slice::from_ref(&ctype),
-        &payload,
-        &args.access_key,
-        &args.secret_key,
-        "us-east-1",
-        "iam",
-        time::OffsetDateTime::now_utc(),
-    );
-    let mut req = http::Request::builder().method("POST").uri(format!("{endpoint}/")).header(ctype.0, &ctype.1);
-    for (k, v) in headers {
-        req = req.header(k, v);
-    }
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build(hyper_util::client::legacy::connect::HttpConnector::new());
-    let resp = client
-        .request(req.body(Full::new(Bytes::from(body)))?)
-        .await
-        .with_context(|| format!("while calling {endpoint}"))?;
-    let status = resp.status();
-    let text = resp.into_body().collect().await?.to_bytes();
+    let (status, text) = crate::signing::send(crate::signing::SignedCall {
+        endpoint: &args.endpoint,
+        access_key_id: &args.access_key,
+        secret: &args.secret_key,
+        service: "iam",
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &[("content-type", "application/x-www-form-urlencoded; charset=utf-8")],
+        body: body.into(),
+    })
+    .await
+    .context("IAM call")?;
     println!("{}", String::from_utf8_lossy(&text));
     Ok(if status.is_success() { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        admin: AdminArgs,
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let cli =
+            Cli::parse_from(["sealbox", "--access-key", "AK", "--secret-key", "wJalrXUtnFEMI-secret", "list-users"]);
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("wJalrXUtnFEMI-secret"), "{shown}");
+        assert_eq!(cli.admin.secret_key.expose(), "wJalrXUtnFEMI-secret");
+    }
 }

@@ -10,8 +10,8 @@ use s3s::Body;
 
 use crate::keyservice::{authorize_kms, identity_policies};
 use crate::router::{Peer, RouterState};
-use crate::sigv4::{self, SigError, SignedRequest};
 use sealbox_audit::EventSource;
+use sealbox_auth::{AuthError, Expected, Protocol};
 
 /// KMS and IAM requests are small JSON/form documents; anything larger is refused unread.
 const MAX_API_BODY: usize = 1 << 20;
@@ -43,19 +43,10 @@ fn kms_error(status: u16, kind: &str, message: &str, request_id: &str) -> Respon
     json_response(status, serde_json::to_vec(&body).unwrap_or_default(), request_id)
 }
 
-fn kms_sig_error(e: SigError, request_id: &str) -> Response<Body> {
-    match e {
-        SigError::Missing => kms_error(400, "MissingAuthenticationTokenException", "Missing Authentication Token", request_id),
-        SigError::Malformed(m) => kms_error(400, "IncompleteSignatureException", &m, request_id),
-        SigError::UnknownKey => kms_error(400, "UnrecognizedClientException", "The security token included in the request is invalid.", request_id),
-        SigError::BadSignature => kms_error(
-            400,
-            "InvalidSignatureException",
-            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.",
-            request_id,
-        ),
-        SigError::Expired(m) => kms_error(400, "InvalidSignatureException", &m, request_id),
-    }
+/// An auth refusal on a JSON API (KMS, CloudTrail), coded by `AuthError::code`.
+fn json_auth_error(e: &AuthError, request_id: &str) -> Response<Body> {
+    let (status, code, message) = crate::signing::answer(e, Protocol::AwsJson);
+    kms_error(status, code, &message, request_id)
 }
 
 /// The refusal when a KMS call's record cannot be written: KMSInternalException, as AWS KMS
@@ -126,9 +117,7 @@ async fn kms_call(
     let result = tokio::task::spawn_blocking(move || {
         let meta = st.meta.clone();
         let arn = caller.principal_arn.clone();
-        let authorize = move |action: &str, resource: &str, key: Option<&sealbox_kms::KeyRecord>| {
-            authorize_kms(&meta, &arn, action, key, resource, &[])
-        };
+        let authorize = move |request: &sealbox_kms::api::AuthzRequest<'_>| authorize_kms(&meta, &arn, request);
         sealbox_kms::api::handle(&st.kms, &op2, &bytes, &caller, &authorize)
     })
     .await;
@@ -146,25 +135,13 @@ pub async fn kms(state: Arc<RouterState>, peer: Option<Peer>, req: Request<Body>
     let (parts, body) = req.into_parts();
     let resp = match read_body(body).await {
         Err(m) => kms_error(400, "SerializationException", &m, &rid),
-        Ok(bytes) => {
-            let signed = SignedRequest {
-                method: parts.method.as_str(),
-                path: parts.uri.path(),
-                query: parts.uri.query().unwrap_or(""),
-                headers: &parts.headers,
-                body: &bytes,
-            };
-            match sigv4::verify(&signed, "kms", time::OffsetDateTime::now_utc(), |k| state.keyring.secret(k)) {
-                Err(e) => kms_sig_error(e, &rid),
-                Ok(v) => {
-                    let principal = state.keyring.principal(&v.access_key_id);
-                    match principal {
-                        None => kms_sig_error(SigError::UnknownKey, &rid),
-                        Some(p) => kms_call(&state, peer, &parts.headers, bytes, p, &op, &rid).await,
-                    }
-                }
-            }
-        }
+        Ok(bytes) => match crate::signing::verify(&state.keyring, &parts, &bytes, Expected::signed_body("kms")) {
+            Err(e) => json_auth_error(&e, &rid),
+            Ok(v) => match state.keyring.principal(&v.access_key_id) {
+                None => json_auth_error(&AuthError::UnknownAccessKey { access_key_id: v.access_key_id }, &rid),
+                Some(p) => kms_call(&state, peer, &parts.headers, bytes, p, &op, &rid).await,
+            },
+        },
     };
     state.metrics.record("kms", &op, resp.status().as_u16(), started.elapsed(), 0, 0);
     resp
@@ -293,39 +270,17 @@ pub async fn iam(state: Arc<RouterState>, _peer: Option<Peer>, req: Request<Body
     let mut action = String::from("Unknown");
     let resp = match read_body(body).await {
         Err(m) => iam_err(StatusCode::BAD_REQUEST, "MalformedInput", m, &rid),
-        Ok(bytes) => {
-            let signed = SignedRequest {
-                method: parts.method.as_str(),
-                path: parts.uri.path(),
-                query: parts.uri.query().unwrap_or(""),
-                headers: &parts.headers,
-                body: &bytes,
-            };
-            match sigv4::verify(&signed, "iam", time::OffsetDateTime::now_utc(), |k| state.keyring.secret(k)) {
-                Err(SigError::UnknownKey) => iam_err(
-                    StatusCode::FORBIDDEN,
-                    "InvalidClientTokenId",
-                    "The security token included in the request is invalid.",
-                    &rid,
-                ),
-                Err(SigError::Missing) => {
-                    iam_err(StatusCode::FORBIDDEN, "MissingAuthenticationToken", "Missing Authentication Token", &rid)
-                }
-                Err(SigError::Malformed(m)) => iam_err(StatusCode::BAD_REQUEST, "IncompleteSignature", m, &rid),
-                Err(SigError::BadSignature) => iam_err(
-                    StatusCode::FORBIDDEN,
-                    "SignatureDoesNotMatch",
-                    "The request signature we calculated does not match the signature you provided.",
-                    &rid,
-                ),
-                Err(SigError::Expired(m)) => iam_err(StatusCode::FORBIDDEN, "SignatureDoesNotMatch", m, &rid),
-                Ok(v) => {
-                    let (resp, name) = iam_call(&state, _peer, &parts.headers, &bytes, &v.access_key_id, &rid).await;
-                    action = name;
-                    resp
-                }
+        Ok(bytes) => match crate::signing::verify(&state.keyring, &parts, &bytes, Expected::signed_body("iam")) {
+            Err(e) => {
+                let (status, code, message) = crate::signing::answer(&e, Protocol::AwsQuery);
+                iam_err(StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN), code, message, &rid)
             }
-        }
+            Ok(v) => {
+                let (resp, name) = iam_call(&state, _peer, &parts.headers, &bytes, &v.access_key_id, &rid).await;
+                action = name;
+                resp
+            }
+        },
     };
     state.metrics.record("iam", &action, resp.status().as_u16(), started.elapsed(), 0, 0);
     resp
@@ -340,16 +295,13 @@ pub async fn rewrap(state: Arc<RouterState>, peer: Option<Peer>, req: Request<Bo
         Ok(b) => b,
         Err(m) => return kms_error(400, "InvalidRequest", &m, &rid),
     };
-    let signed = SignedRequest {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query().unwrap_or(""),
-        headers: &parts.headers,
-        body: &bytes,
-    };
-    let principal = match sigv4::verify(&signed, "s3", time::OffsetDateTime::now_utc(), |k| state.keyring.secret(k)) {
+    // In S3's URL space and signed for `s3`, but an admin call: its (empty) body is signed too.
+    let principal = match crate::signing::verify(&state.keyring, &parts, &bytes, Expected::signed_body("s3")) {
         Ok(v) => state.keyring.principal(&v.access_key_id),
-        Err(_) => None,
+        Err(e) => {
+            let (status, code, message) = crate::signing::answer(&e, Protocol::RestXml);
+            return kms_error(status, code, &message, &rid);
+        }
     };
     let Some(p) = principal else { return kms_error(403, "AccessDenied", "a valid signature is required", &rid) };
     let ctx =
@@ -422,19 +374,13 @@ pub async fn lookup_events(state: Arc<RouterState>, req: Request<Body>) -> Respo
         Ok(b) => b,
         Err(m) => return kms_error(400, "InvalidParameterException", &m, &rid),
     };
-    let signed = SignedRequest {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query().unwrap_or(""),
-        headers: &parts.headers,
-        body: &bytes,
+    let caller = match crate::signing::verify(&state.keyring, &parts, &bytes, Expected::signed_body("cloudtrail")) {
+        Ok(v) => v,
+        Err(e) => return json_auth_error(&e, &rid),
     };
-    let principal =
-        match sigv4::verify(&signed, "cloudtrail", time::OffsetDateTime::now_utc(), |k| state.keyring.secret(k)) {
-            Ok(v) => state.keyring.principal(&v.access_key_id),
-            Err(e) => return kms_sig_error(e, &rid),
-        };
-    let Some(p) = principal else { return kms_sig_error(SigError::UnknownKey, &rid) };
+    let Some(p) = state.keyring.principal(&caller.access_key_id) else {
+        return json_auth_error(&AuthError::UnknownAccessKey { access_key_id: caller.access_key_id }, &rid);
+    };
     if !p.is_root() {
         let ctx =
             sealbox_policy::RequestContext::new(p.arn.clone(), crate::iam::ACCOUNT_ID, "cloudtrail:LookupEvents", "*");

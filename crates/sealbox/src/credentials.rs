@@ -1,4 +1,6 @@
 //! The root credentials: generated on first start, kept in the data dir (mode 0600), reused after.
+//! The secret is shown once, when it is generated; later starts only say where it is (logs end
+//! up in journald and container logs).
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -23,20 +25,35 @@ impl std::fmt::Debug for RootCredentials {
     }
 }
 
-const FILE: &str = "root-credentials.json";
+/// The file, in the data dir.
+pub const FILE: &str = "root-credentials.json";
 
-/// Loads the root credentials, creating them on first start. Returns (credentials, created now).
-pub fn load_or_create(data: &Path) -> anyhow::Result<(RootCredentials, bool)> {
+/// Where this start's root credentials came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Generated now (first start): the one time the secret is printed.
+    Generated,
+    /// Taken from `SEALBOX_ROOT_ACCESS_KEY`/`SEALBOX_ROOT_SECRET_KEY` now (first start): the
+    /// operator already has the secret.
+    Environment,
+    /// Read from the file a previous start wrote.
+    Stored,
+}
+
+/// Loads the root credentials, creating them on first start.
+pub fn load_or_create(data: &Path) -> anyhow::Result<(RootCredentials, Origin)> {
     let path = data.join(FILE);
     if path.exists() {
         let text = std::fs::read_to_string(&path).with_context(|| format!("while reading {}", path.display()))?;
         let creds: RootCredentials =
             serde_json::from_str(&text).with_context(|| format!("while parsing {}", path.display()))?;
-        return Ok((creds, false));
+        return Ok((creds, Origin::Stored));
     }
-    let creds = match (std::env::var("SEALBOX_ROOT_ACCESS_KEY"), std::env::var("SEALBOX_ROOT_SECRET_KEY")) {
-        (Ok(a), Ok(s)) if !a.is_empty() && !s.is_empty() => RootCredentials { access_key_id: a, secret_access_key: s },
-        _ => generate()?,
+    let (creds, origin) = match (std::env::var("SEALBOX_ROOT_ACCESS_KEY"), std::env::var("SEALBOX_ROOT_SECRET_KEY")) {
+        (Ok(a), Ok(s)) if !a.is_empty() && !s.is_empty() => {
+            (RootCredentials { access_key_id: a, secret_access_key: s }, Origin::Environment)
+        }
+        _ => (generate()?, Origin::Generated),
     };
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -46,7 +63,7 @@ pub fn load_or_create(data: &Path) -> anyhow::Result<(RootCredentials, bool)> {
         .with_context(|| format!("while creating {}", path.display()))?;
     file.write_all(serde_json::to_string_pretty(&creds)?.as_bytes())?;
     file.sync_all()?;
-    Ok((creds, true))
+    Ok((creds, origin))
 }
 
 fn generate() -> anyhow::Result<RootCredentials> {

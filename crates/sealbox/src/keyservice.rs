@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use sealbox_kms::api::AuthzRequest;
+use sealbox_kms::spec::GrantOperation;
 use sealbox_kms::{KeyRecord, Kms, KmsError};
-use sealbox_policy::{kms_allowed, PolicyDocument, PolicyKind, RequestContext};
+use sealbox_policy::{kms_allowed, Decision, PolicyDocument, PolicyKind, RequestContext};
 use sealbox_s3::{Caller, GeneratedKey, KeyError, KeyService};
 use sealbox_store::MetaStore;
 use zeroize::Zeroizing;
@@ -59,53 +61,77 @@ pub fn user_name_of(arn: &str) -> Option<&str> {
     rest.rsplit('/').next()
 }
 
-/// Identity policies of the user behind `principal_arn` (none for root).
+/// Identity policies of the user behind `principal_arn` (none for root). Fails closed: when
+/// they cannot be read as stored (a row failed its MAC, a document no longer parses) the user
+/// gets one policy that denies everything, never "no policy".
 pub fn identity_policies(meta: &MetaStore, principal_arn: &str) -> Vec<PolicyDocument> {
-    let Some(user) = user_name_of(principal_arn) else { return Vec::new() };
+    match try_identity_policies(meta, principal_arn) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(principal = principal_arn, error = %e, "identity policies unusable; denying everything");
+            vec![deny_everything()]
+        }
+    }
+}
+
+/// Identity policies, or why they cannot be used.
+pub fn try_identity_policies(meta: &MetaStore, principal_arn: &str) -> Result<Vec<PolicyDocument>, String> {
+    let Some(user) = user_name_of(principal_arn) else { return Ok(Vec::new()) };
     meta.user_policies(user)
-        .unwrap_or_default()
+        .map_err(|e| e.to_string())?
         .into_iter()
-        .filter_map(|(_, doc)| PolicyDocument::parse_for(&doc, PolicyKind::Identity).ok())
+        .map(|(name, doc)| {
+            PolicyDocument::parse_for(&doc, PolicyKind::Identity)
+                .map_err(|e| format!("stored policy {name} of IAM user {user} no longer parses: {e}"))
+        })
         .collect()
 }
 
-/// AWS KMS authorisation: the key policy (and identity policies when it delegates to the account).
-pub fn authorize_kms(
-    meta: &MetaStore,
-    principal_arn: &str,
-    action: &str,
-    key: Option<&KeyRecord>,
-    resource: &str,
-    extra: &[(String, String)],
-) -> Result<(), KmsError> {
+const DENY_EVERYTHING: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
+
+fn deny_everything() -> PolicyDocument {
+    // A constant document, checked by a unit test; it cannot fail to parse.
+    PolicyDocument::parse_for(DENY_EVERYTHING, PolicyKind::Identity).expect("constant deny-all policy parses")
+}
+
+/// AWS KMS authorisation: an explicit Deny in the key policy or an identity policy refuses;
+/// otherwise the key policy allowing the principal (directly, or its account when an identity
+/// policy allows too), or a grant of the key allowing the request (looked up only then), allows it. Grants never
+/// override a Deny (AWS: "an explicit deny in any of these policies overrides an allow").
+pub fn authorize_kms(meta: &MetaStore, principal_arn: &str, request: &AuthzRequest<'_>) -> Result<(), KmsError> {
+    let action = request.action;
+    let resource = request.resource;
     let mut ctx = RequestContext::new(principal_arn, ACCOUNT_ID, action, resource);
     ctx.add_value("kms:CallerAccount", ACCOUNT_ID);
-    for (k, v) in extra {
+    for (k, v) in request.conditions {
         ctx.add_value(k, v.clone());
     }
-    let identity = identity_policies(meta, principal_arn);
+    // Unusable identity policies refuse the call (KMSInternalException) instead of being skipped.
+    let identity = try_identity_policies(meta, principal_arn).map_err(KmsError::Internal)?;
     let identity_refs: Vec<&PolicyDocument> = identity.iter().collect();
-    let allowed = match key {
+    let decision = match request.key {
         Some(k) => {
             let policy = PolicyDocument::parse_for(&k.policy, PolicyKind::Resource)
                 .map_err(|e| KmsError::Internal(format!("stored key policy no longer parses: {e}")))?;
-            kms_allowed(&policy, &identity_refs, &ctx).is_allowed()
+            kms_allowed(&policy, &identity_refs, &ctx)
         }
         // Account-level operations (CreateKey, ListKeys...): identity policies decide; root may.
-        None => {
-            ctx.is_root()
-                || sealbox_policy::evaluate(
-                    &ctx,
-                    &identity_refs.iter().map(|p| (*p, PolicyKind::Identity)).collect::<Vec<_>>(),
-                )
-                .is_allowed()
-        }
+        None if ctx.is_root() => Decision::Allow,
+        None => sealbox_policy::evaluate(
+            &ctx,
+            &identity_refs.iter().map(|p| (*p, PolicyKind::Identity)).collect::<Vec<_>>(),
+        ),
+    };
+    let allowed = match decision {
+        Decision::Allow => true,
+        Decision::Deny { explicit: true } => false,
+        Decision::Deny { explicit: false } => (request.grant_allows)()?,
     };
     if allowed {
         Ok(())
     } else {
         Err(KmsError::AccessDenied(format!(
-            "User: {principal_arn} is not authorized to perform: {action} on resource: {resource} because no identity-based or key policy allows the {action} action"
+            "User: {principal_arn} is not authorized to perform: {action} on resource: {resource} because no identity-based policy, key policy or grant allows the {action} action"
         )))
     }
 }
@@ -124,7 +150,16 @@ impl KmsKeys {
             extra.push(("kms:EncryptionContextKeys".to_owned(), k.clone()));
         }
         let arn = self.kms.key_arn(&key.key_id);
-        authorize_kms(&self.meta, &caller.user_arn, action, Some(key), &arn, &extra).map_err(|e| KeyError {
+        // A grant to the user for this operation counts here too, as it does in AWS for calls
+        // S3 makes on the user's behalf.
+        let operation = action.strip_prefix("kms:").and_then(GrantOperation::parse);
+        let grant_allows = || match operation {
+            Some(op) => self.kms.grant_allows(&caller.user_arn, key, op, Some(context)),
+            None => Ok(false),
+        };
+        let request =
+            AuthzRequest { action, resource: &arn, key: Some(key), conditions: &extra, grant_allows: &grant_allows };
+        authorize_kms(&self.meta, &caller.user_arn, &request).map_err(|e| KeyError {
             aws_type: e.aws_type().to_owned(),
             message: e.to_string(),
             access_denied: true,
@@ -202,15 +237,19 @@ impl KeyService for KmsKeys {
         result
     }
 
-    fn generate_sse_s3_key(&self) -> Result<GeneratedKey, KeyError> {
-        let g = self.kms.generate_sse_s3_key().map_err(key_error)?;
+    fn generate_sse_s3_key(&self, context: &BTreeMap<String, String>) -> Result<GeneratedKey, KeyError> {
+        let g = self.kms.generate_sse_s3_key_for(context).map_err(key_error)?;
         let mut plaintext = Zeroizing::new([0u8; 32]);
         plaintext.copy_from_slice(&g.plaintext);
         Ok(GeneratedKey { plaintext, ciphertext_blob: g.ciphertext_blob, key_arn: g.key_arn })
     }
 
-    fn decrypt_sse_s3_key(&self, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        Ok(self.kms.decrypt_sse_s3_key(blob).map_err(key_error)?.plaintext)
+    fn decrypt_sse_s3_key(
+        &self,
+        blob: &[u8],
+        context: &BTreeMap<String, String>,
+    ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        Ok(self.kms.decrypt_sse_s3_key_for(blob, context).map_err(key_error)?.plaintext)
     }
 
     fn check_key_usable(&self, key_arn: &str) -> Result<(), KeyError> {
@@ -229,5 +268,98 @@ impl KeyService for KmsKeys {
     fn resolve_key_arn(&self, key: &str) -> Result<String, KeyError> {
         let rec = self.kms.resolve(key, true).map_err(key_error)?;
         Ok(self.kms.key_arn(&rec.key_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sealbox_store::UserRecord;
+
+    const ALICE: &str = "arn:aws:iam::000000000000:user/alice";
+
+    struct Setup {
+        _dir: tempfile::TempDir,
+        meta: MetaStore,
+        key: KeyRecord,
+    }
+
+    fn setup(identity_policy: Option<&str>, key_policy: Option<&str>) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = MetaStore::open(&dir.path().join("meta.db")).unwrap();
+        meta.create_user(&UserRecord {
+            name: "alice".into(),
+            user_id: "AIDAALICE".into(),
+            path: "/".into(),
+            created_ms: 0,
+        })
+        .unwrap();
+        if let Some(p) = identity_policy {
+            meta.put_user_policy("alice", "p", p).unwrap();
+        }
+        let kms = Kms::open(
+            &dir.path().join("kms.db"),
+            sealbox_kms::RootKey::from_bytes(&[1u8; 32]).unwrap(),
+            Arc::new(sealbox_kms::FakeClock::at(1_800_000_000)),
+            sealbox_kms::KmsConfig { account_id: ACCOUNT_ID.into(), region: "us-east-1".into() },
+        )
+        .unwrap();
+        let key = kms.create_key("", key_policy, &[]).unwrap();
+        Setup { _dir: dir, meta, key }
+    }
+
+    fn decrypt(s: &Setup, grant_allows: bool) -> bool {
+        let conditions = [("kms:EncryptionContext:app".to_owned(), "x".to_owned())];
+        let grant = move || Ok(grant_allows);
+        let request = AuthzRequest {
+            action: "kms:Decrypt",
+            resource: "arn",
+            key: Some(&s.key),
+            conditions: &conditions,
+            grant_allows: &grant,
+        };
+        authorize_kms(&s.meta, ALICE, &request).is_ok()
+    }
+
+    const DENY_DECRYPT: &str =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"kms:Decrypt","Resource":"*"}]}"#;
+
+    /// AWS's order: an explicit Deny (identity or key policy) refuses even with a grant; with no
+    /// Deny, a grant allows what no policy does; a policy allows without a grant.
+    #[test]
+    fn grants_allow_but_never_beat_an_explicit_deny() {
+        let plain = setup(None, None);
+        assert!(!decrypt(&plain, false), "the default key policy delegates to IAM, and IAM allows nothing");
+        assert!(decrypt(&plain, true), "a grant allows it");
+        let denied_by_iam = setup(Some(DENY_DECRYPT), None);
+        assert!(!decrypt(&denied_by_iam, true), "an identity-policy Deny beats the grant");
+        let key_deny = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::000000000000:root"}},"Action":"kms:*","Resource":"*"}},{{"Effect":"Deny","Principal":{{"AWS":"{ALICE}"}},"Action":"kms:Decrypt","Resource":"*","Condition":{{"StringEquals":{{"kms:EncryptionContext:app":"x"}}}}}}]}}"#
+        );
+        let denied_by_key = setup(None, Some(&key_deny));
+        assert!(!decrypt(&denied_by_key, true), "a key-policy Deny (on the context) beats the grant");
+        let key_allow = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{ALICE}"}},"Action":"kms:Decrypt","Resource":"*"}}]}}"#
+        );
+        assert!(decrypt(&setup(None, Some(&key_allow)), false), "the key policy alone allows");
+        let iam_allow = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*","Condition":{"StringEquals":{"kms:EncryptionContext:app":"x"}}}]}"#;
+        assert!(
+            decrypt(&setup(Some(iam_allow), None), false),
+            "IAM allows through the default key policy, on the context"
+        );
+    }
+
+    #[test]
+    fn fail_closed_policy_denies_everything() {
+        let allow = PolicyDocument::parse_for(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+            PolicyKind::Identity,
+        )
+        .unwrap();
+        let deny = deny_everything();
+        let ctx = RequestContext::new("arn:aws:iam::000000000000:user/u", ACCOUNT_ID, "kms:Decrypt", "*");
+        assert!(sealbox_policy::evaluate(&ctx, &[(&allow, PolicyKind::Identity)]).is_allowed());
+        let both = [(&allow, PolicyKind::Identity), (&deny, PolicyKind::Identity)];
+        assert!(!sealbox_policy::evaluate(&ctx, &both).is_allowed());
     }
 }

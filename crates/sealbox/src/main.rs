@@ -6,20 +6,21 @@ mod api_glue;
 mod audit_cli;
 mod audit_glue;
 mod backup;
-mod bench;
 mod config;
 mod console_glue;
 mod credentials;
 mod iam;
 mod identity;
 mod keyservice;
+mod meta_integrity;
 mod metrics;
+mod private_files;
 mod restore;
 mod rewrap_cli;
 mod router;
 mod s3_actions;
 mod serve;
-mod sigv4;
+mod signing;
 mod tls;
 
 use clap::{Parser, Subcommand};
@@ -52,7 +53,7 @@ enum Command {
         command: audit_cli::AuditCommand,
     },
     /// Measure throughput, KMS ops/s and peak memory against a fresh server (prints a table).
-    Bench(bench::BenchArgs),
+    Bench(sealbox_bench::BenchOpts),
     /// Copy a data directory consistently while its server runs (no root key unless asked).
     Backup(backup::BackupArgs),
     /// Check a backup (every blob's tags, the audit chain) and lay it out as a new data directory.
@@ -100,9 +101,10 @@ fn main() -> anyhow::Result<()> {
             std::process::exit(rt.block_on(rewrap_cli::run(args))?)
         }
         Command::Audit { command } => std::process::exit(audit_cli::run(command)?),
-        Command::Bench(args) => {
+        Command::Bench(opts) => {
+            // With no --server-bin the bench starts this very executable as `sealbox serve`.
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            rt.block_on(bench::run(args))
+            rt.block_on(sealbox_bench::run(opts))
         }
         Command::Backup(args) => std::process::exit(backup::run(args)?),
         Command::Restore(args) => std::process::exit(restore::run(args)?),

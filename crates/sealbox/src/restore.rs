@@ -165,6 +165,19 @@ fn check_objects(dir: &Path, kms: Arc<sealbox_kms::Kms>) -> anyhow::Result<sealb
         let meta = Arc::new(sealbox_store::MetaStore::open(&dir.join("meta.db"))?);
         let blobs = sealbox_store::BlobStore::open(dir, meta.clone())?;
         let ssec = crate::serve::ssec_secret(dir, &kms)?;
+        // The metadata key (sealed by the root key, kept in meta.db) checks every record's MAC.
+        let row_failures = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let on_failure: Arc<dyn Fn(&str) + Send + Sync> = {
+            let rows = row_failures.clone();
+            Arc::new(move |row: &str| rows.lock().unwrap_or_else(|e| e.into_inner()).push(row.to_owned()))
+        };
+        let opened = crate::meta_integrity::open(&meta, &kms, on_failure)?;
+        if opened.migrated.is_some() {
+            bail!(
+                "the backup's metadata carries no record MACs (written by an older sealbox, or rolled back to look \
+                 so): start its server once with this version, then back it up again"
+            );
+        }
         let keys = crate::keyservice::KmsKeys {
             kms,
             meta: meta.clone(),
@@ -173,7 +186,10 @@ fn check_objects(dir: &Path, kms: Arc<sealbox_kms::Kms>) -> anyhow::Result<sealb
             // anyone's, and the restored trail must stay exactly the backed-up one.
             audit: Arc::new(|_| Ok(())),
         };
-        let enc = Arc::new(sealbox_s3::Encryption::new(Arc::new(keys), ssec, Duration::from_secs(600)));
+        let enc = Arc::new(
+            sealbox_s3::Encryption::new(Arc::new(keys), ssec, &opened.keys, Duration::from_secs(600))
+                .map_err(|e| anyhow::anyhow!("while setting up encryption: {e}"))?,
+        );
         let s3 = sealbox_s3::SealboxS3::new(meta, blobs, sealbox_s3::S3Config::default(), enc);
         let root = sealbox_s3::Caller {
             access_key_id: "sealbox-restore".into(),
@@ -184,6 +200,10 @@ fn check_objects(dir: &Path, kms: Arc<sealbox_kms::Kms>) -> anyhow::Result<sealb
         let report = s3.verify_stored_data(&root).await.map_err(|e| anyhow::anyhow!(e))?;
         if report.failed > 0 {
             bail!("{} objects failed their check: {}", report.failed, report.failures.join("; "));
+        }
+        let rows = row_failures.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if !rows.is_empty() {
+            bail!("metadata rows fail their MAC: {}", rows.join(", "));
         }
         Ok(report)
     })

@@ -2,8 +2,7 @@
 //! KMS key's newest material (after a rotation), metadata only, and prints the report.
 
 use anyhow::Context;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use sealbox_auth::SecretAccessKey;
 
 #[derive(Debug, clap::Args)]
 pub struct RewrapArgs {
@@ -14,7 +13,7 @@ pub struct RewrapArgs {
     #[arg(long, env = "AWS_ACCESS_KEY_ID")]
     pub access_key: String,
     #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
-    pub secret_key: String,
+    pub secret_key: SecretAccessKey,
     /// Objects per second at most (throttle).
     #[arg(long)]
     pub rate: Option<f64>,
@@ -30,34 +29,19 @@ pub async fn run(args: RewrapArgs) -> anyhow::Result<i32> {
     if let Some(r) = args.rate {
         query.push_str(&format!("&rate={r}"));
     }
-    let endpoint = args.endpoint.trim_end_matches('/');
-    let host = endpoint.split("://").nth(1).unwrap_or(endpoint).to_owned();
-    let payload = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b""));
-    let headers = crate::sigv4::sign(
-        "POST",
-        &host,
-        "/_sealbox/rewrap",
-        &query,
-        &[],
-        &payload,
-        &args.access_key,
-        &args.secret_key,
-        "us-east-1",
-        "s3",
-        time::OffsetDateTime::now_utc(),
-    );
-    let mut req = http::Request::builder().method("POST").uri(format!("{endpoint}/_sealbox/rewrap?{query}"));
-    for (k, v) in headers {
-        req = req.header(k, v);
-    }
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build(hyper_util::client::legacy::connect::HttpConnector::new());
-    let resp = client
-        .request(req.body(Full::new(Bytes::new()))?)
-        .await
-        .with_context(|| format!("while calling {endpoint}"))?;
-    let status = resp.status();
-    let body = resp.into_body().collect().await?.to_bytes();
+    let (status, body) = crate::signing::send(crate::signing::SignedCall {
+        endpoint: &args.endpoint,
+        access_key_id: &args.access_key,
+        secret: &args.secret_key,
+        service: "s3",
+        method: "POST",
+        path: "/_sealbox/rewrap",
+        query: &query,
+        headers: &[],
+        body: bytes::Bytes::new(),
+    })
+    .await
+    .context("rewrap call")?;
     println!("{}", String::from_utf8_lossy(&body));
     if !status.is_success() {
         return Ok(1);

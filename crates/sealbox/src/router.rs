@@ -169,10 +169,18 @@ impl Router {
             let facts = self.facts(&req);
             return self.audit_refusals(facts, CloudTrail, name, crate::api_glue::lookup_events(state, req));
         }
-        if crate::sigv4::signed_service(req.headers()).as_deref() == Some("iam") {
+        let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        if authorization.and_then(sealbox_auth::credential_service).as_deref() == Some("iam") {
             let (state, peer) = (self.state.clone(), self.peer);
             let facts = self.facts(&req);
             return self.audit_refusals(facts, Iam, None, crate::api_glue::iam(state, peer, req));
+        }
+        // s3s verifies only the headers a request names as signed: refuse the rest first.
+        if let Some(refusal) = crate::signing::check_s3_envelope(&req) {
+            let status = refusal.status().as_u16();
+            self.state.metrics.record("s3", "Unknown", status, std::time::Duration::ZERO, 0, 0);
+            let facts = self.facts(&req);
+            return self.audit_refusals(facts, sealbox_audit::EventSource::S3, None, async move { refusal });
         }
         if let Some(peer) = self.peer {
             req.extensions_mut()

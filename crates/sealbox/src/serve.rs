@@ -45,7 +45,13 @@ fn load_user_keys(meta: &MetaStore, kms: &sealbox_kms::Kms, keyring: &KeyRing) -
         if k.status != "Active" {
             continue;
         }
-        let Some(user) = meta.user(&k.user_name)? else { continue };
+        let user = match meta.user(&k.user_name) {
+            Ok(Some(u)) => u,
+            Ok(None) => continue,
+            // The store reported the user row; its keys stay unusable until it is fixed.
+            Err(sealbox_store::StoreError::Tampered(_)) => continue,
+            Err(e) => return Err(e.into()),
+        };
         let secret = kms.open_secret(&k.secret_wrapped, "iam access key")?;
         let secret = String::from_utf8(secret.to_vec()).context("stored access key secret is not text")?;
         entries.push((secret, Principal::user(&k.access_key_id, &user.name, &user.user_id, &user.path)));
@@ -109,7 +115,8 @@ pub fn root_key(
 /// Automatic rotations since start (for /metrics).
 static KEY_ROTATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Rotates keys that are due and destroys keys past their deletion date: now and every minute.
+/// Rotates keys that are due, destroys keys past their deletion date and imported material past
+/// its ValidTo: now and every minute.
 fn spawn_key_maintenance(kms: Arc<sealbox_kms::Kms>, audit: Arc<sealbox_audit::AuditLog>, region: String) {
     tokio::spawn(async move {
         loop {
@@ -122,11 +129,11 @@ fn spawn_key_maintenance(kms: Arc<sealbox_kms::Kms>, audit: Arc<sealbox_audit::A
             }
             let k = kms.clone();
             let result = tokio::task::spawn_blocking(move || -> Result<_, sealbox_kms::KmsError> {
-                Ok((k.rotate_due_keys()?, k.purge_deleted_keys()?))
+                Ok((k.rotate_due_keys()?, k.purge_deleted_keys()?, k.expire_imported_material()?))
             })
             .await;
             match result {
-                Ok(Ok((rotated, purged))) => {
+                Ok(Ok((rotated, purged, expired))) => {
                     let now = time::OffsetDateTime::now_utc();
                     for r in rotated {
                         tracing::info!(key = %r.key_arn, version = r.version, "key rotated (automatic)");
@@ -140,17 +147,22 @@ fn spawn_key_maintenance(kms: Arc<sealbox_kms::Kms>, audit: Arc<sealbox_audit::A
                         );
                         crate::audit_glue::write(&audit, rec, true).await;
                     }
-                    for id in purged {
-                        tracing::info!(key = %id, "key deleted: its material is destroyed");
-                        let arn = kms.key_arn(&id);
+                    // A key destroyed after its deletion window, imported material past its
+                    // ValidTo: CloudTrail's DeleteKey and DeleteExpiredKeyMaterial service events.
+                    let events = purged
+                        .into_iter()
+                        .map(|id| ("DeleteKey", id))
+                        .chain(expired.into_iter().map(|id| ("DeleteExpiredKeyMaterial", id)));
+                    for (name, id) in events {
+                        tracing::info!(key = %id, event = name, "key material destroyed");
                         let rec = sealbox_audit::AuditRecord::service_event(
                             crate::iam::ACCOUNT_ID,
                             &region,
                             now,
                             sealbox_audit::EventSource::Kms,
-                            "DeleteKey",
+                            name,
                         )
-                        .with_resource("AWS::KMS::Key", &arn)
+                        .with_resource("AWS::KMS::Key", &kms.key_arn(&id))
                         .with_service_event_details(serde_json::json!({"keyId": id}));
                         crate::audit_glue::write(&audit, rec, true).await;
                     }
@@ -204,7 +216,7 @@ pub fn ssec_secret(data: &std::path::Path, kms: &sealbox_kms::Kms) -> anyhow::Re
         let mut fresh = zeroize::Zeroizing::new([0u8; 32]);
         aws_lc_rs::rand::fill(&mut fresh[..]).map_err(|_| anyhow::anyhow!("no system randomness"))?;
         let sealed = kms.seal_secret(&fresh[..], "sse-c hmac")?;
-        std::fs::write(&path, sealed).with_context(|| format!("while writing {}", path.display()))?;
+        crate::private_files::write_atomic(&path, &sealed, 0o600)?;
     }
     let sealed = std::fs::read(&path).with_context(|| format!("while reading {}", path.display()))?;
     let secret = kms.open_secret(&sealed, "sse-c hmac")?;
@@ -225,7 +237,9 @@ fn create_data_dir(cfg: &ServerConfig) -> anyhow::Result<()> {
 }
 
 pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
+    crate::private_files::restrict_umask();
     create_data_dir(&cfg)?;
+    crate::private_files::tighten(&cfg.data)?;
     let meta = Arc::new(
         MetaStore::open(&cfg.data.join("meta.db"))
             .with_context(|| format!("while opening the meta store in {}", cfg.data.display()))?,
@@ -237,11 +251,15 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     }
     let gc_stats = spawn_blob_collector(blobs.clone(), cfg.blob_lifecycle);
 
-    let (creds, created) = credentials::load_or_create(&cfg.data)?;
+    let (creds, origin) = credentials::load_or_create(&cfg.data)?;
     let keyring = Arc::new(KeyRing::default());
     keyring.insert(&creds.secret_access_key, Principal::root(&creds.access_key_id));
 
     let kms = Arc::new(open_kms(&cfg)?);
+    let (audit, audit_key) = open_audit(&cfg, &kms)?;
+    let audit = Arc::new(audit);
+    let metadata_failures = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let metadata = open_metadata_integrity(&cfg, &meta, &kms, &audit, &metadata_failures)?;
     let iam = Arc::new(crate::iam::Iam {
         meta: meta.clone(),
         secrets: Arc::new(RootSecrets(kms.clone())),
@@ -260,8 +278,6 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         },
     });
     load_user_keys(&meta, &kms, &keyring)?;
-    let (audit, audit_key) = open_audit(&cfg, &kms)?;
-    let audit = Arc::new(audit);
     spawn_key_maintenance(kms.clone(), audit.clone(), cfg.region.clone());
 
     let calls = Arc::new(crate::keyservice::S3KmsCalls::default());
@@ -301,7 +317,10 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         },
     };
     let ssec_secret = ssec_secret(&cfg.data, &kms)?;
-    let enc = Arc::new(sealbox_s3::Encryption::new(Arc::new(keys), ssec_secret, Duration::from_secs(600)));
+    let enc = Arc::new(
+        sealbox_s3::Encryption::new(Arc::new(keys), ssec_secret, &metadata, Duration::from_secs(600))
+            .map_err(|e| anyhow::anyhow!("while setting up encryption: {e}"))?,
+    );
     let integrity_failures = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let on_integrity_failure: sealbox_s3::IntegrityReporter = {
         let (audit, region, counter) = (audit.clone(), cfg.region.clone(), integrity_failures.clone());
@@ -361,7 +380,8 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         console: std::sync::OnceLock::new(),
     });
     {
-        let (enc, audit, integrity_failures) = (enc.clone(), audit.clone(), integrity_failures.clone());
+        let (enc, audit, integrity_failures, metadata_failures) =
+            (enc.clone(), audit.clone(), integrity_failures.clone(), metadata_failures.clone());
         state.metrics.add_collector(Box::new(move |out: &mut String| {
             use std::fmt::Write;
             use std::sync::atomic::Ordering::Relaxed;
@@ -373,7 +393,8 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
             let _ = writeln!(out, "# HELP sealbox_audit_digests_total Signed audit digests written.\n# TYPE sealbox_audit_digests_total counter\nsealbox_audit_digests_total {}", a.digests);
             let _ = writeln!(out, "# HELP sealbox_audit_failed 1 when the audit writer has failed (requests needing a record are refused).\n# TYPE sealbox_audit_failed gauge\nsealbox_audit_failed {}", u8::from(audit.has_failed()));
             let _ = writeln!(out, "# HELP sealbox_key_rotations_total Automatic key rotations since start.\n# TYPE sealbox_key_rotations_total counter\nsealbox_key_rotations_total {}", KEY_ROTATIONS.load(Relaxed));
-            let _ = writeln!(out, "# HELP sealbox_object_integrity_failures_total Stored objects that failed authentication on read.\n# TYPE sealbox_object_integrity_failures_total counter\nsealbox_object_integrity_failures_total {}", integrity_failures.load(Relaxed));
+            let _ = writeln!(out, "# HELP sealbox_object_integrity_failures_total Stored objects (bytes or records) that failed authentication on read.\n# TYPE sealbox_object_integrity_failures_total counter\nsealbox_object_integrity_failures_total {}", integrity_failures.load(Relaxed));
+            let _ = writeln!(out, "# HELP sealbox_metadata_integrity_failures_total Policy, IAM and bucket-setting rows of meta.db that failed their MAC (refused).\n# TYPE sealbox_metadata_integrity_failures_total counter\nsealbox_metadata_integrity_failures_total {}", metadata_failures.load(Relaxed));
         }));
     }
     {
@@ -436,7 +457,7 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         };
         let _ = state.console.set(Arc::new(sealbox_console::Console::new(Arc::new(backend), config)));
     }
-    print_banner(&cfg, http_addr, tls_addr.as_ref(), &creds, created);
+    print_banner(&cfg, http_addr, tls_addr.as_ref(), &creds, origin);
     print_audit_key(&cfg, &audit_key);
     state.ready.store(true, Ordering::Release);
 
@@ -527,6 +548,62 @@ fn console_backend(
     }
 }
 
+/// The metadata key (`meta_integrity.rs`): rows of meta.db that fail their MAC are counted and
+/// audited as `MetadataIntegrityFailure`; the one-time authentication of an older store is
+/// audited as `MetadataAuthenticated`, so an unexpected one (a store rolled back to look old)
+/// shows on the trail.
+fn open_metadata_integrity(
+    cfg: &ServerConfig,
+    meta: &MetaStore,
+    kms: &sealbox_kms::Kms,
+    audit: &Arc<sealbox_audit::AuditLog>,
+    failures: &Arc<std::sync::atomic::AtomicU64>,
+) -> anyhow::Result<sealbox_s3::MetadataKeys> {
+    let event = |name: &str, details: serde_json::Value| {
+        sealbox_audit::AuditRecord::service_event(
+            crate::iam::ACCOUNT_ID,
+            &cfg.region,
+            time::OffsetDateTime::now_utc(),
+            sealbox_audit::EventSource::Sealbox,
+            name,
+        )
+        .with_service_event_details(details)
+    };
+    let on_failure: Arc<dyn Fn(&str) + Send + Sync> = {
+        let (audit, failures, region) = (audit.clone(), failures.clone(), cfg.region.clone());
+        Arc::new(move |row: &str| {
+            failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let rec = sealbox_audit::AuditRecord::service_event(
+                crate::iam::ACCOUNT_ID,
+                &region,
+                time::OffsetDateTime::now_utc(),
+                sealbox_audit::EventSource::Sealbox,
+                "MetadataIntegrityFailure",
+            )
+            .with_service_event_details(serde_json::json!({"row": row}));
+            // Called on request paths, possibly inside async code: never wait for an fsync here.
+            if let Err(e) = audit.append(rec, sealbox_audit::Durability::Buffered) {
+                tracing::error!(error = %e, "AUDIT RECORD COULD NOT BE WRITTEN");
+            }
+        })
+    };
+    let opened = crate::meta_integrity::open(meta, kms, on_failure)?;
+    if let Some(c) = &opened.migrated {
+        tracing::warn!(
+            config_rows = c.config_rows,
+            objects = c.objects,
+            uploads = c.uploads,
+            "meta.db had no authenticated records: authenticated every existing row (expected once, on the first start of this version)"
+        );
+        let rec = event(
+            "MetadataAuthenticated",
+            serde_json::json!({"configRows": c.config_rows, "objects": c.objects, "uploads": c.uploads}),
+        );
+        audit.append(rec, sealbox_audit::Durability::Durable).context("while auditing the metadata migration")?;
+    }
+    Ok(opened.keys)
+}
+
 /// The audit signing key's fingerprint, and whether this start created the key.
 struct AuditKeyInfo {
     fingerprint: String,
@@ -546,7 +623,7 @@ fn open_audit(cfg: &ServerConfig, kms: &sealbox_kms::Kms) -> anyhow::Result<(sea
     } else {
         let signer = sealbox_audit::AuditSigner::generate()?;
         let sealed = kms.seal_secret(signer.pkcs8_der(), "audit signing key")?;
-        std::fs::write(&sealed_path, sealed).with_context(|| format!("while writing {}", sealed_path.display()))?;
+        crate::private_files::write_atomic(&sealed_path, &sealed, 0o600)?;
         (signer, true)
     };
     sealbox_audit::install_public_key(&cfg.data, &signer.public_key())
@@ -592,7 +669,7 @@ fn print_banner(
     http: Option<std::net::SocketAddr>,
     tls: Option<&(std::net::SocketAddr, tls::TlsFiles)>,
     creds: &credentials::RootCredentials,
-    created: bool,
+    origin: credentials::Origin,
 ) {
     if let Some(addr) = http {
         println!("sealbox listening on http://{addr} (region {}, data {})", cfg.region, cfg.data.display());
@@ -611,13 +688,20 @@ fn print_banner(
         (None, Some((a, _))) => format!("https://{a}"),
         (None, None) => String::new(),
     };
-    if created {
-        println!("Generated root credentials (stored in {}/root-credentials.json, mode 0600):", cfg.data.display());
+    let file = cfg.data.join(credentials::FILE);
+    let secret_line = zeroize::Zeroizing::new(if origin == credentials::Origin::Generated {
+        println!(
+            "Generated root credentials (stored in {}, mode 0600; the secret is shown this once):",
+            file.display()
+        );
+        creds.secret_access_key.clone()
     } else {
-        println!("Root credentials (from {}/root-credentials.json):", cfg.data.display());
-    }
+        // Logs outlive the terminal (journald, container logs): say where the secret is instead.
+        println!("Root credentials (the secret is in {}, mode 0600):", file.display());
+        format!("$(jq -r .secret_access_key {})", file.display())
+    });
     println!("  export AWS_ACCESS_KEY_ID={}", creds.access_key_id);
-    println!("  export AWS_SECRET_ACCESS_KEY={}", creds.secret_access_key);
+    println!("  export AWS_SECRET_ACCESS_KEY={}", secret_line.as_str());
     println!("  export AWS_DEFAULT_REGION={}", cfg.region);
     println!("  export AWS_ENDPOINT_URL={endpoint}");
     println!("Try: aws s3 mb s3://my-bucket && aws s3 cp README.md s3://my-bucket/");

@@ -1,8 +1,6 @@
 //! TLS with rustls: certificate files (reloaded on SIGHUP) or `--tls auto`, which makes a private
 //! CA and a server certificate for localhost, 127.0.0.1, ::1 and the configured domains.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -77,19 +75,6 @@ pub fn server_config(resolver: Arc<ReloadingResolver>) -> anyhow::Result<Arc<rus
     Ok(Arc::new(cfg))
 }
 
-fn write_private(path: &Path, contents: &str, mode: u32) -> anyhow::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(path)
-        .with_context(|| format!("while writing {}", path.display()))?;
-    f.write_all(contents.as_bytes())?;
-    f.sync_all()?;
-    Ok(())
-}
-
 /// `--tls auto`: reuse `DATA/tls/{ca,cert,key}.pem` or create them (a private CA signs the
 /// server certificate, so clients trust `ca.pem` with `--ca-bundle` / `verify=`).
 pub fn auto_files(data: &Path, domains: &[String]) -> anyhow::Result<TlsFiles> {
@@ -118,8 +103,9 @@ pub fn auto_files(data: &Path, domains: &[String]) -> anyhow::Result<TlsFiles> {
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
     let cert = params.signed_by(&key, &issuer).context("server certificate")?;
 
-    write_private(files.ca.as_ref().expect("auto has a CA"), &ca_cert.pem(), 0o644)?;
-    write_private(&files.cert, &format!("{}{}", cert.pem(), ca_cert.pem()), 0o644)?;
-    write_private(&files.key, &key.serialize_pem(), 0o600)?;
+    let write = crate::private_files::write_atomic;
+    write(files.ca.as_ref().expect("auto has a CA"), ca_cert.pem().as_bytes(), 0o644)?;
+    write(&files.cert, format!("{}{}", cert.pem(), ca_cert.pem()).as_bytes(), 0o644)?;
+    write(&files.key, key.serialize_pem().as_bytes(), 0o600)?;
     Ok(files)
 }
