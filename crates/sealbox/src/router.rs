@@ -45,6 +45,8 @@ pub struct RouterState {
     pub audit_data_events: bool,
     /// The XKS proxy API, when `--xks-credentials` is set (`xks_glue.rs`).
     pub xks: Option<Arc<crate::xks_glue::XksState>>,
+    /// The web console at `/console` (set once the router exists; absent with `--no-console`).
+    pub console: std::sync::OnceLock<Arc<sealbox_console::Console>>,
 }
 
 impl Router {
@@ -107,7 +109,7 @@ impl Router {
         })
     }
 
-    fn facts(&self, req: &Request<Incoming>) -> crate::audit_glue::RequestFacts {
+    fn facts(&self, req: &Request<Body>) -> crate::audit_glue::RequestFacts {
         crate::audit_glue::RequestFacts::of(req, self.peer.map(|p| p.addr.ip().to_string()))
     }
 }
@@ -117,8 +119,20 @@ impl hyper::service::Service<Request<Incoming>> for Router {
     type Error = HttpError;
     type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
 
-    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        self.dispatch(req.map(Body::from))
+    }
+}
+
+impl Router {
+    /// Routes one request to its API. The network's requests come through `call`; the web
+    /// console sends the API requests it signs for a signed-in user through here, in-process.
+    pub fn dispatch(&self, mut req: Request<Body>) -> BoxFuture<'static, Result<Response<Body>, HttpError>> {
         use sealbox_audit::EventSource::{CloudTrail, Iam, Kms, Sealbox};
+        if let Some(console) = self.state.console.get().filter(|c| c.claims(&req)).cloned() {
+            let peer = self.peer.map(|p| sealbox_console::Peer { addr: p.addr, is_tls: p.is_tls });
+            return Box::pin(async move { Ok(console.handle(req, peer).await) });
+        }
         let path = req.uri().path();
         if req.method() == http::Method::GET && path.starts_with("/health/") {
             let resp = match path {
@@ -196,7 +210,7 @@ impl hyper::service::Service<Request<Incoming>> for Router {
         let state = self.state.clone();
         Box::pin(async move {
             let started = Instant::now();
-            let mut resp = s3.call(req.map(Body::from)).await?;
+            let mut resp = s3.call(req).await?;
             fill_error_message(&mut resp);
             let op = slot.0.get().map(String::as_str).unwrap_or("Unknown");
             state.metrics.record(
