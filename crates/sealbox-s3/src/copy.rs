@@ -6,8 +6,10 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 use sealbox_store::ObjectRecord;
 
 use crate::body::{read_parts, store_body};
+use crate::checksum::{parse_algorithm, ALGORITHMS, DEFAULT_ALGORITHM};
 use crate::encryption::bucket_default;
 use crate::put::{fill_single_part, object_etag, write_condition, Attributes};
+use crate::restore::check_readable;
 use crate::service::{caller_of, check_key, seconds, timestamp, SealboxS3};
 use crate::sse::{SealInfo, SseEcho};
 use crate::sse_request::{resolve_mode, SseHeaders};
@@ -64,12 +66,29 @@ pub(crate) fn check_copy_conditions(
     Ok(())
 }
 
+/// `If-None-Match: *` / `If-Match: <etag>` on the copy's destination.
+fn copy_write_condition(headers: &http::HeaderMap) -> S3Result<sealbox_store::WriteCondition> {
+    let parse = |name: &str| -> S3Result<Option<ETagCondition>> {
+        headers
+            .get(name)
+            .map(|v| {
+                ETagCondition::parse_http_header(v.as_bytes())
+                    .map_err(|_| s3_error!(InvalidArgument, "Invalid {name} header"))
+            })
+            .transpose()
+    };
+    write_condition(parse("if-match")?.as_ref(), parse("if-none-match")?.as_ref())
+}
+
 impl SealboxS3 {
     pub(crate) async fn op_copy_object(
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let caller = caller_of(&req);
+        // s3s does not model CopyObject's conditional-write headers: read them here rather than
+        // let a client's If-None-Match be ignored.
+        let condition = copy_write_condition(&req.headers)?;
         let input = req.input;
         check_key(&input.key)?;
         let (src_bucket, src_key) = source_of(&input.copy_source)?;
@@ -86,6 +105,7 @@ impl SealboxS3 {
             input.sse_customer_key_md5.as_deref(),
         )?;
         let src = self.load_object(&src_bucket, &src_key).await?;
+        check_readable(&src, self.clock_ms())?;
         let dst_bucket = self.require_bucket(&input.bucket).await?;
         let src_seal = SealInfo::from_json(src.sse.as_deref())?;
         let src_keys = match &src_seal {
@@ -118,7 +138,7 @@ impl SealboxS3 {
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
             ));
         }
-        let condition = write_condition(None, None)?;
+        self.precheck_write_condition(&input.bucket, &input.key, &condition).await?;
         let mut record = if replace_meta {
             Attributes {
                 content_type: input.content_type,
@@ -138,6 +158,10 @@ impl SealboxS3 {
             r.bucket = input.bucket.clone();
             r.key = input.key.clone();
             r.tags.clear();
+            // The class is the request's (STANDARD by default), never the source's; a copy is a
+            // new object with nothing to restore.
+            r.storage_class = crate::restore::storage_class_of(input.storage_class.as_ref())?;
+            r.restore = None;
             r
         };
         record.tags = if replace_tags {
@@ -158,18 +182,13 @@ impl SealboxS3 {
         } else {
             src.tags.clone()
         };
-        // Keep the checksum algorithms the source had (recomputed over the same bytes); a request
-        // for another algorithm adds it.
-        let mut algorithms: Vec<&'static str> =
-            crate::checksum::ALGORITHMS.iter().copied().filter(|a| src.checksums.contains_key(*a)).collect();
-        if let Some(a) = input.checksum_algorithm.as_ref() {
-            let a = a.as_str().to_ascii_uppercase();
-            match crate::checksum::ALGORITHMS.iter().find(|x| **x == a) {
-                Some(x) if !algorithms.contains(x) => algorithms.push(x),
-                Some(_) => {}
-                None => return Err(s3_error!(InvalidRequest, "Checksum algorithm {a} is not supported")),
-            }
-        }
+        // The copy is one new object: the requested algorithm, else the source's, else S3's
+        // default, computed over the whole copy (FULL_OBJECT).
+        let algorithm = match input.checksum_algorithm.as_ref() {
+            Some(a) => parse_algorithm(a.as_str())?,
+            None => ALGORITHMS.iter().copied().find(|a| src.checksums.contains_key(*a)).unwrap_or(DEFAULT_ALGORITHM),
+        };
+        let algorithms = [algorithm];
         // Copy = new encryption: the destination's own headers, else its bucket default; nothing
         // is inherited from the source (contract C.5).
         let mode = resolve_mode(

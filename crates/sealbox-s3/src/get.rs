@@ -5,8 +5,10 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 use sealbox_store::ObjectRecord;
 
 use crate::body::read_parts;
+use crate::checksum::ChecksumFields;
 use crate::error::blocking;
 use crate::put::parse_http_date;
+use crate::restore::{check_readable, restore_header};
 use crate::service::{caller_of, seconds, timestamp, SealboxS3};
 use crate::sse::{SealInfo, SseEcho};
 use crate::sse_request::{parse_customer_key, CustomerKey};
@@ -17,11 +19,29 @@ struct ReadWindow {
     end: u64,
     content_range: Option<String>,
     parts_count: Option<i32>,
-    is_whole: bool,
+    /// Which checksums describe exactly these bytes (`x-amz-checksum-mode: ENABLED`).
+    checksums: WindowChecksums,
+}
+
+/// The checksums AWS returns for a window: the object's for a whole-object read, a part's for
+/// `partNumber` of a multipart object (COMPOSITE objects, or FULL_OBJECT ones of one part, whose
+/// part checksum is the object's), none for a range.
+#[derive(Clone, Copy)]
+enum WindowChecksums {
+    Object,
+    Part(usize),
+    None,
 }
 
 fn plan_window(rec: &ObjectRecord, range: Option<&Range>, part_number: Option<i32>) -> S3Result<ReadWindow> {
     let total = rec.size;
+    let whole = |content_range| ReadWindow {
+        start: 0,
+        end: total,
+        content_range,
+        parts_count: None,
+        checksums: WindowChecksums::Object,
+    };
     match (range, part_number) {
         (Some(_), Some(_)) => {
             Err(s3_error!(InvalidRequest, "Cannot specify both Range header and partNumber query parameter"))
@@ -35,7 +55,7 @@ fn plan_window(rec: &ObjectRecord, range: Option<&Range>, part_number: Option<i3
                 end: w.end,
                 content_range: Some(format!("bytes {}-{}/{}", w.start, w.end - 1, total)),
                 parts_count: None,
-                is_whole: w.start == 0 && w.end == total,
+                checksums: if w.start == 0 && w.end == total { WindowChecksums::Object } else { WindowChecksums::None },
             })
         }
         (None, Some(n)) => {
@@ -47,24 +67,31 @@ fn plan_window(rec: &ObjectRecord, range: Option<&Range>, part_number: Option<i3
                 ));
             }
             if !multipart {
+                // Part 1 of a single-part object is the whole object, answered as a range (206
+                // with Content-Range, no parts count), as AWS does; an empty object has no range.
                 if n != 1 {
                     return Err(invalid_part_number());
                 }
-                return Ok(ReadWindow { start: 0, end: total, content_range: None, parts_count: None, is_whole: true });
+                return Ok(whole((total > 0).then(|| format!("bytes 0-{}/{}", total - 1, total))));
             }
             let idx = (n - 1) as usize;
             let part = rec.parts.get(idx).ok_or_else(invalid_part_number)?;
             let start: u64 = rec.parts[..idx].iter().map(|p| p.size).sum();
             let end = start + part.size;
+            let composite = rec.checksum_type.as_deref() == Some("COMPOSITE");
             Ok(ReadWindow {
                 start,
                 end,
                 content_range: (part.size > 0).then(|| format!("bytes {}-{}/{}", start, end - 1, total)),
                 parts_count: Some(rec.parts.len() as i32),
-                is_whole: false,
+                checksums: if composite || rec.parts.len() == 1 {
+                    WindowChecksums::Part(idx)
+                } else {
+                    WindowChecksums::None
+                },
             })
         }
-        (None, None) => Ok(ReadWindow { start: 0, end: total, content_range: None, parts_count: None, is_whole: true }),
+        (None, None) => Ok(whole(None)),
     }
 }
 
@@ -158,35 +185,27 @@ fn check_version_id(version_id: Option<&String>) -> S3Result<()> {
     }
 }
 
-/// Whole-object checksums for `x-amz-checksum-mode: ENABLED` reads.
+/// The checksums a read returns with `x-amz-checksum-mode: ENABLED`.
 pub(crate) struct ChecksumOut {
-    pub crc32: Option<String>,
-    pub crc32c: Option<String>,
-    pub crc64nvme: Option<String>,
-    pub sha1: Option<String>,
-    pub sha256: Option<String>,
+    pub fields: ChecksumFields,
     pub kind: Option<ChecksumType>,
 }
 
-fn checksum_out(rec: &ObjectRecord, enabled: bool) -> ChecksumOut {
-    let get = |a: &str| {
-        if enabled {
-            rec.checksums.get(a).cloned()
-        } else {
-            None
+fn checksum_out(rec: &ObjectRecord, window: &ReadWindow, mode: Option<&ChecksumMode>) -> ChecksumOut {
+    let none = ChecksumOut { fields: ChecksumFields::default(), kind: None };
+    if mode.is_none_or(|m| m.as_str() != "ENABLED") || rec.checksums.is_empty() {
+        return none;
+    }
+    let kind = rec.checksum_type.clone().map(ChecksumType::from);
+    match window.checksums {
+        WindowChecksums::Object => ChecksumOut { fields: ChecksumFields::of(&rec.checksums), kind },
+        WindowChecksums::Part(idx) => {
+            // Only the object's own algorithm (parts may also carry the default CRC64NVME).
+            let part = &rec.parts[idx];
+            let sums = part.checksums.iter().filter(|(a, _)| rec.checksums.contains_key(*a));
+            ChecksumOut { fields: ChecksumFields::of(&sums.map(|(a, v)| (a.clone(), v.clone())).collect()), kind }
         }
-    };
-    ChecksumOut {
-        crc32: get("CRC32"),
-        crc32c: get("CRC32C"),
-        crc64nvme: get("CRC64NVME"),
-        sha1: get("SHA1"),
-        sha256: get("SHA256"),
-        kind: if enabled && !rec.checksums.is_empty() {
-            rec.checksum_type.clone().map(ChecksumType::from)
-        } else {
-            None
-        },
+        WindowChecksums::None => none,
     }
 }
 
@@ -229,6 +248,9 @@ impl SealboxS3 {
             input.sse_customer_key_md5.as_deref(),
         )?;
         let rec = self.load_object(&input.bucket, &input.key).await?;
+        // An archived object's data is not served until restored (no key is opened for it).
+        let now = self.clock_ms();
+        check_readable(&rec, now)?;
         let seal = SealInfo::from_json(rec.sse.as_deref())?;
         // Keys before conditionals: a wrong SSE-C key is 403 whatever the other headers say.
         let keys = match &seal {
@@ -243,10 +265,7 @@ impl SealboxS3 {
             input.if_unmodified_since.as_ref(),
         )?;
         let window = plan_window(&rec, input.range.as_ref(), input.part_number)?;
-        let sums = checksum_out(
-            &rec,
-            window.is_whole && input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == "ENABLED"),
-        );
+        let sums = checksum_out(&rec, &window, input.checksum_mode.as_ref());
         let body = read_parts(
             &self.blobs,
             &rec.parts,
@@ -279,12 +298,14 @@ impl SealboxS3 {
             website_redirect_location: rec.website_redirect_location.clone(),
             metadata: (!rec.user_metadata.is_empty()).then(|| rec.user_metadata.clone().into_iter().collect()),
             tag_count: (!rec.tags.is_empty()).then_some(rec.tags.len() as i32),
-            checksum_crc32: sums.crc32,
-            checksum_crc32c: sums.crc32c,
-            checksum_crc64nvme: sums.crc64nvme,
-            checksum_sha1: sums.sha1,
-            checksum_sha256: sums.sha256,
+            checksum_crc32: sums.fields.crc32,
+            checksum_crc32c: sums.fields.crc32c,
+            checksum_crc64nvme: sums.fields.crc64nvme,
+            checksum_sha1: sums.fields.sha1,
+            checksum_sha256: sums.fields.sha256,
             checksum_type: sums.kind,
+            storage_class: rec.storage_class.clone().map(StorageClass::from),
+            restore: restore_header(&rec, now),
             ..Default::default()
         };
         Ok(S3Response::new(output))
@@ -305,6 +326,7 @@ impl SealboxS3 {
             input.sse_customer_key_md5.as_deref(),
         )?;
         let rec = self.load_object(&input.bucket, &input.key).await?;
+        let now = self.clock_ms();
         let seal = SealInfo::from_json(rec.sse.as_deref())?;
         // HEAD reads no data: only SSE-C objects need (and check) the key, no KMS call is made.
         if let Some(info) = &seal {
@@ -321,10 +343,8 @@ impl SealboxS3 {
             input.if_unmodified_since.as_ref(),
         )?;
         let window = plan_window(&rec, input.range.as_ref(), input.part_number)?;
-        let sums = checksum_out(
-            &rec,
-            window.is_whole && input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == "ENABLED"),
-        );
+        let sums = checksum_out(&rec, &window, input.checksum_mode.as_ref());
+        let partial = window.content_range.is_some();
         let output = HeadObjectOutput {
             server_side_encryption: echo.sse(),
             ssekms_key_id: echo.key_arn,
@@ -345,15 +365,21 @@ impl SealboxS3 {
             expires: input.response_expires.or_else(|| rec.expires.as_deref().and_then(parse_http_date)),
             website_redirect_location: rec.website_redirect_location.clone(),
             metadata: (!rec.user_metadata.is_empty()).then(|| rec.user_metadata.clone().into_iter().collect()),
-            checksum_crc32: sums.crc32,
-            checksum_crc32c: sums.crc32c,
-            checksum_crc64nvme: sums.crc64nvme,
-            checksum_sha1: sums.sha1,
-            checksum_sha256: sums.sha256,
+            checksum_crc32: sums.fields.crc32,
+            checksum_crc32c: sums.fields.crc32c,
+            checksum_crc64nvme: sums.fields.crc64nvme,
+            checksum_sha1: sums.fields.sha1,
+            checksum_sha256: sums.fields.sha256,
             checksum_type: sums.kind,
+            storage_class: rec.storage_class.clone().map(StorageClass::from),
+            restore: restore_header(&rec, now),
             ..Default::default()
         };
-        Ok(S3Response::new(output))
+        // s3s answers HEAD with 200 whatever the output; AWS answers a range (or part) with 206.
+        Ok(match partial {
+            true => crate::service::with_status(output, http::StatusCode::PARTIAL_CONTENT),
+            false => S3Response::new(output),
+        })
     }
 }
 

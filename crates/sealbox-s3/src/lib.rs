@@ -10,6 +10,7 @@
 //! This crate must never: buffer a whole object in memory, write an object byte to the blob store
 //! that did not pass through `store_body`, or answer with a 500 for bad client input.
 
+mod attributes;
 pub(crate) mod body;
 mod bucket;
 mod checksum;
@@ -23,6 +24,7 @@ mod list;
 mod multipart;
 mod policy;
 mod put;
+mod restore;
 mod rewrap;
 mod service;
 mod sse;
@@ -32,5 +34,5 @@ mod tagging;
 pub use body::IntegrityReporter;
 pub use keys::{Caller, GeneratedKey, KeyError, KeyService};
 pub use rewrap::RewrapReport;
-pub use service::{CallerArn, RequestInfo, S3Config, SealboxS3};
+pub use service::{CallerArn, RequestInfo, S3Config, SealboxS3, StatusOverride};
 pub use sse::Encryption;

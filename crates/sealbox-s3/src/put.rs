@@ -8,7 +8,9 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 use sealbox_store::{ObjectRecord, StoredPart, WriteCondition};
 
 use crate::body::{store_body, StoredBody};
-use crate::checksum::{verify_content_md5, ChecksumRequest};
+use crate::checksum::{
+    reject_unknown_checksum_headers, verify_content_md5, ChecksumFields, ChecksumRequest, DEFAULT_ALGORITHM,
+};
 use crate::encryption::bucket_default;
 use crate::error::blocking;
 use crate::service::{caller_of, check_key, now_ms, SealboxS3};
@@ -35,21 +37,7 @@ pub(crate) struct Attributes {
 impl Attributes {
     /// Validates and turns the attributes into an object record without data.
     pub(crate) fn into_record(self, bucket: &str, key: &str) -> S3Result<ObjectRecord> {
-        if let Some(sc) = &self.storage_class {
-            let known = [
-                "STANDARD",
-                "REDUCED_REDUNDANCY",
-                "STANDARD_IA",
-                "ONEZONE_IA",
-                "INTELLIGENT_TIERING",
-                "GLACIER",
-                "DEEP_ARCHIVE",
-                "GLACIER_IR",
-            ];
-            if !known.contains(&sc.as_str()) {
-                return Err(s3_error!(InvalidStorageClass, "The storage class you specified is not valid"));
-            }
-        }
+        let storage_class = crate::restore::storage_class_of(self.storage_class.as_ref())?;
         let user_metadata: BTreeMap<String, String> =
             self.metadata.unwrap_or_default().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
         let meta_size: usize = user_metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
@@ -83,6 +71,8 @@ impl Attributes {
             parts: Vec::new(),
             sse: None,
             tags,
+            storage_class,
+            restore: None,
         })
     }
 }
@@ -145,6 +135,7 @@ impl SealboxS3 {
         let trailer = req.headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let trailing = req.trailing_headers.clone();
         let caller = caller_of(&req);
+        reject_unknown_checksum_headers(&req.headers)?;
         let input = req.input;
         check_key(&input.key)?;
         let bucket = self.require_bucket(&input.bucket).await?;
@@ -170,6 +161,9 @@ impl SealboxS3 {
             return Err(s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."));
         }
         let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+        // Before the body: a write that cannot succeed is answered before a byte is sent (the
+        // client may be waiting on `Expect: 100-continue`).
+        self.precheck_write_condition(&input.bucket, &input.key, &condition).await?;
         let mut checks = ChecksumRequest::from_headers(
             [
                 ("CRC32", input.checksum_crc32.as_ref()),
@@ -209,10 +203,12 @@ impl SealboxS3 {
             }
         };
 
+        // The client's checksum, or S3's default CRC64NVME when it sent none.
+        let algorithms = [checks.client_algorithm().unwrap_or(DEFAULT_ALGORITHM)];
         let stored = store_body(
             &self.blobs,
             body,
-            &checks.algorithms(),
+            &algorithms,
             self.config.max_put_size,
             input.content_length.map(|l| l as u64),
             self.config.body_idle_timeout,
@@ -238,8 +234,15 @@ impl SealboxS3 {
         record.sse = Some(seal.to_json());
         let committed = self.commit_object(record.clone(), condition, vec![stored.blob.clone()]).await?;
         let echo = SseEcho::of(&seal);
-        let mut output = PutObjectOutput {
+        let sums = ChecksumFields::of(&committed.checksums);
+        let output = PutObjectOutput {
             e_tag: Some(ETag::Strong(etag)),
+            checksum_crc32: sums.crc32,
+            checksum_crc32c: sums.crc32c,
+            checksum_crc64nvme: sums.crc64nvme,
+            checksum_sha1: sums.sha1,
+            checksum_sha256: sums.sha256,
+            checksum_type: committed.checksum_type.clone().map(ChecksumType::from),
             server_side_encryption: echo.sse(),
             ssekms_key_id: echo.key_arn,
             bucket_key_enabled: echo.bucket_key,
@@ -248,8 +251,31 @@ impl SealboxS3 {
             sse_customer_key_md5: echo.customer_key_md5,
             ..Default::default()
         };
-        set_put_checksums(&mut output, &committed.checksums);
         Ok(S3Response::new(output))
+    }
+
+    /// Checks a conditional write against the object as it is now, before any data is read: an
+    /// `If-None-Match: *` write to an existing key is 412, an `If-Match` write to a missing key
+    /// 404 NoSuchKey and to another ETag 412. The store checks the condition again when the write
+    /// commits (a concurrent writer that finished first makes it 412, a delete meanwhile 409).
+    pub(crate) async fn precheck_write_condition(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: &WriteCondition,
+    ) -> S3Result<()> {
+        if *condition == WriteCondition::None {
+            return Ok(());
+        }
+        let meta = self.meta.clone();
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        let current = blocking(move || meta.object(&b, &k)).await?;
+        match (condition, current) {
+            (WriteCondition::IfAbsent, Some(_)) => Err(precondition_failed()),
+            (WriteCondition::IfEtag(_), None) => Err(s3_error!(NoSuchKey, "The specified key does not exist.")),
+            (WriteCondition::IfEtag(etag), Some(cur)) if cur.etag != *etag => Err(precondition_failed()),
+            _ => Ok(()),
+        }
     }
 
     /// Commits a record whose blobs are already durable (the store queues the replaced object's
@@ -286,6 +312,10 @@ pub(crate) fn object_etag(seal: &SealInfo, md5: Option<&[u8; 16]>) -> S3Result<S
     Ok(hex::encode(r))
 }
 
+pub(crate) fn precondition_failed() -> s3s::S3Error {
+    s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
+}
+
 pub(crate) fn ssec_needs_tls() -> s3s::S3Error {
     s3_error!(
         InvalidRequest,
@@ -305,21 +335,4 @@ pub(crate) fn fill_single_part(record: &mut ObjectRecord, stored: &StoredBody, e
         part_number: None,
         checksums: stored.checksums.clone(),
     }];
-}
-
-fn set_put_checksums(out: &mut PutObjectOutput, sums: &BTreeMap<String, String>) {
-    for (alg, v) in sums {
-        let v = Some(v.clone());
-        match alg.as_str() {
-            "CRC32" => out.checksum_crc32 = v,
-            "CRC32C" => out.checksum_crc32c = v,
-            "CRC64NVME" => out.checksum_crc64nvme = v,
-            "SHA1" => out.checksum_sha1 = v,
-            "SHA256" => out.checksum_sha256 = v,
-            _ => {}
-        }
-    }
-    if !sums.is_empty() {
-        out.checksum_type = Some(ChecksumType::from("FULL_OBJECT".to_owned()));
-    }
 }

@@ -77,6 +77,21 @@ pub struct ObjectRecord {
     pub sse: Option<String>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// The storage class the writer chose; `None` is STANDARD (AWS names no class for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+    /// RestoreObject state of an archived (GLACIER / DEEP_ARCHIVE) object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestoreState>,
+}
+
+/// A restore of an archived object: readable from `completes_ms` until `expires_ms` (Unix ms).
+/// The data itself never moves: an archived object is sealed and stored like any other, and the
+/// restore only decides when S3 lets it be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreState {
+    pub completes_ms: i64,
+    pub expires_ms: i64,
 }
 
 impl ObjectRecord {
