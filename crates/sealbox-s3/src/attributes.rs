@@ -150,7 +150,9 @@ impl SealboxS3 {
             last_modified: Some(timestamp(rec.last_modified_ms)),
             ..Default::default()
         };
-        Ok(S3Response::new(output))
+        let mut resp = S3Response::new(output);
+        resp.extensions.insert(crate::service::WireFix { unquoted_etag: true, ..Default::default() });
+        Ok(resp)
     }
 }
 

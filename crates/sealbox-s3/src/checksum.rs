@@ -32,6 +32,18 @@ pub(crate) fn parse_algorithm(name: &str) -> S3Result<&'static str> {
         .ok_or_else(|| s3_error!(InvalidRequest, "Checksum algorithm {name} is not supported"))
 }
 
+/// The algorithm an upload names: `x-amz-sdk-checksum-algorithm` (what SDKs send; s3s 0.14 does
+/// not read it), else what s3s parsed (`x-amz-checksum-algorithm`, or the trailer's name).
+pub(crate) fn named_algorithm(
+    headers: &http::HeaderMap,
+    parsed: Option<&s3s::dto::ChecksumAlgorithm>,
+) -> Option<String> {
+    headers
+        .get("x-amz-sdk-checksum-algorithm")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .or_else(|| parsed.map(|a| a.as_str().to_owned()))
+}
+
 /// `x-amz-checksum-*` headers s3s does not model (checksums of algorithms we do not compute):
 /// refused, so a checksum the client relies on is never silently left unchecked.
 pub(crate) fn reject_unknown_checksum_headers(headers: &http::HeaderMap) -> S3Result<()> {

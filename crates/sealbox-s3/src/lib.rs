@@ -34,5 +34,5 @@ mod tagging;
 pub use body::IntegrityReporter;
 pub use keys::{Caller, GeneratedKey, KeyError, KeyService};
 pub use rewrap::RewrapReport;
-pub use service::{CallerArn, RequestInfo, S3Config, SealboxS3, StatusOverride};
+pub use service::{CallerArn, RequestInfo, S3Config, SealboxS3, WireFix};
 pub use sse::Encryption;

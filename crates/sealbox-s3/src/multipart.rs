@@ -10,8 +10,9 @@ use sealbox_store::{PartRecord, StoredPart, UploadRecord};
 use crate::body::{read_parts, store_body};
 use crate::bucket::owner;
 use crate::checksum::{
-    composite_checksum, full_object_crc, multipart_etag, parse_algorithm, reject_unknown_checksum_headers,
-    verify_content_md5, without_part_count, ChecksumFields, ChecksumRequest, ALGORITHMS, DEFAULT_ALGORITHM,
+    composite_checksum, full_object_crc, multipart_etag, named_algorithm, parse_algorithm,
+    reject_unknown_checksum_headers, verify_content_md5, without_part_count, ChecksumFields, ChecksumRequest,
+    ALGORITHMS, DEFAULT_ALGORITHM,
 };
 use crate::copy::{check_copy_conditions, source_of};
 use crate::encryption::bucket_default;
@@ -231,6 +232,7 @@ impl SealboxS3 {
         let trailing = req.trailing_headers.clone();
         let caller = caller_of(&req);
         reject_unknown_checksum_headers(&req.headers)?;
+        let named = named_algorithm(&req.headers, req.input.checksum_algorithm.as_ref());
         let input = req.input;
         let part_number = check_part_number(input.part_number)?;
         let customer = self.read_customer_key(
@@ -252,7 +254,7 @@ impl SealboxS3 {
                 ("SHA1", input.checksum_sha1.as_ref()),
                 ("SHA256", input.checksum_sha256.as_ref()),
             ],
-            input.checksum_algorithm.as_ref().map(|a| a.as_str()),
+            named.as_deref(),
             trailer.as_deref(),
         )?;
         let declared = upload_algorithm(&up);

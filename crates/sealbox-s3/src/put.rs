@@ -9,7 +9,8 @@ use sealbox_store::{ObjectRecord, StoredPart, WriteCondition};
 
 use crate::body::{store_body, StoredBody};
 use crate::checksum::{
-    reject_unknown_checksum_headers, verify_content_md5, ChecksumFields, ChecksumRequest, DEFAULT_ALGORITHM,
+    named_algorithm, reject_unknown_checksum_headers, verify_content_md5, ChecksumFields, ChecksumRequest,
+    DEFAULT_ALGORITHM,
 };
 use crate::encryption::bucket_default;
 use crate::error::blocking;
@@ -136,6 +137,7 @@ impl SealboxS3 {
         let trailing = req.trailing_headers.clone();
         let caller = caller_of(&req);
         reject_unknown_checksum_headers(&req.headers)?;
+        let named = named_algorithm(&req.headers, req.input.checksum_algorithm.as_ref());
         let input = req.input;
         check_key(&input.key)?;
         let bucket = self.require_bucket(&input.bucket).await?;
@@ -172,7 +174,7 @@ impl SealboxS3 {
                 ("SHA1", input.checksum_sha1.as_ref()),
                 ("SHA256", input.checksum_sha256.as_ref()),
             ],
-            input.checksum_algorithm.as_ref().map(|a| a.as_str()),
+            named.as_deref(),
             trailer.as_deref(),
         )?;
         let mut record = Attributes {

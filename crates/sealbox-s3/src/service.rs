@@ -75,16 +75,20 @@ pub struct RequestInfo {
     pub is_tls: bool,
 }
 
-/// The status an answer must have when it is not the one s3s gives its output shape (s3s 0.14
-/// ignores `S3Response::status`): 202 for a RestoreObject that starts, 206 for a HEAD of a range
-/// or part. The server applies it to the HTTP response.
-#[derive(Debug, Clone, Copy)]
-pub struct StatusOverride(pub http::StatusCode);
+/// What an answer must look like on the wire where s3s 0.14 cannot say it (it ignores
+/// `S3Response::status` and always quotes `<ETag>`); the server applies it to the HTTP response.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WireFix {
+    /// 202 for a RestoreObject that starts, 206 for a HEAD of a range or part.
+    pub status: Option<http::StatusCode>,
+    /// GetObjectAttributes: AWS sends the `<ETag>` without quotes.
+    pub unquoted_etag: bool,
+}
 
-/// An answer with a [`StatusOverride`].
+/// An answer with a [`WireFix`] status.
 pub(crate) fn with_status<T>(output: T, status: http::StatusCode) -> S3Response<T> {
     let mut resp = S3Response::new(output);
-    resp.extensions.insert(StatusOverride(status));
+    resp.extensions.insert(WireFix { status: Some(status), ..Default::default() });
     resp
 }
 

@@ -43,6 +43,8 @@ pub struct RouterState {
     pub audit_data_events: bool,
     /// Memory for uploads whose length is not known in advance (see [`with_known_length`]).
     pub unknown_length_budget: UnknownLengthBudget,
+    /// Base domains of virtual-hosted-style requests (`--domain`).
+    pub domains: Vec<String>,
 }
 
 impl Router {
@@ -166,6 +168,7 @@ impl hyper::service::Service<Request<Incoming>> for Router {
         // One id per S3 request: the x-amz-request-id header, the RequestId of an error body and
         // the audit record's requestID.
         let rid = new_request_id();
+        sigv2_bucket_path(&mut req, &self.state.domains);
         // s3s verifies only the headers a request names as signed: refuse the rest first.
         if let Some(mut refusal) = crate::signing::check_s3_envelope(&req, &self.state.region, &rid) {
             set_request_ids(&mut refusal, &rid);
@@ -203,8 +206,8 @@ impl hyper::service::Service<Request<Incoming>> for Router {
                 }
             };
             let mut resp = s3.call(req).await?;
-            if let Some(status) = resp.extensions().get::<sealbox_s3::StatusOverride>().map(|s| s.0) {
-                *resp.status_mut() = status;
+            if let Some(fix) = resp.extensions().get::<sealbox_s3::WireFix>().copied() {
+                apply_wire_fix(&mut resp, fix);
             }
             set_request_ids(&mut resp, &rid);
             fill_error_message(&mut resp, &rid);
@@ -285,6 +288,65 @@ fn metrics_response(m: &crate::metrics::Metrics) -> Response<Body> {
     let mut resp = Response::new(Body::from(m.render()));
     resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; version=0.0.4"));
     resp
+}
+
+/// Applies what the S3 layer asked for and s3s could not express (see [`sealbox_s3::WireFix`]).
+fn apply_wire_fix(resp: &mut Response<Body>, fix: sealbox_s3::WireFix) {
+    if let Some(status) = fix.status {
+        *resp.status_mut() = status;
+    }
+    if fix.unquoted_etag {
+        let Some(bytes) = resp.body().bytes() else { return };
+        let Ok(text) = std::str::from_utf8(&bytes) else { return };
+        let (Some(start), Some(end)) = (text.find("<ETag>\""), text.find("\"</ETag>")) else { return };
+        if start < end {
+            let fixed = format!("{}<ETag>{}</ETag>{}", &text[..start], &text[start + 7..end], &text[end + 8..]);
+            let len = fixed.len();
+            *resp.body_mut() = Body::from(fixed);
+            resp.headers_mut().insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
+        }
+    }
+}
+
+/// SigV2 signs a bucket as `/bucket/` (AWS's CanonicalizedResource; botocore, s3cmd and boto2
+/// all sign it so), while clients send path-style bucket requests as `/bucket`, and s3s builds
+/// the string to sign from the path as sent: give SigV2 bucket requests their trailing slash
+/// (s3s reads `/bucket/` as the same bucket).
+fn sigv2_bucket_path<B>(req: &mut Request<B>, domains: &[String]) {
+    let sigv2_header = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("AWS "));
+    let query = req.uri().query().unwrap_or("");
+    let sigv2_query = query.split('&').any(|p| p.starts_with("Signature="));
+    let path = req.uri().path();
+    let one_segment = path.len() > 1 && !path[1..].contains('/');
+    if !(sigv2_header || sigv2_query) || !one_segment || !is_path_style(req.headers(), domains) {
+        return;
+    }
+    let fixed = if query.is_empty() { format!("{path}/") } else { format!("{path}/?{query}") };
+    if let Ok(pq) = http::uri::PathAndQuery::try_from(fixed) {
+        let mut parts = req.uri().clone().into_parts();
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+}
+
+/// Whether a request addresses buckets in its path: no virtual-host domain is configured, or the
+/// Host is one of them (or an address), not a bucket subdomain.
+fn is_path_style(headers: &http::HeaderMap, domains: &[String]) -> bool {
+    if domains.is_empty() {
+        return true;
+    }
+    let host = headers.get(http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let name =
+        host.rsplit_once(':').map_or(host, |(h, p)| if p.bytes().all(|b| b.is_ascii_digit()) { h } else { host });
+    name.parse::<std::net::IpAddr>().is_ok()
+        || name.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok()
+        || domains.iter().any(|d| d.eq_ignore_ascii_case(name))
 }
 
 /// An S3 request id as AWS shapes them: 16 upper-case hex digits.

@@ -351,6 +351,7 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         s3_impl,
         audit_data_events: cfg.audit_data_events,
         unknown_length_budget: crate::router::UnknownLengthBudget::new(cfg.body_idle_timeout),
+        domains: cfg.domains.clone(),
     });
     {
         let (enc, audit, integrity_failures) = (enc.clone(), audit.clone(), integrity_failures.clone());

@@ -160,6 +160,7 @@ pub async fn send(call: SignedCall<'_>) -> anyhow::Result<(StatusCode, bytes::By
     Ok((status, resp.into_body().collect().await?.to_bytes()))
 }
 
+/// Escapes element text (quotes need no escaping there; AWS leaves them as they are).
 fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -167,8 +168,6 @@ fn xml_escape(s: &str) -> String {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
             c => out.push(c),
         }
     }
@@ -220,6 +219,6 @@ mod tests {
         assert_eq!(resp.headers()["x-amz-bucket-region"], "us-east-1");
         assert_eq!(resp.headers()["x-amz-request-id"], "RID1");
         let body = String::from_utf8(resp.into_body().bytes().unwrap().to_vec()).unwrap();
-        assert!(body.contains("<Code>AuthorizationHeaderMalformed</Code><Message>The authorization header is malformed; the region &apos;US&apos; is wrong; expecting &apos;us-east-1&apos;</Message><Region>us-east-1</Region><RequestId>RID1</RequestId>"), "{body}");
+        assert!(body.contains("<Code>AuthorizationHeaderMalformed</Code><Message>The authorization header is malformed; the region 'US' is wrong; expecting 'us-east-1'</Message><Region>us-east-1</Region><RequestId>RID1</RequestId>"), "{body}");
     }
 }
