@@ -8,8 +8,10 @@ requests where a client would hide the wire."""
 import base64
 import email.utils
 import hashlib
+import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import time
 
@@ -478,3 +480,28 @@ def test_storage_class_of_multipart_uploads_and_attributes(s3, bucket):
     s3.put_object(Bucket=bucket, Key="plain-standard", Body=b"x")
     assert s3.get_object_attributes(Bucket=bucket, Key="plain-standard",
                                     ObjectAttributes=["StorageClass"])["StorageClass"] == "STANDARD"
+
+
+@pytest.mark.parametrize("edit", ["drop the class", "forge a restore"])
+def test_editing_meta_db_cannot_thaw_an_archived_object(server, s3, bucket, edit):
+    """The storage class and restore state are under the record's row MAC: an archived object
+    made readable by editing meta.db (class removed, or a restore that never happened) is
+    refused, never served."""
+    key = f"frozen-{edit.replace(' ', '-')}"
+    s3.put_object(Bucket=bucket, Key=key, Body=b"archived secret", StorageClass="DEEP_ARCHIVE")
+    db = sqlite3.connect(server.data / "meta.db", timeout=30)
+    try:
+        (doc,) = db.execute("SELECT doc FROM objects WHERE bucket = ? AND key = ?", (bucket, key.encode())).fetchone()
+        doc = json.loads(doc)
+        if edit == "drop the class":
+            del doc["storage_class"]
+        else:
+            doc["restore"] = {"completes_ms": 0, "expires_ms": 4_102_444_800_000}
+        db.execute("UPDATE objects SET doc = ? WHERE bucket = ? AND key = ?",
+                   (json.dumps(doc, separators=(",", ":")), bucket, key.encode()))
+        db.commit()
+    finally:
+        db.close()
+    assert err(s3.get_object, Bucket=bucket, Key=key) == ("InternalError", 500)
+    assert err(s3.head_object, Bucket=bucket, Key=key)[1] == 500
+    assert err(s3.restore_object, Bucket=bucket, Key=key, RestoreRequest={"Days": 1}) == ("InternalError", 500)

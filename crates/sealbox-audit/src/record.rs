@@ -199,13 +199,16 @@ pub struct RequestContext {
 /// (contract F.1).
 pub fn is_read_only_event(event_name: &str) -> bool {
     const READ_PREFIXES: [&str; 4] = ["Get", "List", "Describe", "Head"];
-    const READ_NAMES: [&str; 10] = [
+    const READ_NAMES: [&str; 13] = [
         "Encrypt",
         "Decrypt",
         "ReEncrypt",
         "GenerateDataKey",
         "GenerateDataKeyWithoutPlaintext",
         "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+        "GenerateMac",
+        "VerifyMac",
         "GenerateRandom",
         "Sign",
         "Verify",

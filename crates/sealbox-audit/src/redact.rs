@@ -12,11 +12,23 @@ use crate::record::AuditRecord;
 /// What CloudTrail writes in place of a sensitive value.
 pub const HIDDEN: &str = "HIDDEN_DUE_TO_SECURITY_REASONS";
 
-/// Fields dropped entirely (compared after [`normalise`]).
-const OMITTED: [&str; 4] = ["plaintext", "ciphertextblob", "ciphertextforrecipient", "body"];
+/// Fields dropped entirely (compared after [`normalise`]). Besides CloudTrail's own, the inputs of
+/// Sign/Verify, GenerateMac/VerifyMac and ImportKeyMaterial: a message, signature or MAC can be as
+/// sensitive as a plaintext, and wrapped key material and import tokens have no place in a log.
+const OMITTED: [&str; 9] = [
+    "plaintext",
+    "ciphertextblob",
+    "ciphertextforrecipient",
+    "body",
+    "message",
+    "signature",
+    "mac",
+    "encryptedkeymaterial",
+    "importtoken",
+];
 
 /// Fields whose value is replaced by [`HIDDEN`] (compared after [`normalise`]).
-const HIDDEN_FIELDS: [&str; 19] = [
+const HIDDEN_FIELDS: [&str; 21] = [
     "ssecustomerkey",
     "xamzserversideencryptioncustomerkey",
     "copysourcessecustomerkey",
@@ -36,6 +48,8 @@ const HIDDEN_FIELDS: [&str; 19] = [
     "secretstring",
     "secretbinary",
     "keymaterial",
+    "granttoken",
+    "granttokens",
 ];
 
 /// Removes or hides every secret-looking field of the record's free-form JSON parts; returns how
@@ -137,6 +151,28 @@ mod tests {
         assert_eq!(p["user"]["password"], HIDDEN);
         assert_eq!(p["SSECustomerKeyMD5"], "md5ok");
         assert!(p.get("Plaintext").is_none());
+    }
+
+    /// Intent records carry the raw KMS request document: the inputs of the asymmetric, HMAC,
+    /// import and grant operations must not survive it.
+    #[test]
+    fn drops_kms_messages_signatures_macs_and_import_material() {
+        let mut r = record(json!({
+            "KeyId": "k1",
+            "Message": "U0VDUkVU",
+            "Signature": "c2lnbmF0dXJl",
+            "Mac": "bWFjbWFj",
+            "EncryptedKeyMaterial": "d3JhcHBlZA==",
+            "ImportToken": "dG9rZW4=",
+            "GrantTokens": ["Z3JhbnQ="],
+            "GrantToken": "Z3JhbnQy"
+        }));
+        redact(&mut r);
+        let text = serde_json::to_string(&r).unwrap();
+        for secret in ["U0VDUkVU", "c2lnbmF0dXJl", "bWFjbWFj", "d3JhcHBlZA", "dG9rZW4", "Z3JhbnQ"] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+        assert_eq!(r.request_parameters.unwrap()["KeyId"], "k1");
     }
 
     #[test]

@@ -1000,13 +1000,27 @@ impl Kms {
     }
 
     pub fn generate_sse_s3_key(&self) -> Result<GeneratedDataKey, KmsError> {
-        let rec = self.sse_s3_key()?;
-        self.generate_data_key_with(&rec, 32, &BTreeMap::new())
+        self.generate_sse_s3_key_for(&BTreeMap::new())
     }
 
     pub fn decrypt_sse_s3_key(&self, blob_bytes: &[u8]) -> Result<Decrypted, KmsError> {
+        self.decrypt_sse_s3_key_for(blob_bytes, &BTreeMap::new())
+    }
+
+    /// An SSE-S3 data key bound to `context` (S3 passes the object's identity): the blob then
+    /// decrypts only with that same context, so it cannot be moved to another object's record.
+    pub fn generate_sse_s3_key_for(&self, context: &BTreeMap<String, String>) -> Result<GeneratedDataKey, KmsError> {
         let rec = self.sse_s3_key()?;
-        Ok(self.decrypt_blob(blob_bytes, &BTreeMap::new(), Some(&rec))?.1)
+        self.generate_data_key_with(&rec, 32, context)
+    }
+
+    pub fn decrypt_sse_s3_key_for(
+        &self,
+        blob_bytes: &[u8],
+        context: &BTreeMap<String, String>,
+    ) -> Result<Decrypted, KmsError> {
+        let rec = self.sse_s3_key()?;
+        Ok(self.decrypt_blob(blob_bytes, context, Some(&rec))?.1)
     }
 
     /// Re-wraps a blob under its key's newest material (same key, same context): `None` when it

@@ -10,9 +10,9 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 use sealbox_store::ObjectRecord;
 
+use crate::binding::ObjectIdentity;
 use crate::checksum::{without_part_count, ChecksumFields};
 use crate::service::{caller_of, timestamp, SealboxS3};
-use crate::sse::SealInfo;
 
 /// Which attributes a request asked for.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -131,11 +131,12 @@ impl SealboxS3 {
             input.sse_customer_key_md5.as_deref(),
         )?;
         let rec = self.load_object(&input.bucket, &input.key).await?;
-        // As HEAD: an SSE-C object answers only with its key (400 without, 403 with another).
-        if let Some(info) = SealInfo::from_json(rec.sse.as_deref())? {
-            if info.is_customer() || customer.is_some() {
-                self.enc.open(&info, customer.as_ref(), &caller).await?;
-            }
+        // As HEAD: the record is checked without a data key, and an SSE-C object answers only
+        // with its key (400 without, 403 with another).
+        let id = ObjectIdentity::new(&input.bucket, &input.key);
+        let info = self.verify_record(&id, &rec)?;
+        if info.is_customer() || customer.is_some() {
+            self.open_object(&id, &rec, customer.as_ref(), &caller).await?;
         }
         let output = GetObjectAttributesOutput {
             e_tag: want.etag.then(|| ETag::Strong(rec.etag.clone())),
@@ -169,6 +170,7 @@ mod tests {
             etag: "e".into(),
             part_number: Some(n),
             checksums: BTreeMap::from([("SHA256".into(), sha.into()), ("CRC64NVME".into(), "x".into())]),
+            binding: None,
         }
     }
 

@@ -205,8 +205,7 @@ fn plan_slices(blobs: &BlobStore, parts: &[StoredPart], start: u64, end: u64) ->
 pub type IntegrityReporter = std::sync::Arc<dyn Fn(&str, &str) + Send + Sync>;
 
 /// The plaintext bytes `[start, end)` of an object made of `parts`, as a stream that opens only
-/// the segments the range needs. `keys` empty means the parts are stored unsealed (never written
-/// by this version; kept readable for imported data).
+/// the segments the range needs. `keys` must not be empty: unsealed parts are never served.
 ///
 /// The window's blobs (up to [`OPEN_AHEAD`]) are opened and checked *before* this returns, so
 /// before the caller sends a status line: a read serves the version whose record it loaded, whole,
@@ -245,10 +244,12 @@ pub(crate) async fn read_parts(
 /// Opens one slice's blob; a sealed blob must be exactly as long as the format says for the
 /// recorded size (bytes appended or cut off are tampering, reported before any plaintext).
 fn open_blob(keys: &[PlainKey], slice: &Slice) -> Result<OpenedBlob, StdError> {
-    let mut file = std::fs::File::open(&slice.path)?;
     if keys.is_empty() {
-        return Ok(OpenedBlob { file, header: Vec::new() });
+        // Every stored byte is sealed; callers check records first (`open_object`), and a record
+        // without a data key is never streamed raw.
+        return Err("refusing to serve an object without a data key".into());
     }
+    let mut file = std::fs::File::open(&slice.path)?;
     let layers = Layers::try_from(keys.len())?;
     let on_disk = file.metadata()?.len();
     if on_disk != sealed_len(slice.part_size, layers) {
@@ -299,11 +300,6 @@ impl PartsReader {
             Some(opened) => opened,
             None => open_blob(&self.keys, &slice)?,
         };
-        if self.keys.is_empty() {
-            return Ok(Box::pin(
-                file_stream(file, slice.from, slice.to - slice.from)?.map(|r| r.map_err(StdError::from)),
-            ));
-        }
         let keys = data_keys(&self.keys, slice.part_number).map_err(|e| -> StdError { e.to_string().into() })?;
         let layers = Layers::for_keys(&keys)?;
         let plan = plan_range(slice.part_size, layers, slice.from, slice.to)?;

@@ -5,13 +5,14 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 use sealbox_store::ObjectRecord;
 
+use crate::binding::ObjectIdentity;
 use crate::body::{read_parts, store_body};
 use crate::checksum::{parse_algorithm, ALGORITHMS, DEFAULT_ALGORITHM};
 use crate::encryption::bucket_default;
 use crate::put::{fill_single_part, object_etag, write_condition, Attributes};
 use crate::restore::check_readable;
 use crate::service::{caller_of, check_key, seconds, timestamp, SealboxS3};
-use crate::sse::{SealInfo, SseEcho};
+use crate::sse::SseEcho;
 use crate::sse_request::{resolve_mode, SseHeaders};
 
 /// Largest CopyObject source (AWS: 5 GiB; bigger objects need UploadPartCopy).
@@ -105,13 +106,12 @@ impl SealboxS3 {
             input.sse_customer_key_md5.as_deref(),
         )?;
         let src = self.load_object(&src_bucket, &src_key).await?;
-        check_readable(&src, self.clock_ms())?;
         let dst_bucket = self.require_bucket(&input.bucket).await?;
-        let src_seal = SealInfo::from_json(src.sse.as_deref())?;
-        let src_keys = match &src_seal {
-            Some(info) => self.enc.open(info, src_customer.as_ref(), &caller).await?,
-            None => Vec::new(),
-        };
+        let src_id = ObjectIdentity::new(&src_bucket, &src_key);
+        // An archived source is copied only once restored (checked on the verified record).
+        self.verify_record(&src_id, &src)?;
+        check_readable(&src, self.clock_ms())?;
+        let (_, src_keys) = self.open_object(&src_id, &src, src_customer.as_ref(), &caller).await?;
         check_copy_conditions(
             &src,
             input.copy_source_if_match.as_ref(),
@@ -162,6 +162,7 @@ impl SealboxS3 {
             // new object with nothing to restore.
             r.storage_class = crate::restore::storage_class_of(input.storage_class.as_ref())?;
             r.restore = None;
+            r.row_mac = None;
             r
         };
         record.tags = if replace_tags {
@@ -201,7 +202,7 @@ impl SealboxS3 {
             },
             bucket_default(&dst_bucket).as_ref(),
         )?;
-        let (dst_keys, seal) = self
+        let (dst_keys, mut seal) = self
             .enc
             .seal_new(&input.bucket, &input.key, mode, input.ssekms_encryption_context.clone(), &caller)
             .await?;
@@ -228,7 +229,10 @@ impl SealboxS3 {
         .await?;
         let etag = object_etag(&seal, stored.md5.as_ref())?;
         fill_single_part(&mut record, &stored, &etag);
-        record.sse = Some(seal.to_json());
+        if let Err(e) = self.bind_record(&mut record, &dst_keys, &mut seal) {
+            self.blobs.remove([stored.blob]).await;
+            return Err(e);
+        }
         let committed = self.commit_object(record, condition, vec![stored.blob.clone()]).await?;
         let sums = &committed.checksums;
         let result = CopyObjectResult {

@@ -18,7 +18,7 @@ impl SealboxS3 {
         req: S3Request<PutBucketEncryptionInput>,
     ) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
         let input = req.input;
-        self.require_bucket(&input.bucket).await?;
+        self.require_bucket_exists(&input.bucket).await?;
         let rules = input.server_side_encryption_configuration.rules;
         let malformed = || {
             s3_error!(

@@ -16,6 +16,10 @@ pub(crate) fn store_error(err: StoreError) -> S3Error {
             Ok(s3) => *s3,
             Err(other) => internal("store update refused", other),
         },
+        StoreError::Tampered(what) => s3_error!(
+            InternalError,
+            "The stored {what} failed its integrity check (meta.db was changed outside sealbox); the request was refused."
+        ),
         other => {
             tracing::error!(error = %other, "store failure");
             s3_error!(InternalError, "We encountered an internal error. Please try again.")
@@ -31,6 +35,15 @@ pub(crate) fn insufficient_storage() -> S3Error {
     );
     err.set_status_code(http::StatusCode::INSUFFICIENT_STORAGE);
     err
+}
+
+/// An object record that failed its integrity check (`integrity.rs`): 500, since the fault is
+/// the server's storage, with a message that says what happened.
+pub(crate) fn record_integrity_error() -> S3Error {
+    s3_error!(
+        InternalError,
+        "The object's stored record failed its integrity check (it was changed outside sealbox); it was not served."
+    )
 }
 
 pub(crate) fn internal(context: &str, err: impl std::fmt::Display) -> S3Error {

@@ -4,13 +4,14 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 use sealbox_store::ObjectRecord;
 
+use crate::binding::ObjectIdentity;
 use crate::body::read_parts;
 use crate::checksum::ChecksumFields;
 use crate::error::blocking;
 use crate::put::parse_http_date;
 use crate::restore::{check_readable, restore_header};
 use crate::service::{caller_of, seconds, timestamp, SealboxS3};
-use crate::sse::{SealInfo, SseEcho};
+use crate::sse::SseEcho;
 use crate::sse_request::{parse_customer_key, CustomerKey};
 
 /// The byte window a read serves, and what the response says about it.
@@ -248,15 +249,15 @@ impl SealboxS3 {
             input.sse_customer_key_md5.as_deref(),
         )?;
         let rec = self.load_object(&input.bucket, &input.key).await?;
-        // An archived object's data is not served until restored (no key is opened for it).
+        // The record is checked against the object the request names before anything of it is
+        // used. An archived object's data is not served until restored (no key is opened for it).
+        let id = ObjectIdentity::new(&input.bucket, &input.key);
+        self.verify_record(&id, &rec)?;
         let now = self.clock_ms();
         check_readable(&rec, now)?;
-        let seal = SealInfo::from_json(rec.sse.as_deref())?;
         // Keys before conditionals: a wrong SSE-C key is 403 whatever the other headers say.
-        let keys = match &seal {
-            Some(info) => self.enc.open(info, customer.as_ref(), &caller).await?,
-            None => Vec::new(),
-        };
+        let (info, keys) = self.open_object(&id, &rec, customer.as_ref(), &caller).await?;
+        let seal = Some(info);
         check_read_conditions(
             &rec,
             input.if_match.as_ref(),
@@ -327,13 +328,14 @@ impl SealboxS3 {
         )?;
         let rec = self.load_object(&input.bucket, &input.key).await?;
         let now = self.clock_ms();
-        let seal = SealInfo::from_json(rec.sse.as_deref())?;
-        // HEAD reads no data: only SSE-C objects need (and check) the key, no KMS call is made.
-        if let Some(info) = &seal {
-            if info.is_customer() || customer.is_some() {
-                self.enc.open(info, customer.as_ref(), &caller).await?;
-            }
+        // HEAD reads no data: the record's row MAC is checked without any data key; only SSE-C
+        // objects need (and check) the key, no KMS call is made.
+        let id = ObjectIdentity::new(&input.bucket, &input.key);
+        let info = self.verify_record(&id, &rec)?;
+        if info.is_customer() || customer.is_some() {
+            self.open_object(&id, &rec, customer.as_ref(), &caller).await?;
         }
+        let seal = Some(info);
         let echo = seal.as_ref().map(SseEcho::of).unwrap_or_default();
         check_read_conditions(
             &rec,

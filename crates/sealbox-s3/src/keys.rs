@@ -65,9 +65,14 @@ pub trait KeyService: Send + Sync + 'static {
         context: &BTreeMap<String, String>,
         caller: &Caller,
     ) -> Result<Zeroizing<Vec<u8>>, KeyError>;
-    /// SSE-S3: a data key under the internal service key (not a customer key; rotated yearly).
-    fn generate_sse_s3_key(&self) -> Result<GeneratedKey, KeyError>;
-    fn decrypt_sse_s3_key(&self, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError>;
+    /// SSE-S3: a data key under the internal service key (not a customer key; rotated yearly),
+    /// bound to `context` (the object's identity; empty for records from before bindings).
+    fn generate_sse_s3_key(&self, context: &BTreeMap<String, String>) -> Result<GeneratedKey, KeyError>;
+    fn decrypt_sse_s3_key(
+        &self,
+        blob: &[u8],
+        context: &BTreeMap<String, String>,
+    ) -> Result<Zeroizing<Vec<u8>>, KeyError>;
     /// Fails with the KMS error a crypto call would give if the key is not usable right now
     /// (disabled, pending deletion, deleted). Used where a cached bucket key avoids a KMS call,
     /// so that disabling a key still takes effect at once.

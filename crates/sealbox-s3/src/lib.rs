@@ -7,10 +7,14 @@
 //! through [`body::store_body`], and everything on the way out through [`body::read_parts`]: those
 //! two functions are where sealing happens, so no other code path can write or read object bytes.
 //!
+//! Every stored object record is checked before it is used and bound when it is written
+//! (`integrity.rs`, formats in `binding.rs`): a record moved, cut or edited in `meta.db` is refused.
+//!
 //! This crate must never: buffer a whole object in memory, write an object byte to the blob store
 //! that did not pass through `store_body`, or answer with a 500 for bad client input.
 
 mod attributes;
+mod binding;
 pub(crate) mod body;
 mod bucket;
 mod checksum;
@@ -19,6 +23,7 @@ mod delete;
 mod encryption;
 mod error;
 mod get;
+mod integrity;
 mod keys;
 mod list;
 mod multipart;
@@ -32,6 +37,7 @@ mod sse_request;
 mod tagging;
 
 pub use body::IntegrityReporter;
+pub use integrity::MetadataKeys;
 pub use keys::{Caller, GeneratedKey, KeyError, KeyService};
 pub use rewrap::RewrapReport;
 pub use service::{CallerArn, RequestInfo, S3Config, SealboxS3, WireFix};

@@ -7,6 +7,7 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 use sealbox_store::{PartRecord, StoredPart, UploadRecord};
 
+use crate::binding::{BindingKey, ObjectIdentity, BINDING_FORMAT};
 use crate::body::{read_parts, store_body};
 use crate::bucket::owner;
 use crate::checksum::{
@@ -157,20 +158,20 @@ impl SealboxS3 {
         }
         // The upload's data key is made now and kept only wrapped; every part re-opens it, so all
         // parts share one key (each part blob has its own salt, so no key/nonce pair repeats).
-        let (_keys, seal) = self
+        let (keys, seal) = self
             .enc
             .seal_new(&input.bucket, &input.key, mode, input.ssekms_encryption_context.clone(), &caller)
             .await?;
-        template.sse = Some(seal.to_json());
         let echo = SseEcho::of(&seal);
         let upload_id = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-        let up = UploadRecord {
+        let mut up = UploadRecord {
             upload_id: upload_id.clone(),
             bucket: input.bucket.clone(),
             key: input.key.clone(),
             initiated_ms: now_ms(),
             template: template.clone(),
         };
+        self.seal_upload_template(&mut up, &keys, seal)?;
         let meta = self.meta.clone();
         blocking(move || meta.create_upload(&up)).await?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
@@ -197,15 +198,30 @@ impl SealboxS3 {
         customer: Option<&CustomerKey>,
         caller: &crate::keys::Caller,
     ) -> S3Result<(Vec<PlainKey>, Option<SealInfo>)> {
-        let seal = SealInfo::from_json(up.template.sse.as_deref())?;
-        match &seal {
-            Some(info) if info.is_customer() && customer.is_none() => Err(s3_error!(
+        let info = self.verify_upload(up)?;
+        if info.is_customer() && customer.is_none() {
+            return Err(s3_error!(
                 InvalidRequest,
                 "The multipart upload initiate requested encryption. Subsequent part requests must include the appropriate encryption parameters."
-            )),
-            Some(info) => Ok((self.enc.open(info, customer, caller).await?, seal.clone())),
-            None => Ok((Vec::new(), None)),
+            ));
         }
+        let keys = self.open_keys(&ObjectIdentity::new(&up.bucket, &up.key), &info, customer, caller).await?;
+        Ok((keys, Some(info)))
+    }
+
+    /// Tags a new part under the upload's binding key (uploads begun before bindings: none).
+    fn tag_part(
+        &self,
+        up: &UploadRecord,
+        keys: &[PlainKey],
+        seal: Option<&SealInfo>,
+        part: &mut StoredPart,
+    ) -> S3Result<()> {
+        if seal.is_some_and(|s| s.format == BINDING_FORMAT) {
+            let id = ObjectIdentity::new(&up.bucket, &up.key);
+            part.binding = Some(BindingKey::derive(keys)?.part_tag(&id, &up.upload_id, part));
+        }
+        Ok(())
     }
 
     /// Records a stored part (the store queues the replaced part's blob); removes the new blob on
@@ -298,13 +314,18 @@ impl SealboxS3 {
             return Err(e);
         }
         let etag = part_etag(seal.as_ref(), stored.md5.as_ref())?;
-        let part = StoredPart {
+        let mut part = StoredPart {
             blob: stored.blob,
             size: stored.size,
             etag: etag.clone(),
             part_number: Some(part_number),
             checksums: stored.checksums.clone(),
+            binding: None,
         };
+        if let Err(e) = self.tag_part(&up, &keys, seal.as_ref(), &mut part) {
+            self.blobs.remove([part.blob]).await;
+            return Err(e);
+        }
         self.record_part(&up.upload_id, part_number, part).await?;
         // Echo the checksum the client sent or the upload declared, not the default one.
         let s = &echoed_checksums(&stored.checksums, declared.or(sent));
@@ -348,11 +369,11 @@ impl SealboxS3 {
         let (keys, seal) = self.upload_keys(&up, customer.as_ref(), &caller).await?;
         let (src_bucket, src_key) = source_of(&input.copy_source)?;
         let src = self.load_object(&src_bucket, &src_key).await?;
+        let src_id = ObjectIdentity::new(&src_bucket, &src_key);
+        // An archived source is copied only once restored (checked on the verified record).
+        self.verify_record(&src_id, &src)?;
         check_readable(&src, self.clock_ms())?;
-        let src_keys = match SealInfo::from_json(src.sse.as_deref())? {
-            Some(info) => self.enc.open(&info, src_customer.as_ref(), &caller).await?,
-            None => Vec::new(),
-        };
+        let (_, src_keys) = self.open_object(&src_id, &src, src_customer.as_ref(), &caller).await?;
         check_copy_conditions(
             &src,
             input.copy_source_if_match.as_ref(),
@@ -391,13 +412,18 @@ impl SealboxS3 {
         )
         .await?;
         let etag = part_etag(seal.as_ref(), stored.md5.as_ref())?;
-        let part = StoredPart {
+        let mut part = StoredPart {
             blob: stored.blob,
             size: stored.size,
             etag: etag.clone(),
             part_number: Some(part_number),
             checksums: stored.checksums.clone(),
+            binding: None,
         };
+        if let Err(e) = self.tag_part(&up, &keys, seal.as_ref(), &mut part) {
+            self.blobs.remove([part.blob]).await;
+            return Err(e);
+        }
         let rec = self.record_part(&up.upload_id, part_number, part).await?;
         let echo = seal.as_ref().map(SseEcho::of).unwrap_or_default();
         let s = &echoed_checksums(&stored.checksums, declared);
@@ -494,6 +520,17 @@ impl SealboxS3 {
             check_completed_part_checksums(p, *n, &rec.part, declared)?;
             chosen.push(rec.part.clone());
         }
+        // The template and every chosen part must be as sealbox wrote them: the object's binding
+        // is about to cover this list, and must never authenticate a list edited in meta.db.
+        let mut seal = self.verify_upload(&up)?;
+        let binding_key = self.upload_binding_key(&up, &seal)?;
+        if let Some(bk) = &binding_key {
+            let id = ObjectIdentity::new(&up.bucket, &up.key);
+            if let Some(p) = chosen.iter().find(|p| !bk.verify_part(&id, &up.upload_id, p)) {
+                let reason = format!("part {} of its multipart upload fails its tag", p.part_number.unwrap_or(0));
+                return Err(self.integrity_failure(&id, &reason));
+            }
+        }
         if chosen.iter().rev().skip(1).any(|p| p.size < MIN_PART_SIZE) {
             return Err(s3_error!(
                 EntityTooSmall,
@@ -517,7 +554,14 @@ impl SealboxS3 {
             }
         }
         record.parts = chosen;
-        record.last_modified_ms = now_ms();
+        match &binding_key {
+            Some(bk) => self.bind_record_with(&mut record, bk, &mut seal)?,
+            // An upload begun before bindings completes into a format-1 record, row MAC only.
+            None => {
+                record.last_modified_ms = now_ms();
+                self.retag_row(&mut record);
+            }
+        }
         let meta = self.meta.clone();
         let (id, rec) = (up.upload_id.clone(), record.clone());
         // The replaced object's blobs and the unused parts are queued for deletion by the store.

@@ -20,7 +20,7 @@ impl SealboxS3 {
         req: S3Request<PutBucketPolicyInput>,
     ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
         let input = req.input;
-        self.require_bucket(&input.bucket).await?;
+        self.require_bucket_exists(&input.bucket).await?;
         if input.policy.len() > 20 * 1024 {
             return Err(malformed("Policies must be 20 KB or smaller".into()));
         }

@@ -14,7 +14,7 @@ use crate::checksum::{
 };
 use crate::encryption::bucket_default;
 use crate::error::blocking;
-use crate::service::{caller_of, check_key, now_ms, SealboxS3};
+use crate::service::{caller_of, check_key, SealboxS3};
 use crate::sse::{SealInfo, SseEcho};
 use crate::sse_request::{parse_customer_key, resolve_mode, SseHeaders};
 
@@ -74,6 +74,7 @@ impl Attributes {
             tags,
             storage_class,
             restore: None,
+            row_mac: None,
         })
     }
 }
@@ -193,7 +194,7 @@ impl SealboxS3 {
         let Some(mut body) = body_slot.take() else {
             return Err(s3_error!(MissingRequestBodyError, "Request body is empty."));
         };
-        let (keys, seal) = match self
+        let (keys, mut seal) = match self
             .enc
             .seal_new(&input.bucket, &input.key, mode, input.ssekms_encryption_context.clone(), &caller)
             .await
@@ -233,7 +234,10 @@ impl SealboxS3 {
 
         let etag = object_etag(&seal, stored.md5.as_ref())?;
         fill_single_part(&mut record, &stored, &etag);
-        record.sse = Some(seal.to_json());
+        if let Err(e) = self.bind_record(&mut record, &keys, &mut seal) {
+            self.blobs.remove([stored.blob]).await;
+            return Err(e);
+        }
         let committed = self.commit_object(record.clone(), condition, vec![stored.blob.clone()]).await?;
         let echo = SseEcho::of(&seal);
         let sums = ChecksumFields::of(&committed.checksums);
@@ -280,16 +284,16 @@ impl SealboxS3 {
         }
     }
 
-    /// Commits a record whose blobs are already durable (the store queues the replaced object's
-    /// blobs for deletion after the grace period); removes the new blobs if the commit fails
+    /// Commits a record whose blobs are already durable and which `bind_record` has bound (the
+    /// store queues the replaced object's blobs for deletion after the grace period); removes the
+    /// new blobs if the commit fails
     /// (condition not met, bucket gone).
     pub(crate) async fn commit_object(
         &self,
-        mut record: ObjectRecord,
+        record: ObjectRecord,
         condition: WriteCondition,
         new_blobs: Vec<String>,
     ) -> S3Result<ObjectRecord> {
-        record.last_modified_ms = now_ms();
         let meta = self.meta.clone();
         let rec = record.clone();
         match blocking(move || meta.put_object(&rec, &condition)).await {
@@ -336,5 +340,6 @@ pub(crate) fn fill_single_part(record: &mut ObjectRecord, stored: &StoredBody, e
         etag: etag.to_owned(),
         part_number: None,
         checksums: stored.checksums.clone(),
+        binding: None,
     }];
 }

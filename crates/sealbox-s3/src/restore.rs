@@ -194,13 +194,17 @@ impl SealboxS3 {
         let now = self.clock_ms();
         let delay = self.config.restore_delay.as_millis() as i64;
         // Planned again inside the store transaction, against the record as it is then.
-        let meta = self.meta.clone();
+        let (meta, s3) = (self.meta.clone(), self.clone());
         let (b, k) = (input.bucket.clone(), input.key.clone());
         let updated = blocking(move || {
             meta.update_object_meta(&b, &k, |current, next| {
+                // The record as stored is checked first (never re-tag, or act on, a record edited
+                // behind sealbox's back), then changed and re-tagged.
+                s3.check_and_retag(current, next)?;
                 let planned = plan_restore(current, days, now, delay).map_err(|e| StoreError::Refused(Box::new(e)))?;
                 let (RestoreOutcome::Started(r) | RestoreOutcome::Extended(r)) = &planned;
                 next.restore = Some(*r);
+                s3.retag_row(next);
                 Ok(matches!(planned, RestoreOutcome::Started(_)))
             })
         })
@@ -249,6 +253,7 @@ mod tests {
             tags: Default::default(),
             storage_class: Some(class.into()),
             restore,
+            row_mac: None,
         }
     }
 

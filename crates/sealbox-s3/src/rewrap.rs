@@ -9,9 +9,10 @@ use s3s::S3Result;
 use sealbox_store::ObjectRecord;
 use serde::Serialize;
 
+use crate::binding::ObjectIdentity;
 use crate::error::blocking;
 use crate::service::SealboxS3;
-use crate::sse::{SealInfo, SSE_C};
+use crate::sse::{kms_context, SealInfo, SSE_C};
 
 /// Tries per object when concurrent writes keep moving it on.
 const REWRAP_ATTEMPTS: usize = 3;
@@ -64,18 +65,30 @@ impl SealboxS3 {
     /// and re-wrapped again, never written back with the replaced record's blobs.
     async fn rewrap_object(&self, mut rec: ObjectRecord, report: &mut RewrapReport) -> S3Result<()> {
         for _ in 0..REWRAP_ATTEMPTS {
-            let Some(mut info) = SealInfo::from_json(rec.sse.as_deref())? else { return Ok(()) };
+            // The record is checked first: re-tagging an edited record would launder it.
+            let (b, k) = (rec.bucket.clone(), rec.key.clone());
+            let id = ObjectIdentity::new(&b, &k);
+            let Ok(mut info) = self.verify_record(&id, &rec) else {
+                report.failed += 1;
+                if report.errors.len() < 20 {
+                    report.errors.push(format!("{}: stored record failed its integrity check", rec.key));
+                }
+                return Ok(());
+            };
             if info.algorithm == SSE_C {
                 report.skipped_customer_keys += 1;
                 return Ok(());
             }
-            match self.rewrap_info(&mut info).await {
+            match self.rewrap_info(&mut info, &id).await {
                 Ok(false) => {
                     report.already_current += 1;
                     return Ok(());
                 }
                 Ok(true) => {
+                    // The binding covers no wrapped key (the data key is unchanged): only the
+                    // row MAC changes.
                     rec.sse = Some(info.to_json());
+                    self.retag_row(&mut rec);
                     let meta = self.meta.clone();
                     let r = rec.clone();
                     if blocking(move || meta.update_object_doc(&r)).await? {
@@ -103,12 +116,13 @@ impl SealboxS3 {
     }
 
     /// Re-wraps each wrapped key of one object; true if anything changed.
-    async fn rewrap_info(&self, info: &mut SealInfo) -> Result<bool, String> {
+    async fn rewrap_info(&self, info: &mut SealInfo, id: &ObjectIdentity<'_>) -> Result<bool, String> {
         let mut changed = false;
+        let ctx = kms_context(info, id);
         for wrapped in info.wrapped_keys.iter_mut() {
             let blob = B64.decode(&*wrapped).map_err(|e| e.to_string())?;
             let ks = self.enc.keys.clone();
-            let ctx = info.context.clone();
+            let ctx = ctx.clone();
             let result =
                 tokio::task::spawn_blocking(move || ks.rewrap(&blob, &ctx)).await.map_err(|e| e.to_string())?;
             match result {

@@ -1,15 +1,21 @@
 //! Server-side encryption of objects: which data key(s) seal an object, how they are protected,
 //! and the description (`SealInfo`) stored with the object so it can be opened again.
 //!
-//! - SSE-S3: one data key from the internal service key.
+//! - SSE-S3: one data key from the internal service key, context
+//!   `{"aws:s3:arn": "arn:aws:s3:::bucket/key"}` (format 2; format-1 records used none).
 //! - SSE-KMS: one data key from GenerateDataKey under the customer's key, context
 //!   `{"aws:s3:arn": "arn:aws:s3:::bucket/key"}` plus the client's pairs.
 //! - SSE-KMS with a bucket key: one bucket-level key per (bucket, KMS key, context) from KMS,
 //!   cached for a bounded time; each object's data key is HKDF(bucket key, random salt), so
 //!   thousands of PUTs make one KMS call.
 //! - DSSE-KMS: two independent data keys from two GenerateDataKey calls: two layers.
-//! - SSE-C: a random data key sealed (AES-256-GCM) under the customer's key; the server keeps only
-//!   that sealed key and a salted HMAC to recognise the customer key, never the key.
+//! - SSE-C: a random data key sealed (AES-256-GCM) under the customer's key, with the object's
+//!   identity as AAD (format 2); the server keeps only that sealed key and a salted HMAC to
+//!   recognise the customer key, never the key.
+//!
+//! Reads rebuild every context and AAD from the request's bucket and key ([`kms_context`]), never
+//! from the record, so a record or wrapped key moved to another object does not open; the record's
+//! binding (`binding.rs`) then covers the rest.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -24,6 +30,7 @@ use s3s::{s3_error, S3Error, S3Result};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::binding::{customer_key_aad, ObjectIdentity, ServerKeys, BINDING_FORMAT, LEGACY_FORMAT};
 use crate::keys::{Caller, KeyError, KeyService};
 use crate::sse_request::{CustomerKey, SseMode, AES256, AWS_KMS, AWS_KMS_DSSE};
 
@@ -35,6 +42,10 @@ pub(crate) type PlainKey = Zeroizing<[u8; 32]>;
 /// How an object (or an in-progress upload) is sealed. Stored as JSON in the object record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SealInfo {
+    /// 2: contexts/AAD bind the object's identity and `binding` ties the record to the data key;
+    /// 1 (absent): written before that, protected by the record's row MAC only.
+    #[serde(default = "legacy_format")]
+    pub format: u8,
     pub algorithm: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_arn: Option<String>,
@@ -56,6 +67,17 @@ pub(crate) struct SealInfo {
     pub customer_key_hmac: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_key_salt: Option<String>,
+    /// The record's binding (base64 HMAC under a key derived from the data key, `binding.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding: Option<String>,
+    /// In-progress multipart uploads only: the binding key, wrapped under the server's metadata
+    /// key, so Complete can bind the part list without the data key. Dropped at Complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_binding_key: Option<String>,
+}
+
+fn legacy_format() -> u8 {
+    LEGACY_FORMAT
 }
 
 impl SealInfo {
@@ -149,23 +171,24 @@ fn derive_object_key(bucket_key: &[u8], salt: &[u8]) -> S3Result<PlainKey> {
     Ok(k)
 }
 
-const SSEC_AAD: &[u8] = b"sealbox sse-c data key v1";
+/// The fixed AAD of format-1 SSE-C records (format 2 binds the object: `customer_key_aad`).
+const SSEC_AAD_V1: &[u8] = b"sealbox sse-c data key v1";
 
-fn seal_under_customer_key(customer: &CustomerKey, dek: &[u8; 32]) -> S3Result<String> {
+fn seal_under_customer_key(customer: &CustomerKey, dek: &[u8; 32], aad: &[u8]) -> S3Result<String> {
     let key = LessSafeKey::new(
         UnboundKey::new(&AES_256_GCM, &customer.key[..]).map_err(|_| crate::error::internal("sse-c", "bad key"))?,
     );
     // A random 96-bit nonce per wrap: each customer key wraps few keys (one per object version).
     let nonce_bytes: [u8; 12] = random()?;
     let mut buf = dek.to_vec();
-    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(SSEC_AAD), &mut buf)
+    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(aad), &mut buf)
         .map_err(|_| crate::error::internal("sse-c", "seal failed"))?;
     let mut out = nonce_bytes.to_vec();
     out.extend_from_slice(&buf);
     Ok(B64.encode(out))
 }
 
-fn open_under_customer_key(customer: &CustomerKey, wrapped: &str) -> S3Result<PlainKey> {
+fn open_under_customer_key(customer: &CustomerKey, wrapped: &str, aad: &[u8]) -> S3Result<PlainKey> {
     let denied = || s3_error!(AccessDenied, "Access Denied");
     let raw = B64.decode(wrapped).map_err(|_| denied())?;
     if raw.len() != 12 + 32 + 16 {
@@ -174,7 +197,7 @@ fn open_under_customer_key(customer: &CustomerKey, wrapped: &str) -> S3Result<Pl
     let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &customer.key[..]).map_err(|_| denied())?);
     let nonce = Nonce::try_assume_unique_for_key(&raw[..12]).map_err(|_| denied())?;
     let mut buf = Zeroizing::new(raw[12..].to_vec());
-    let plain = key.open_in_place(nonce, Aad::from(SSEC_AAD), &mut buf).map_err(|_| denied())?;
+    let plain = key.open_in_place(nonce, Aad::from(aad), &mut buf).map_err(|_| denied())?;
     to_plain(plain)
 }
 
@@ -222,6 +245,8 @@ pub struct Encryption {
     pub(crate) keys: Arc<dyn KeyService>,
     pub(crate) bucket_keys: BucketKeys,
     pub(crate) ssec_secret: Zeroizing<[u8; 32]>,
+    /// Row MACs of object records and the wrapping of upload binding keys.
+    pub(crate) server: ServerKeys,
 }
 
 impl Encryption {
@@ -231,8 +256,18 @@ impl Encryption {
         (self.bucket_keys.hits.load(Relaxed), self.bucket_keys.misses.load(Relaxed))
     }
 
-    pub fn new(keys: Arc<dyn KeyService>, ssec_secret: [u8; 32], bucket_key_ttl: Duration) -> Self {
-        Self { keys, bucket_keys: BucketKeys::new(bucket_key_ttl), ssec_secret: Zeroizing::new(ssec_secret) }
+    pub fn new(
+        keys: Arc<dyn KeyService>,
+        ssec_secret: [u8; 32],
+        metadata: &crate::integrity::MetadataKeys,
+        bucket_key_ttl: Duration,
+    ) -> S3Result<Self> {
+        Ok(Self {
+            keys,
+            bucket_keys: BucketKeys::new(bucket_key_ttl),
+            ssec_secret: Zeroizing::new(ssec_secret),
+            server: metadata.server_keys()?,
+        })
     }
 }
 
@@ -248,6 +283,52 @@ pub(crate) fn object_arn(bucket: &str, key: &str) -> String {
     format!("arn:aws:s3:::{bucket}/{key}")
 }
 
+/// The encryption context a stored object's data key is opened with, rebuilt from the request's
+/// identity: `aws:s3:arn` is the object's (the bucket's, for bucket keys) whatever the record
+/// says; the client's own pairs come from the record (the wrapped key's AAD covers them).
+pub(crate) fn kms_context(info: &SealInfo, id: &ObjectIdentity<'_>) -> BTreeMap<String, String> {
+    if info.algorithm == AES256 {
+        if info.format < BINDING_FORMAT {
+            return BTreeMap::new();
+        }
+        return BTreeMap::from([("aws:s3:arn".to_owned(), object_arn(id.bucket, id.key))]);
+    }
+    let mut ctx = info.context.clone();
+    let arn =
+        if info.bucket_key_enabled() { format!("arn:aws:s3:::{}", id.bucket) } else { object_arn(id.bucket, id.key) };
+    ctx.insert("aws:s3:arn".into(), arn);
+    ctx
+}
+
+/// Why a stored object's data key did not open.
+pub(crate) enum OpenFailure {
+    /// The record does not fit its object (moved, spliced or edited): an integrity failure.
+    Integrity(&'static str),
+    /// An ordinary refusal: wrong or missing SSE-C key, disabled KMS key, access denied.
+    Refused(S3Error),
+}
+
+impl From<S3Error> for OpenFailure {
+    fn from(e: S3Error) -> Self {
+        OpenFailure::Refused(e)
+    }
+}
+
+/// A key-service call on a stored wrapped key: InvalidCiphertext means the blob does not open
+/// under this object's context, i.e. it belongs to another object or was edited.
+async fn stored_key_call<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, KeyError> + Send + 'static,
+) -> Result<T, OpenFailure> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) if e.aws_type == "InvalidCiphertextException" => {
+            Err(OpenFailure::Integrity("its wrapped data key does not open for this object"))
+        }
+        Ok(Err(e)) => Err(OpenFailure::Refused(e.into())),
+        Err(e) => Err(OpenFailure::Refused(crate::error::internal("key service task", e))),
+    }
+}
+
 impl Encryption {
     /// Makes the data key(s) for a new object and the record that will open them again.
     pub(crate) async fn seal_new(
@@ -258,7 +339,9 @@ impl Encryption {
         context_header: Option<String>,
         caller: &Caller,
     ) -> S3Result<(Vec<PlainKey>, SealInfo)> {
+        let id = ObjectIdentity::new(bucket, key);
         let mut info = SealInfo {
+            format: BINDING_FORMAT,
             algorithm: String::new(),
             key_arn: None,
             context: BTreeMap::new(),
@@ -268,12 +351,15 @@ impl Encryption {
             customer_key_md5: None,
             customer_key_hmac: None,
             customer_key_salt: None,
+            binding: None,
+            upload_binding_key: None,
         };
         match mode {
             SseMode::S3 => {
                 let ks = self.keys.clone();
-                let g = key_call(move || ks.generate_sse_s3_key()).await?;
                 info.algorithm = AES256.into();
+                let ctx = kms_context(&info, &id);
+                let g = key_call(move || ks.generate_sse_s3_key(&ctx)).await?;
                 info.wrapped_keys.push(B64.encode(&g.ciphertext_blob));
                 Ok((vec![g.plaintext], info))
             }
@@ -317,7 +403,7 @@ impl Encryption {
                 let dek: PlainKey = Zeroizing::new(random()?);
                 let salt: [u8; 16] = random()?;
                 info.algorithm = SSE_C.into();
-                info.wrapped_keys.push(seal_under_customer_key(&ck, &dek)?);
+                info.wrapped_keys.push(seal_under_customer_key(&ck, &dek, &customer_key_aad(&id))?);
                 info.customer_key_md5 = Some(ck.key_md5.clone());
                 info.customer_key_salt = Some(B64.encode(salt));
                 info.customer_key_hmac = Some(customer_key_hmac(&self.ssec_secret, &salt, &ck));
@@ -377,67 +463,95 @@ impl Encryption {
         Ok(fresh)
     }
 
-    /// Recovers the data key(s) of a stored object, checking SSE-C keys (contract C.2).
+    /// Recovers the data key(s) of a stored object, checking SSE-C keys (contract C.2). Every
+    /// context and AAD is rebuilt from `id` (the request), never taken from the record.
     pub(crate) async fn open(
         &self,
         info: &SealInfo,
+        id: &ObjectIdentity<'_>,
         customer: Option<&CustomerKey>,
         caller: &Caller,
-    ) -> S3Result<Vec<PlainKey>> {
+    ) -> Result<Vec<PlainKey>, OpenFailure> {
         if info.is_customer() {
             let ck = customer.ok_or_else(|| {
                 s3_error!(InvalidRequest, "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.")
             })?;
             let salt = B64
                 .decode(info.customer_key_salt.as_deref().unwrap_or_default())
-                .map_err(|e| crate::error::internal("sse-c salt", e))?;
+                .map_err(|_| OpenFailure::Integrity("its SSE-C check value is not base64"))?;
             let expected = info.customer_key_hmac.as_deref().unwrap_or_default();
             let actual = customer_key_hmac(&self.ssec_secret, &salt, ck);
             if constant_time::verify_slices_are_equal(expected.as_bytes(), actual.as_bytes()).is_err() {
-                return Err(s3_error!(AccessDenied, "Access Denied"));
+                return Err(s3_error!(AccessDenied, "Access Denied").into());
             }
-            let wrapped = info.wrapped_keys.first().ok_or_else(|| crate::error::internal("sse-c", "no wrapped key"))?;
-            return Ok(vec![open_under_customer_key(ck, wrapped)?]);
+            let wrapped = info.wrapped_keys.first().ok_or(OpenFailure::Integrity("it has no wrapped data key"))?;
+            let aad = if info.format < BINDING_FORMAT { SSEC_AAD_V1.to_vec() } else { customer_key_aad(id) };
+            // The customer's key is the right one (its check value matched), so a data key that
+            // does not open under it belongs to another object or was edited.
+            return open_under_customer_key(ck, wrapped, &aad)
+                .map(|k| vec![k])
+                .map_err(|_| OpenFailure::Integrity("its SSE-C data key does not open for this object"));
         }
         if customer.is_some() {
-            return Err(s3_error!(InvalidRequest, "The encryption parameters are not applicable to this object."));
+            return Err(
+                s3_error!(InvalidRequest, "The encryption parameters are not applicable to this object.").into()
+            );
         }
         let blobs: Vec<Vec<u8>> = info
             .wrapped_keys
             .iter()
             .map(|b| B64.decode(b))
             .collect::<Result<_, _>>()
-            .map_err(|e| crate::error::internal("wrapped key", e))?;
+            .map_err(|_| OpenFailure::Integrity("a wrapped data key is not base64"))?;
+        let expected_keys = if info.algorithm == AWS_KMS_DSSE { 2 } else { 1 };
+        if blobs.len() != expected_keys {
+            return Err(OpenFailure::Integrity("it has the wrong number of wrapped data keys"));
+        }
+        let ctx = kms_context(info, id);
         match info.algorithm.as_str() {
             AES256 => {
                 let ks = self.keys.clone();
                 let blob = blobs.into_iter().next().unwrap_or_default();
-                let plain = key_call(move || ks.decrypt_sse_s3_key(&blob)).await?;
+                let plain = stored_key_call(move || ks.decrypt_sse_s3_key(&blob, &ctx)).await?;
                 Ok(vec![to_plain(&plain)?])
             }
-            _ if info.bucket_key_enabled() => {
+            AWS_KMS if info.bucket_key_enabled() => {
                 let salt = B64
                     .decode(info.bucket_key_salt.as_deref().unwrap_or_default())
-                    .map_err(|e| crate::error::internal("bucket key salt", e))?;
-                let bk = self.open_bucket_key(info, &blobs[0], caller).await?;
+                    .map_err(|_| OpenFailure::Integrity("its bucket-key salt is not base64"))?;
+                let bk = self.open_bucket_key(info, &ctx, &blobs[0], caller).await?;
                 Ok(vec![derive_object_key(&bk[..], &salt)?])
             }
-            _ => {
+            AWS_KMS | AWS_KMS_DSSE => {
                 let mut out = Vec::with_capacity(blobs.len());
                 for blob in blobs {
                     let ks = self.keys.clone();
-                    let ctx = info.context.clone();
+                    let ctx = ctx.clone();
                     let caller = caller.clone();
-                    let plain = key_call(move || ks.decrypt_data_key(&blob, &ctx, &caller)).await?;
+                    let plain = stored_key_call(move || ks.decrypt_data_key(&blob, &ctx, &caller)).await?;
                     out.push(to_plain(&plain)?);
                 }
                 Ok(out)
             }
+            _ => Err(OpenFailure::Integrity("its encryption mode is unknown")),
         }
     }
 
-    async fn open_bucket_key(&self, info: &SealInfo, blob: &[u8], caller: &Caller) -> S3Result<PlainKey> {
-        let id = format!("{}\u{0}{}", B64.encode(blob), caller.access_key_id);
+    async fn open_bucket_key(
+        &self,
+        info: &SealInfo,
+        ctx: &BTreeMap<String, String>,
+        blob: &[u8],
+        caller: &Caller,
+    ) -> Result<PlainKey, OpenFailure> {
+        // The cache is keyed by the blob *and* the context it opened under, so a bucket key
+        // opened for one bucket is never reused for a record that names another bucket's blob.
+        let id = format!(
+            "{}\u{0}{}\u{0}{}",
+            B64.encode(blob),
+            serde_json::to_string(ctx).unwrap_or_default(),
+            caller.access_key_id
+        );
         let cached = {
             let opened = self.bucket_keys.opened.lock().unwrap_or_else(|e| e.into_inner());
             opened.get(&id).filter(|(_, at)| at.elapsed() < self.bucket_keys.ttl).map(|(k, _)| k.clone())
@@ -451,10 +565,10 @@ impl Encryption {
         }
         self.bucket_keys.misses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let ks = self.keys.clone();
-        let ctx = info.context.clone();
+        let ctx = ctx.clone();
         let caller = caller.clone();
         let blob = blob.to_vec();
-        let plain = to_plain(&key_call(move || ks.decrypt_data_key(&blob, &ctx, &caller)).await?)?;
+        let plain = to_plain(&stored_key_call(move || ks.decrypt_data_key(&blob, &ctx, &caller)).await?)?;
         self.bucket_keys.opened.lock().unwrap_or_else(|e| e.into_inner()).insert(id, (plain.clone(), Instant::now()));
         Ok(plain)
     }
@@ -478,9 +592,14 @@ mod tests {
         let ck = CustomerKey { key: Zeroizing::new([3u8; 32]), key_md5: String::new() };
         let other = CustomerKey { key: Zeroizing::new([4u8; 32]), key_md5: String::new() };
         let dek = [5u8; 32];
-        let w = seal_under_customer_key(&ck, &dek).unwrap();
-        assert_eq!(*open_under_customer_key(&ck, &w).unwrap(), dek);
-        assert_eq!(open_under_customer_key(&other, &w).unwrap_err().code().as_str(), "AccessDenied");
+        let a = customer_key_aad(&ObjectIdentity::new("b", "a"));
+        let w = seal_under_customer_key(&ck, &dek, &a).unwrap();
+        assert_eq!(*open_under_customer_key(&ck, &w, &a).unwrap(), dek);
+        assert_eq!(open_under_customer_key(&other, &w, &a).unwrap_err().code().as_str(), "AccessDenied");
         assert!(!w.contains(&B64.encode(dek)));
+        // Bound to the object: the same customer key does not open it for another object, nor
+        // under the format-1 AAD.
+        assert!(open_under_customer_key(&ck, &w, &customer_key_aad(&ObjectIdentity::new("b", "b"))).is_err());
+        assert!(open_under_customer_key(&ck, &w, SSEC_AAD_V1).is_err());
     }
 }

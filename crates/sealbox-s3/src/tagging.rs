@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
+use crate::binding::ObjectIdentity;
 use crate::error::blocking;
 use crate::service::SealboxS3;
 
@@ -41,9 +42,11 @@ impl SealboxS3 {
     async fn set_tags(&self, bucket: &str, key: &str, tags: BTreeMap<String, String>) -> S3Result<()> {
         let meta = self.meta.clone();
         let (b, k) = (bucket.to_owned(), key.to_owned());
+        let s3 = self.clone();
         let found = blocking(move || {
             meta.require_bucket(&b)?;
-            meta.set_object_tags(&b, &k, &tags)
+            // Never re-tag a record edited behind sealbox's back: check it, change, re-tag.
+            meta.set_object_tags(&b, &k, &tags, |current, next| s3.check_and_retag(current, next))
         })
         .await?;
         if !found {
@@ -70,6 +73,7 @@ impl SealboxS3 {
         let input = req.input;
         check_version(input.version_id.as_ref())?;
         let rec = self.load_object(&input.bucket, &input.key).await?;
+        self.verify_record(&ObjectIdentity::new(&input.bucket, &input.key), &rec)?;
         let tag_set = rec.tags.into_iter().map(|(k, v)| Tag { key: Some(k), value: Some(v) }).collect();
         Ok(S3Response::new(GetObjectTaggingOutput { tag_set, version_id: input.version_id }))
     }

@@ -29,6 +29,10 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// A row failed its MAC (or has none): `meta.db` was changed outside sealbox. Refused, never
+    /// read as if the row were absent.
+    #[error("stored {0} failed its integrity check (meta.db was changed outside sealbox)")]
+    Tampered(String),
     /// A record would name a blob that was not written through the blob store, or that the orphan
     /// sweep already queued for deletion (its write took longer than the orphan age).
     #[error("blob {0} is not a pending write (never written, or swept as an orphan)")]

@@ -15,18 +15,24 @@
 //! their intents, periodically, without scanning every record; the full scan
 //! ([`BlobStore::sweep_at_start`]) runs only at start.
 //!
+//! Configuration rows (bucket policies and settings, IAM users, keys, policies) carry MACs the
+//! store checks on every read, with a key the server installs ([`RowAuthenticator`]): see
+//! `integrity.rs`.
+//!
 //! This crate never sees plaintext object bytes once sealing is on (the S3 layer seals before it
 //! writes), knows nothing of HTTP, and treats the encryption description of an object (`sse`) as
 //! opaque JSON owned by the S3 layer.
 
 mod blob;
 mod error;
+mod integrity;
 mod lifecycle;
 mod meta;
 mod records;
 
 pub use blob::{BlobId, BlobLifecycle, BlobStore, BlobWriter, GcReport};
 pub use error::StoreError;
+pub use integrity::{Canonical, LegacyCounts, RowAuthenticator};
 pub use meta::{prefix_upper_bound, AccessKeyRecord, BucketConfig, MetaStore, UserRecord, WriteCondition};
 pub use records::{BucketRecord, ObjectRecord, PartRecord, RestoreState, StoredPart, UploadRecord};
 

@@ -1,9 +1,10 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use crate::integrity::{access_key_row, upgrade_schema, user_policy_row, user_row, RowAuthenticator, BUCKET_FIELDS};
 use crate::lifecycle::{claim_written_tx, next_generation, queue_deletion_tx, LIFECYCLE_SCHEMA};
 use crate::records::{BucketRecord, ObjectRecord, PartRecord, StoredPart, UploadRecord};
 use crate::{Result, StoreError};
@@ -79,6 +80,8 @@ pub enum WriteCondition {
 /// anyway, and every call is short. All methods block; async callers use `spawn_blocking`.
 pub struct MetaStore {
     conn: Mutex<Connection>,
+    /// MACs configuration rows (see `integrity.rs`); installed by the server after start-up.
+    pub(crate) rows: OnceLock<Arc<dyn RowAuthenticator>>,
 }
 
 /// The smallest byte string greater than every string that starts with `prefix`, or `None` when
@@ -103,9 +106,10 @@ impl MetaStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
+        upgrade_schema(&conn)?;
         migrate_objects_generation(&conn)?;
         conn.execute_batch(LIFECYCLE_SCHEMA)?;
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self { conn: Mutex::new(conn), rows: OnceLock::new() })
     }
 
     pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -117,10 +121,14 @@ impl MetaStore {
     // ---- buckets ----
 
     pub fn create_bucket(&self, name: &str, now_ms: i64) -> Result<()> {
+        // A new bucket has no settings; their MACs cover that absence, so a setting removed later
+        // by editing meta.db is detected like a changed one.
+        let [e, p, v] = BUCKET_FIELDS.map(|f| self.bucket_config_mac(name, f, None));
         let conn = self.conn();
         let inserted = conn.execute(
-            "INSERT INTO buckets (name, created_ms) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
-            params![name, now_ms],
+            "INSERT INTO buckets (name, created_ms, encryption_mac, policy_mac, versioning_mac) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (name) DO NOTHING",
+            params![name, now_ms, e, p, v],
         )?;
         if inserted == 0 {
             return Err(StoreError::BucketExists(name.to_owned()));
@@ -128,15 +136,35 @@ impl MetaStore {
         Ok(())
     }
 
+    /// A bucket and its settings, each checked against its MAC.
     pub fn bucket(&self, name: &str) -> Result<Option<BucketRecord>> {
-        let conn = self.conn();
-        Ok(conn
-            .query_row(
-                "SELECT name, created_ms, encryption, policy, versioning FROM buckets WHERE name = ?1",
-                params![name],
-                bucket_from_row,
-            )
-            .optional()?)
+        let row = self
+            .conn()
+            .query_row(&format!("SELECT {BUCKET_COLUMNS} FROM buckets WHERE name = ?1"), params![name], bucket_row)
+            .optional()?;
+        row.map(|r| self.verified_bucket(r)).transpose()
+    }
+
+    /// Whether a bucket exists, without reading its settings: lets the root user replace a
+    /// setting that failed its integrity check.
+    pub fn bucket_exists(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .conn()
+            .query_row("SELECT 1 FROM buckets WHERE name = ?1", params![name], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    fn verified_bucket(&self, (rec, macs): (BucketRecord, [Option<Vec<u8>>; 3])) -> Result<BucketRecord> {
+        for (field, mac) in BUCKET_FIELDS.into_iter().zip(&macs) {
+            let value = match field {
+                BucketConfig::Encryption => rec.encryption.as_deref(),
+                BucketConfig::Policy => rec.policy.as_deref(),
+                BucketConfig::Versioning => rec.versioning.as_deref(),
+            };
+            self.check_bucket_config(&rec.name, field, value, mac.as_deref())?;
+        }
+        Ok(rec)
     }
 
     pub fn require_bucket(&self, name: &str) -> Result<BucketRecord> {
@@ -144,11 +172,13 @@ impl MetaStore {
     }
 
     pub fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
-        let conn = self.conn();
-        let mut stmt =
-            conn.prepare("SELECT name, created_ms, encryption, policy, versioning FROM buckets ORDER BY name")?;
-        let rows = stmt.query_map([], bucket_from_row)?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        let rows = {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(&format!("SELECT {BUCKET_COLUMNS} FROM buckets ORDER BY name"))?;
+            let rows = stmt.query_map([], bucket_row)?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        rows.into_iter().map(|r| self.verified_bucket(r)).collect()
     }
 
     pub fn delete_bucket(&self, name: &str) -> Result<()> {
@@ -194,11 +224,13 @@ impl MetaStore {
     /// Sets one of the bucket's configuration documents (`encryption`, `policy`, `versioning`).
     pub fn set_bucket_config(&self, name: &str, field: BucketConfig, value: Option<&str>) -> Result<()> {
         let sql = match field {
-            BucketConfig::Encryption => "UPDATE buckets SET encryption = ?2 WHERE name = ?1",
-            BucketConfig::Policy => "UPDATE buckets SET policy = ?2 WHERE name = ?1",
-            BucketConfig::Versioning => "UPDATE buckets SET versioning = ?2 WHERE name = ?1",
+            BucketConfig::Encryption => "UPDATE buckets SET encryption = ?2, encryption_mac = ?3 WHERE name = ?1",
+            BucketConfig::Policy => "UPDATE buckets SET policy = ?2, policy_mac = ?3 WHERE name = ?1",
+            BucketConfig::Versioning => "UPDATE buckets SET versioning = ?2, versioning_mac = ?3 WHERE name = ?1",
         };
-        let changed = self.conn().execute(sql, params![name, value])?;
+        // Each setting has its own MAC, so replacing one never re-tags (launders) another.
+        let mac = self.bucket_config_mac(name, field, value);
+        let changed = self.conn().execute(sql, params![name, value, mac])?;
         if changed == 0 {
             return Err(StoreError::NoSuchBucket(name.to_owned()));
         }
@@ -271,12 +303,22 @@ impl MetaStore {
     /// Sets the tags of whatever object is current under the key (S3 tags the current object),
     /// reading and writing the row in one transaction so no concurrent write is undone. False
     /// when there is no such object.
-    pub fn set_object_tags(&self, bucket: &str, key: &str, tags: &BTreeMap<String, String>) -> Result<bool> {
+    /// `seal(current, next)` is the S3 layer's check of the record as stored and the new row MAC
+    /// of the record with its new tags (`sealbox-s3` `integrity.rs`); its error aborts the update.
+    pub fn set_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        tags: &BTreeMap<String, String>,
+        seal: impl FnOnce(&ObjectRecord, &mut ObjectRecord) -> Result<()>,
+    ) -> Result<bool> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let Some(mut current) = object_tx(&tx, bucket, key)? else { return Ok(false) };
-        current.tags = tags.clone();
-        let doc = serde_json::to_string(&current).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let Some(current) = object_tx(&tx, bucket, key)? else { return Ok(false) };
+        let mut next = current.clone();
+        next.tags = tags.clone();
+        seal(&current, &mut next)?;
+        let doc = serde_json::to_string(&next).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let generation = next_generation(&tx)?;
         tx.execute(
             "UPDATE objects SET doc = ?3, generation = ?4 WHERE bucket = ?1 AND key = ?2",
@@ -594,32 +636,42 @@ pub struct AccessKeyRecord {
     pub created_ms: i64,
 }
 
-/// Users, access keys and inline user policies (the IAM subset sealbox serves).
+/// Users, access keys and inline user policies (the IAM subset sealbox serves). Every row is
+/// checked against its MAC on read; a user's MAC also covers the names of the user's policies.
 impl MetaStore {
     pub fn create_user(&self, user: &UserRecord) -> Result<bool> {
+        let mac = self.row_mac(&user_row(user, &[]));
         let n = self.conn().execute(
-            "INSERT INTO users (name, user_id, path, created_ms) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO NOTHING",
-            params![user.name, user.user_id, user.path, user.created_ms],
+            "INSERT INTO users (name, user_id, path, created_ms, mac) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (name) DO NOTHING",
+            params![user.name, user.user_id, user.path, user.created_ms, mac],
         )?;
         Ok(n == 1)
     }
 
     pub fn user(&self, name: &str) -> Result<Option<UserRecord>> {
-        Ok(self
-            .conn()
-            .query_row("SELECT name, user_id, path, created_ms FROM users WHERE name = ?1", params![name], |r| {
-                Ok(UserRecord { name: r.get(0)?, user_id: r.get(1)?, path: r.get(2)?, created_ms: r.get(3)? })
-            })
-            .optional()?)
+        let conn = self.conn();
+        self.verified_user_tx(&conn, name)
+    }
+
+    /// A user row checked against its MAC and the user's current policy names.
+    fn verified_user_tx(&self, conn: &Connection, name: &str) -> Result<Option<UserRecord>> {
+        let row = conn
+            .query_row(
+                "SELECT name, user_id, path, created_ms, mac FROM users WHERE name = ?1",
+                params![name],
+                user_from_row,
+            )
+            .optional()?;
+        let Some((user, mac)) = row else { return Ok(None) };
+        let names = policy_names_tx(conn, name)?;
+        self.check_row(&user_row(&user, &names), mac.as_deref(), || format!("IAM user {name}"))?;
+        Ok(Some(user))
     }
 
     pub fn list_users(&self) -> Result<Vec<UserRecord>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT name, user_id, path, created_ms FROM users ORDER BY name")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(UserRecord { name: r.get(0)?, user_id: r.get(1)?, path: r.get(2)?, created_ms: r.get(3)? })
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        let names: Vec<String> = users_tx(&conn)?.into_iter().map(|u| u.name).collect();
+        names.iter().filter_map(|n| self.verified_user_tx(&conn, n).transpose()).collect()
     }
 
     /// Deletes a user; false when there was none. IAM refuses to delete a user that still has
@@ -638,10 +690,11 @@ impl MetaStore {
     }
 
     pub fn put_access_key(&self, key: &AccessKeyRecord) -> Result<()> {
+        let mac = self.row_mac(&access_key_row(key));
         self.conn().execute(
-            "INSERT INTO access_keys (access_key_id, user_name, secret_wrapped, status, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (access_key_id) DO UPDATE SET status = excluded.status",
-            params![key.access_key_id, key.user_name, key.secret_wrapped, key.status, key.created_ms],
+            "INSERT INTO access_keys (access_key_id, user_name, secret_wrapped, status, created_ms, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (access_key_id) DO UPDATE SET status = excluded.status, mac = excluded.mac",
+            params![key.access_key_id, key.user_name, key.secret_wrapped, key.status, key.created_ms, mac],
         )?;
         Ok(())
     }
@@ -653,60 +706,136 @@ impl MetaStore {
         )? == 1)
     }
 
-    /// Access keys of one user, or of everyone with `None`.
+    /// Access keys of one user, or of everyone with `None`. A key whose row fails its MAC is
+    /// reported and left out: refusing a key is the safe side (it can no longer sign anything).
     pub fn list_access_keys(&self, user: Option<&str>) -> Result<Vec<AccessKeyRecord>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT access_key_id, user_name, secret_wrapped, status, created_ms FROM access_keys
-             WHERE ?1 IS NULL OR user_name = ?1 ORDER BY created_ms, access_key_id",
+        let rows = access_keys_tx(&self.conn(), user)?;
+        Ok(rows
+            .into_iter()
+            .filter(|(k, mac)| {
+                self.check_row(&access_key_row(k), mac.as_deref(), || format!("access key {}", k.access_key_id)).is_ok()
+            })
+            .map(|(k, _)| k)
+            .collect())
+    }
+
+    /// Adds or replaces a user policy and re-tags the user (whose MAC covers its policy names),
+    /// in one transaction, after checking the user row as it was.
+    pub fn put_user_policy(&self, user: &str, policy: &str, document: &str) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let current = self.verified_user_tx(&tx, user)?;
+        tx.execute(
+            "INSERT INTO user_policies (user_name, policy_name, document, mac) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (user_name, policy_name) DO UPDATE SET document = excluded.document, mac = excluded.mac",
+            params![user, policy, document, self.row_mac(&user_policy_row(user, policy, document))],
         )?;
-        let rows = stmt.query_map(params![user], |r| {
-            Ok(AccessKeyRecord {
+        if let Some(u) = current {
+            self.retag_user_tx(&tx, &u)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn user_policy(&self, user: &str, policy: &str) -> Result<Option<String>> {
+        let row: Option<(String, Option<Vec<u8>>)> = self
+            .conn()
+            .query_row(
+                "SELECT document, mac FROM user_policies WHERE user_name = ?1 AND policy_name = ?2",
+                params![user, policy],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((doc, mac)) = row else { return Ok(None) };
+        self.check_row(&user_policy_row(user, policy, &doc), mac.as_deref(), || {
+            format!("policy {policy} of IAM user {user}")
+        })?;
+        Ok(Some(doc))
+    }
+
+    pub fn delete_user_policy(&self, user: &str, policy: &str) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let current = self.verified_user_tx(&tx, user)?;
+        let deleted =
+            tx.execute("DELETE FROM user_policies WHERE user_name = ?1 AND policy_name = ?2", params![user, policy])?;
+        if let Some(u) = current {
+            self.retag_user_tx(&tx, &u)?;
+        }
+        tx.commit()?;
+        Ok(deleted == 1)
+    }
+
+    fn retag_user_tx(&self, conn: &Connection, user: &UserRecord) -> Result<()> {
+        let names = policy_names_tx(conn, &user.name)?;
+        conn.execute(
+            "UPDATE users SET mac = ?2 WHERE name = ?1",
+            params![user.name, self.row_mac(&user_row(user, &names))],
+        )?;
+        Ok(())
+    }
+
+    /// (policy name, document) pairs of a user, by name: every row checked, and the user's row
+    /// too, so a policy row deleted from meta.db (a Deny dropped) is refused like an edited one.
+    pub fn user_policies(&self, user: &str) -> Result<Vec<(String, String)>> {
+        let conn = self.conn();
+        let rows: Vec<(String, String, Option<Vec<u8>>)> = {
+            let mut stmt = conn.prepare(
+                "SELECT policy_name, document, mac FROM user_policies WHERE user_name = ?1 ORDER BY policy_name",
+            )?;
+            let rows = stmt.query_map(params![user], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        if self.verified_user_tx(&conn, user)?.is_none() && !rows.is_empty() && self.rows.get().is_some() {
+            // Policies of a user that does not exist: rows added behind sealbox's back.
+            return Err(self.refuse_row(format!("policies of unknown IAM user {user}")));
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        for (name, doc, mac) in rows {
+            self.check_row(&user_policy_row(user, &name, &doc), mac.as_deref(), || {
+                format!("policy {name} of IAM user {user}")
+            })?;
+            out.push((name, doc));
+        }
+        Ok(out)
+    }
+}
+
+fn user_from_row(r: &Row<'_>) -> rusqlite::Result<(UserRecord, Option<Vec<u8>>)> {
+    Ok((UserRecord { name: r.get(0)?, user_id: r.get(1)?, path: r.get(2)?, created_ms: r.get(3)? }, r.get(4)?))
+}
+
+pub(crate) fn users_tx(conn: &Connection) -> Result<Vec<UserRecord>> {
+    let mut stmt = conn.prepare("SELECT name, user_id, path, created_ms, mac FROM users ORDER BY name")?;
+    let rows = stmt.query_map([], user_from_row)?;
+    Ok(rows.map(|r| r.map(|(u, _)| u)).collect::<Result<Vec<_>, _>>()?)
+}
+
+pub(crate) fn policy_names_tx(conn: &Connection, user: &str) -> Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT policy_name FROM user_policies WHERE user_name = ?1 ORDER BY policy_name")?;
+    let rows = stmt.query_map(params![user], |r| r.get(0))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+pub(crate) fn access_keys_tx(conn: &Connection, user: Option<&str>) -> Result<Vec<(AccessKeyRecord, Option<Vec<u8>>)>> {
+    let mut stmt = conn.prepare(
+        "SELECT access_key_id, user_name, secret_wrapped, status, created_ms, mac FROM access_keys
+         WHERE ?1 IS NULL OR user_name = ?1 ORDER BY created_ms, access_key_id",
+    )?;
+    let rows = stmt.query_map(params![user], |r| {
+        Ok((
+            AccessKeyRecord {
                 access_key_id: r.get(0)?,
                 user_name: r.get(1)?,
                 secret_wrapped: r.get(2)?,
                 status: r.get(3)?,
                 created_ms: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
-    }
-
-    pub fn put_user_policy(&self, user: &str, policy: &str, document: &str) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO user_policies (user_name, policy_name, document) VALUES (?1, ?2, ?3)
-             ON CONFLICT (user_name, policy_name) DO UPDATE SET document = excluded.document",
-            params![user, policy, document],
-        )?;
-        Ok(())
-    }
-
-    pub fn user_policy(&self, user: &str, policy: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT document FROM user_policies WHERE user_name = ?1 AND policy_name = ?2",
-                params![user, policy],
-                |r| r.get(0),
-            )
-            .optional()?)
-    }
-
-    pub fn delete_user_policy(&self, user: &str, policy: &str) -> Result<bool> {
-        Ok(self
-            .conn()
-            .execute("DELETE FROM user_policies WHERE user_name = ?1 AND policy_name = ?2", params![user, policy])?
-            == 1)
-    }
-
-    /// (policy name, document) pairs of a user, by name.
-    pub fn user_policies(&self, user: &str) -> Result<Vec<(String, String)>> {
-        let conn = self.conn();
-        let mut stmt =
-            conn.prepare("SELECT policy_name, document FROM user_policies WHERE user_name = ?1 ORDER BY policy_name")?;
-        let rows = stmt.query_map(params![user], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
-    }
+            },
+            r.get(5)?,
+        ))
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
 /// Which bucket configuration document to set.
@@ -794,21 +923,28 @@ fn require_bucket_tx(tx: &rusqlite::Transaction<'_>, bucket: &str) -> Result<()>
     }
 }
 
-fn bucket_from_row(row: &Row<'_>) -> rusqlite::Result<BucketRecord> {
-    Ok(BucketRecord {
-        name: row.get(0)?,
-        created_ms: row.get(1)?,
-        encryption: row.get(2)?,
-        policy: row.get(3)?,
-        versioning: row.get(4)?,
-    })
+const BUCKET_COLUMNS: &str =
+    "name, created_ms, encryption, policy, versioning, encryption_mac, policy_mac, versioning_mac";
+
+/// A bucket row and the MACs of its three settings (in `BUCKET_FIELDS` order).
+fn bucket_row(row: &Row<'_>) -> rusqlite::Result<(BucketRecord, [Option<Vec<u8>>; 3])> {
+    Ok((
+        BucketRecord {
+            name: row.get(0)?,
+            created_ms: row.get(1)?,
+            encryption: row.get(2)?,
+            policy: row.get(3)?,
+            versioning: row.get(4)?,
+        },
+        [row.get(5)?, row.get(6)?, row.get(7)?],
+    ))
 }
 
 fn key_from_blob(bytes: Vec<u8>) -> Result<String> {
     String::from_utf8(bytes).map_err(|_| StoreError::Corrupt("object key is not UTF-8".into()))
 }
 
-fn object_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ObjectRecord>> {
+pub(crate) fn object_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ObjectRecord>> {
     let bucket: String = row.get(0)?;
     let key: Vec<u8> = row.get(1)?;
     let size: i64 = row.get(2)?;
@@ -840,7 +976,11 @@ impl From<&ObjectRecord> for TemplateDoc {
     }
 }
 
-fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<Result<UploadRecord>> {
+pub(crate) fn template_doc(template: &ObjectRecord) -> Result<String> {
+    serde_json::to_string(&TemplateDoc::from(template)).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<Result<UploadRecord>> {
     let upload_id: String = row.get(0)?;
     let bucket: String = row.get(1)?;
     let key: Vec<u8> = row.get(2)?;

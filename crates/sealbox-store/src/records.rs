@@ -29,6 +29,10 @@ pub struct StoredPart {
     /// Per-part checksums (algorithm name -> base64 value).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub checksums: BTreeMap<String, String>,
+    /// Multipart parts: the part's tag under the object's binding key (owned by the S3 layer),
+    /// made when the part was uploaded and checked when the upload completes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding: Option<String>,
 }
 
 /// Everything S3 knows about an object. The descriptive fields are stored as one JSON document so
@@ -83,6 +87,11 @@ pub struct ObjectRecord {
     /// RestoreObject state of an archived (GLACIER / DEEP_ARCHIVE) object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore: Option<RestoreState>,
+    /// MAC of the whole record under the server's metadata key (owned by the S3 layer): an edit of
+    /// any field in `meta.db` is detected before the record is used. `None` only in a store that
+    /// was never authenticated (records written before it, until the start-up migration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_mac: Option<String>,
 }
 
 /// A restore of an archived object: readable from `completes_ms` until `expires_ms` (Unix ms).

@@ -30,11 +30,13 @@ fn record(bucket: &str, key: &str, blob: &str, etag: &str) -> ObjectRecord {
             etag: etag.into(),
             part_number: None,
             checksums: Default::default(),
+            binding: None,
         }],
         sse: None,
         tags: Default::default(),
         storage_class: None,
         restore: None,
+        row_mac: None,
     }
 }
 
@@ -118,6 +120,7 @@ fn completing_an_upload_is_atomic_and_returns_unused_parts() {
             etag: format!("e{n}"),
             part_number: Some(n),
             checksums: Default::default(),
+            binding: None,
         };
         meta.record_blob_written(&part.blob).unwrap();
         meta.put_part(&PartRecord { upload_id: "u1".into(), part_number: n, last_modified_ms: 1, part }).unwrap();
@@ -129,6 +132,7 @@ fn completing_an_upload_is_atomic_and_returns_unused_parts() {
         etag: "e3".into(),
         part_number: Some(3),
         checksums: Default::default(),
+        binding: None,
     });
     let (prev, unused) = meta.complete_upload("u1", &obj, &WriteCondition::None).unwrap();
     assert!(prev.is_none());
@@ -218,12 +222,12 @@ fn tags_apply_to_the_current_object_and_stale_updates_do_not_undo_them() {
     let dir = tempfile::tempdir().unwrap();
     let meta = MetaStore::open(&dir.path().join("m.db")).unwrap();
     meta.create_bucket("b", 0).unwrap();
-    assert!(!meta.set_object_tags("b", "k", &Default::default()).unwrap());
+    assert!(!meta.set_object_tags("b", "k", &Default::default(), |_, _| Ok(())).unwrap());
     written(&meta, "a");
     meta.put_object(&record("b", "k", "a", "e"), &WriteCondition::None).unwrap();
     let before_tags = meta.object("b", "k").unwrap().unwrap();
     let tags = std::collections::BTreeMap::from([("t".to_owned(), "1".to_owned())]);
-    assert!(meta.set_object_tags("b", "k", &tags).unwrap());
+    assert!(meta.set_object_tags("b", "k", &tags, |_, _| Ok(())).unwrap());
     // A rewrap that read the record before the tags were set may not erase them.
     let mut stale = before_tags;
     stale.sse = Some("rewrapped".into());
@@ -276,7 +280,7 @@ fn concurrent_overwrites_and_metadata_updates_never_leave_a_record_on_queued_blo
                         applied += usize::from(meta.update_object_doc(&rec).unwrap());
                     } else {
                         let tags = std::collections::BTreeMap::from([("i".to_owned(), i.to_string())]);
-                        applied += usize::from(meta.set_object_tags("b", "k", &tags).unwrap());
+                        applied += usize::from(meta.set_object_tags("b", "k", &tags, |_, _| Ok(())).unwrap());
                     }
                 }
                 applied
@@ -306,6 +310,7 @@ fn every_record_change_queues_the_blobs_it_stops_naming_in_the_same_transaction(
             etag: blob.into(),
             part_number: Some(n),
             checksums: Default::default(),
+            binding: None,
         };
         meta.put_part(&PartRecord { upload_id: upload.into(), part_number: n, last_modified_ms: 1, part }).unwrap();
     };

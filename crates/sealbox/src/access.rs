@@ -36,30 +36,59 @@ struct Policies {
     bucket: Option<PolicyDocument>,
 }
 
-fn load_policies(meta: &MetaStore, user: Option<&str>, bucket: Option<&str>) -> Result<Policies, String> {
+/// Why the policies of a request could not be used: the request is refused, never evaluated as
+/// if a policy were absent.
+enum PolicyLoadError {
+    /// The bucket's row failed its integrity check (the store reported it).
+    TamperedBucket(String),
+    Other(String),
+}
+
+fn load_policies(meta: &MetaStore, user: Option<&str>, bucket: Option<&str>) -> Result<Policies, PolicyLoadError> {
     let identity = match user {
         Some(u) => meta
             .user_policies(u)
-            .map_err(|e| e.to_string())?
+            .map_err(|e| PolicyLoadError::Other(e.to_string()))?
             .into_iter()
-            .filter_map(|(name, doc)| match PolicyDocument::parse_for(&doc, PolicyKind::Identity) {
-                Ok(d) => Some(d),
-                Err(e) => {
-                    tracing::error!(user = u, policy = name, error = %e, "stored user policy no longer parses; ignored");
-                    None
-                }
+            .map(|(name, doc)| {
+                PolicyDocument::parse_for(&doc, PolicyKind::Identity).map_err(|e| {
+                    PolicyLoadError::Other(format!("stored policy {name} of user {u} no longer parses: {e}"))
+                })
             })
-            .collect(),
+            .collect::<Result<_, _>>()?,
         None => Vec::new(),
     };
     let bucket = match bucket {
-        Some(b) => match meta.bucket(b).map_err(|e| e.to_string())?.and_then(|r| r.policy) {
-            Some(text) => Some(PolicyDocument::parse_for(&text, PolicyKind::Resource).map_err(|e| e.to_string())?),
-            None => None,
+        Some(b) => match meta.bucket(b) {
+            Ok(rec) => match rec.and_then(|r| r.policy) {
+                Some(text) => Some(
+                    PolicyDocument::parse_for(&text, PolicyKind::Resource)
+                        .map_err(|e| PolicyLoadError::Other(e.to_string()))?,
+                ),
+                None => None,
+            },
+            Err(e @ sealbox_store::StoreError::Tampered(_)) => {
+                return Err(PolicyLoadError::TamperedBucket(e.to_string()))
+            }
+            Err(e) => return Err(PolicyLoadError::Other(e.to_string())),
         },
         None => None,
     };
     Ok(Policies { identity, bucket })
+}
+
+/// Operations that replace a bucket setting: the root user may run them on a bucket whose
+/// settings failed their integrity check, which is how a tampered setting is put right (as on
+/// AWS, where the root user can always replace or delete a bucket policy that locks it out).
+fn replaces_bucket_setting(operation: &str) -> bool {
+    matches!(
+        operation,
+        "PutBucketPolicy"
+            | "DeleteBucketPolicy"
+            | "PutBucketEncryption"
+            | "DeleteBucketEncryption"
+            | "PutBucketVersioning"
+    )
 }
 
 /// The condition keys AWS fills in for S3 requests (contract C.10).
@@ -178,10 +207,16 @@ impl S3Access for SealboxAccess {
             let meta = self.meta.clone();
             let user = principal.as_ref().and_then(|p| p.user_name.clone());
             let b = bucket.clone();
-            let policies = tokio::task::spawn_blocking(move || load_policies(&meta, user.as_deref(), b.as_deref()))
+            let loaded = tokio::task::spawn_blocking(move || load_policies(&meta, user.as_deref(), b.as_deref()))
                 .await
-                .map_err(|e| s3_error!(InternalError, "policy lookup failed: {e}"))?
                 .map_err(|e| s3_error!(InternalError, "policy lookup failed: {e}"))?;
+            let policies = match loaded {
+                Ok(p) => p,
+                Err(PolicyLoadError::TamperedBucket(_)) if is_root && replaces_bucket_setting(&operation) => continue,
+                Err(PolicyLoadError::TamperedBucket(e) | PolicyLoadError::Other(e)) => {
+                    return Err(s3_error!(InternalError, "The request was refused: {e}"));
+                }
+            };
             if is_root && policies.bucket.is_none() {
                 continue;
             }

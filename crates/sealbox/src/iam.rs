@@ -146,8 +146,18 @@ pub fn error_xml(e: &IamError, request_id: &str) -> String {
     )
 }
 
-fn internal(e: impl std::fmt::Display) -> IamError {
+fn internal(e: impl std::fmt::Display + 'static) -> IamError {
     tracing::error!(error = %e, "IAM request failed");
+    // A row that failed its integrity check says so (the store has reported and audited it).
+    if let Some(tampered @ sealbox_store::StoreError::Tampered(_)) =
+        (&e as &dyn std::any::Any).downcast_ref::<sealbox_store::StoreError>()
+    {
+        return IamError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ServiceFailure",
+            format!("The request was refused: {tampered}."),
+        );
+    }
     IamError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         "ServiceFailure",

@@ -61,14 +61,37 @@ pub fn user_name_of(arn: &str) -> Option<&str> {
     rest.rsplit('/').next()
 }
 
-/// Identity policies of the user behind `principal_arn` (none for root).
+/// Identity policies of the user behind `principal_arn` (none for root). Fails closed: when
+/// they cannot be read as stored (a row failed its MAC, a document no longer parses) the user
+/// gets one policy that denies everything, never "no policy".
 pub fn identity_policies(meta: &MetaStore, principal_arn: &str) -> Vec<PolicyDocument> {
-    let Some(user) = user_name_of(principal_arn) else { return Vec::new() };
+    match try_identity_policies(meta, principal_arn) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(principal = principal_arn, error = %e, "identity policies unusable; denying everything");
+            vec![deny_everything()]
+        }
+    }
+}
+
+/// Identity policies, or why they cannot be used.
+pub fn try_identity_policies(meta: &MetaStore, principal_arn: &str) -> Result<Vec<PolicyDocument>, String> {
+    let Some(user) = user_name_of(principal_arn) else { return Ok(Vec::new()) };
     meta.user_policies(user)
-        .unwrap_or_default()
+        .map_err(|e| e.to_string())?
         .into_iter()
-        .filter_map(|(_, doc)| PolicyDocument::parse_for(&doc, PolicyKind::Identity).ok())
+        .map(|(name, doc)| {
+            PolicyDocument::parse_for(&doc, PolicyKind::Identity)
+                .map_err(|e| format!("stored policy {name} of IAM user {user} no longer parses: {e}"))
+        })
         .collect()
+}
+
+const DENY_EVERYTHING: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
+
+fn deny_everything() -> PolicyDocument {
+    // A constant document, checked by a unit test; it cannot fail to parse.
+    PolicyDocument::parse_for(DENY_EVERYTHING, PolicyKind::Identity).expect("constant deny-all policy parses")
 }
 
 /// AWS KMS authorisation: an explicit Deny in the key policy or an identity policy refuses;
@@ -83,7 +106,8 @@ pub fn authorize_kms(meta: &MetaStore, principal_arn: &str, request: &AuthzReque
     for (k, v) in request.conditions {
         ctx.add_value(k, v.clone());
     }
-    let identity = identity_policies(meta, principal_arn);
+    // Unusable identity policies refuse the call (KMSInternalException) instead of being skipped.
+    let identity = try_identity_policies(meta, principal_arn).map_err(KmsError::Internal)?;
     let identity_refs: Vec<&PolicyDocument> = identity.iter().collect();
     let decision = match request.key {
         Some(k) => {
@@ -213,15 +237,19 @@ impl KeyService for KmsKeys {
         result
     }
 
-    fn generate_sse_s3_key(&self) -> Result<GeneratedKey, KeyError> {
-        let g = self.kms.generate_sse_s3_key().map_err(key_error)?;
+    fn generate_sse_s3_key(&self, context: &BTreeMap<String, String>) -> Result<GeneratedKey, KeyError> {
+        let g = self.kms.generate_sse_s3_key_for(context).map_err(key_error)?;
         let mut plaintext = Zeroizing::new([0u8; 32]);
         plaintext.copy_from_slice(&g.plaintext);
         Ok(GeneratedKey { plaintext, ciphertext_blob: g.ciphertext_blob, key_arn: g.key_arn })
     }
 
-    fn decrypt_sse_s3_key(&self, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        Ok(self.kms.decrypt_sse_s3_key(blob).map_err(key_error)?.plaintext)
+    fn decrypt_sse_s3_key(
+        &self,
+        blob: &[u8],
+        context: &BTreeMap<String, String>,
+    ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        Ok(self.kms.decrypt_sse_s3_key_for(blob, context).map_err(key_error)?.plaintext)
     }
 
     fn check_key_usable(&self, key_arn: &str) -> Result<(), KeyError> {
@@ -315,5 +343,19 @@ mod tests {
             decrypt(&setup(Some(iam_allow), None), false),
             "IAM allows through the default key policy, on the context"
         );
+    }
+
+    #[test]
+    fn fail_closed_policy_denies_everything() {
+        let allow = PolicyDocument::parse_for(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+            PolicyKind::Identity,
+        )
+        .unwrap();
+        let deny = deny_everything();
+        let ctx = RequestContext::new("arn:aws:iam::000000000000:user/u", ACCOUNT_ID, "kms:Decrypt", "*");
+        assert!(sealbox_policy::evaluate(&ctx, &[(&allow, PolicyKind::Identity)]).is_allowed());
+        let both = [(&allow, PolicyKind::Identity), (&deny, PolicyKind::Identity)];
+        assert!(!sealbox_policy::evaluate(&ctx, &both).is_allowed());
     }
 }

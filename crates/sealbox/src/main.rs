@@ -10,6 +10,7 @@ mod credentials;
 mod iam;
 mod identity;
 mod keyservice;
+mod meta_integrity;
 mod metrics;
 mod private_files;
 mod rewrap_cli;

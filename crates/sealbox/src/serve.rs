@@ -45,7 +45,13 @@ fn load_user_keys(meta: &MetaStore, kms: &sealbox_kms::Kms, keyring: &KeyRing) -
         if k.status != "Active" {
             continue;
         }
-        let Some(user) = meta.user(&k.user_name)? else { continue };
+        let user = match meta.user(&k.user_name) {
+            Ok(Some(u)) => u,
+            Ok(None) => continue,
+            // The store reported the user row; its keys stay unusable until it is fixed.
+            Err(sealbox_store::StoreError::Tampered(_)) => continue,
+            Err(e) => return Err(e.into()),
+        };
         let secret = kms.open_secret(&k.secret_wrapped, "iam access key")?;
         let secret = String::from_utf8(secret.to_vec()).context("stored access key secret is not text")?;
         entries.push((secret, Principal::user(&k.access_key_id, &user.name, &user.user_id, &user.path)));
@@ -232,6 +238,10 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     keyring.insert(&creds.secret_access_key, Principal::root(&creds.access_key_id));
 
     let kms = Arc::new(open_kms(&cfg)?);
+    let (audit, audit_key) = open_audit(&cfg, &kms)?;
+    let audit = Arc::new(audit);
+    let metadata_failures = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let metadata = open_metadata_integrity(&cfg, &meta, &kms, &audit, &metadata_failures)?;
     let iam = Arc::new(crate::iam::Iam {
         meta: meta.clone(),
         secrets: Arc::new(RootSecrets(kms.clone())),
@@ -250,8 +260,6 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         },
     });
     load_user_keys(&meta, &kms, &keyring)?;
-    let (audit, audit_key) = open_audit(&cfg, &kms)?;
-    let audit = Arc::new(audit);
     spawn_key_maintenance(kms.clone(), audit.clone(), cfg.region.clone());
 
     let calls = Arc::new(crate::keyservice::S3KmsCalls::default());
@@ -291,7 +299,10 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         },
     };
     let ssec_secret = ssec_secret(&cfg, &kms)?;
-    let enc = Arc::new(sealbox_s3::Encryption::new(Arc::new(keys), ssec_secret, Duration::from_secs(600)));
+    let enc = Arc::new(
+        sealbox_s3::Encryption::new(Arc::new(keys), ssec_secret, &metadata, Duration::from_secs(600))
+            .map_err(|e| anyhow::anyhow!("while setting up encryption: {e}"))?,
+    );
     let integrity_failures = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let on_integrity_failure: sealbox_s3::IntegrityReporter = {
         let (audit, region, counter) = (audit.clone(), cfg.region.clone(), integrity_failures.clone());
@@ -354,7 +365,8 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         domains: cfg.domains.clone(),
     });
     {
-        let (enc, audit, integrity_failures) = (enc.clone(), audit.clone(), integrity_failures.clone());
+        let (enc, audit, integrity_failures, metadata_failures) =
+            (enc.clone(), audit.clone(), integrity_failures.clone(), metadata_failures.clone());
         state.metrics.add_collector(Box::new(move |out: &mut String| {
             use std::fmt::Write;
             use std::sync::atomic::Ordering::Relaxed;
@@ -366,7 +378,8 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
             let _ = writeln!(out, "# HELP sealbox_audit_digests_total Signed audit digests written.\n# TYPE sealbox_audit_digests_total counter\nsealbox_audit_digests_total {}", a.digests);
             let _ = writeln!(out, "# HELP sealbox_audit_failed 1 when the audit writer has failed (requests needing a record are refused).\n# TYPE sealbox_audit_failed gauge\nsealbox_audit_failed {}", u8::from(audit.has_failed()));
             let _ = writeln!(out, "# HELP sealbox_key_rotations_total Automatic key rotations since start.\n# TYPE sealbox_key_rotations_total counter\nsealbox_key_rotations_total {}", KEY_ROTATIONS.load(Relaxed));
-            let _ = writeln!(out, "# HELP sealbox_object_integrity_failures_total Stored objects that failed authentication on read.\n# TYPE sealbox_object_integrity_failures_total counter\nsealbox_object_integrity_failures_total {}", integrity_failures.load(Relaxed));
+            let _ = writeln!(out, "# HELP sealbox_object_integrity_failures_total Stored objects (bytes or records) that failed authentication on read.\n# TYPE sealbox_object_integrity_failures_total counter\nsealbox_object_integrity_failures_total {}", integrity_failures.load(Relaxed));
+            let _ = writeln!(out, "# HELP sealbox_metadata_integrity_failures_total Policy, IAM and bucket-setting rows of meta.db that failed their MAC (refused).\n# TYPE sealbox_metadata_integrity_failures_total counter\nsealbox_metadata_integrity_failures_total {}", metadata_failures.load(Relaxed));
         }));
     }
     {
@@ -468,6 +481,62 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     }
     tracing::info!("sealbox stopped");
     Ok(())
+}
+
+/// The metadata key (`meta_integrity.rs`): rows of meta.db that fail their MAC are counted and
+/// audited as `MetadataIntegrityFailure`; the one-time authentication of an older store is
+/// audited as `MetadataAuthenticated`, so an unexpected one (a store rolled back to look old)
+/// shows on the trail.
+fn open_metadata_integrity(
+    cfg: &ServerConfig,
+    meta: &MetaStore,
+    kms: &sealbox_kms::Kms,
+    audit: &Arc<sealbox_audit::AuditLog>,
+    failures: &Arc<std::sync::atomic::AtomicU64>,
+) -> anyhow::Result<sealbox_s3::MetadataKeys> {
+    let event = |name: &str, details: serde_json::Value| {
+        sealbox_audit::AuditRecord::service_event(
+            crate::iam::ACCOUNT_ID,
+            &cfg.region,
+            time::OffsetDateTime::now_utc(),
+            sealbox_audit::EventSource::Sealbox,
+            name,
+        )
+        .with_service_event_details(details)
+    };
+    let on_failure: Arc<dyn Fn(&str) + Send + Sync> = {
+        let (audit, failures, region) = (audit.clone(), failures.clone(), cfg.region.clone());
+        Arc::new(move |row: &str| {
+            failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let rec = sealbox_audit::AuditRecord::service_event(
+                crate::iam::ACCOUNT_ID,
+                &region,
+                time::OffsetDateTime::now_utc(),
+                sealbox_audit::EventSource::Sealbox,
+                "MetadataIntegrityFailure",
+            )
+            .with_service_event_details(serde_json::json!({"row": row}));
+            // Called on request paths, possibly inside async code: never wait for an fsync here.
+            if let Err(e) = audit.append(rec, sealbox_audit::Durability::Buffered) {
+                tracing::error!(error = %e, "AUDIT RECORD COULD NOT BE WRITTEN");
+            }
+        })
+    };
+    let opened = crate::meta_integrity::open(meta, kms, on_failure)?;
+    if let Some(c) = &opened.migrated {
+        tracing::warn!(
+            config_rows = c.config_rows,
+            objects = c.objects,
+            uploads = c.uploads,
+            "meta.db had no authenticated records: authenticated every existing row (expected once, on the first start of this version)"
+        );
+        let rec = event(
+            "MetadataAuthenticated",
+            serde_json::json!({"configRows": c.config_rows, "objects": c.objects, "uploads": c.uploads}),
+        );
+        audit.append(rec, sealbox_audit::Durability::Durable).context("while auditing the metadata migration")?;
+    }
+    Ok(opened.keys)
 }
 
 /// The audit signing key's fingerprint, and whether this start created the key.
