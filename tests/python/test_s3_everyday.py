@@ -505,3 +505,24 @@ def test_editing_meta_db_cannot_thaw_an_archived_object(server, s3, bucket, edit
     assert err(s3.get_object, Bucket=bucket, Key=key) == ("InternalError", 500)
     assert err(s3.head_object, Bucket=bucket, Key=key)[1] == 500
     assert err(s3.restore_object, Bucket=bucket, Key=key, RestoreRequest={"Days": 1}) == ("InternalError", 500)
+
+
+def test_operations_we_do_not_know_are_refused_never_misrouted(server, s3, bucket):
+    """S3 operations newer than our protocol layer (RenameObject, UpdateObjectEncryption, ABAC,
+    S3 Metadata configurations) look like ones it knows (a PutObject, a DeleteBucket): each is
+    answered 501 NotImplemented and changes nothing."""
+    s3.create_bucket(Bucket="kept-bucket")
+    s3.put_object(Bucket=bucket, Key="kept", Body=b"unchanged")
+    for method, path, query, body, extra in [
+        ("PUT", f"/{bucket}/renamed", "renameObject", b"", {"x-amz-rename-source": f"/{bucket}/kept"}),
+        ("PUT", f"/{bucket}/kept", "encryption", b"<ObjectEncryption><SSE-KMS/></ObjectEncryption>", {}),
+        ("DELETE", "/kept-bucket", "metadataConfiguration", b"", {}),
+        ("GET", f"/{bucket}", "abac", b"", {}),
+        ("PUT", f"/{bucket}", "metadataJournalTable", b"<x/>", {}),
+    ]:
+        r = requests.request(method, url(server, path, query), data=body,
+                             headers=sign_v4(server, method, path, body=body, query=query, headers=extra))
+        assert r.status_code == 501 and xml_field(r.text, "Code") == "NotImplemented", (path, query, r.text)
+    assert s3.get_object(Bucket=bucket, Key="kept")["Body"].read() == b"unchanged"
+    assert err(s3.head_object, Bucket=bucket, Key="renamed")[1] == 404
+    s3.head_bucket(Bucket="kept-bucket")

@@ -40,5 +40,5 @@ pub use body::IntegrityReporter;
 pub use integrity::MetadataKeys;
 pub use keys::{Caller, GeneratedKey, KeyError, KeyService};
 pub use rewrap::RewrapReport;
-pub use service::{CallerArn, RequestInfo, S3Config, SealboxS3, WireFix};
+pub use service::{unmodeled_operation, CallerArn, RequestInfo, S3Config, SealboxS3, WireFix};
 pub use sse::Encryption;

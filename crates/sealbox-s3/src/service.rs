@@ -108,6 +108,31 @@ pub(crate) fn caller_of<T>(req: &S3Request<T>) -> Caller {
     Caller { access_key_id, user_arn, source_ip: info.source_ip, is_tls: info.is_tls }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::unmodeled_operation;
+    use http::Method;
+
+    #[test]
+    fn operations_s3s_would_misroute_are_named() {
+        assert_eq!(unmodeled_operation(&Method::PUT, true, Some("renameObject")), Some("RenameObject"));
+        assert_eq!(
+            unmodeled_operation(&Method::PUT, true, Some("x-id=UpdateObjectEncryption&encryption")),
+            Some("UpdateObjectEncryption")
+        );
+        assert_eq!(
+            unmodeled_operation(&Method::DELETE, false, Some("metadataConfiguration")),
+            Some("DeleteBucketMetadataConfiguration")
+        );
+        assert_eq!(unmodeled_operation(&Method::GET, false, Some("abac=")), Some("GetBucketAbac"));
+        // Bucket encryption and ordinary uploads are what they seem.
+        assert_eq!(unmodeled_operation(&Method::PUT, false, Some("encryption")), None);
+        assert_eq!(unmodeled_operation(&Method::PUT, true, None), None);
+        assert_eq!(unmodeled_operation(&Method::PUT, true, Some("x-id=PutObject")), None);
+        assert_eq!(unmodeled_operation(&Method::GET, true, Some("encryption")), None);
+    }
+}
+
 pub(crate) fn now_ms() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
 }
@@ -121,6 +146,34 @@ pub(crate) fn timestamp(ms: i64) -> Timestamp {
 /// `Last-Modified` compares at one-second resolution (HTTP dates have no fractions).
 pub(crate) fn seconds(ts: &Timestamp) -> i64 {
     time::OffsetDateTime::from(ts.clone()).unix_timestamp()
+}
+
+/// AWS operations that s3s 0.14 does not know, found by their sub-resource: s3s would route them
+/// as another operation (`PUT /b/k?renameObject` or `?encryption` as a PutObject that overwrites
+/// the key, `DELETE /b?metadataConfiguration` as DeleteBucket), so the server refuses them with
+/// 501 NotImplemented before any handler runs. Returns the AWS operation name.
+pub fn unmodeled_operation(method: &http::Method, is_object: bool, query: Option<&str>) -> Option<&'static str> {
+    use http::Method;
+    let has = |name: &str| query.unwrap_or("").split('&').any(|p| p.split('=').next().is_some_and(|k| k == name));
+    let m = method;
+    let found = if is_object {
+        [(Method::PUT, "renameObject", "RenameObject"), (Method::PUT, "encryption", "UpdateObjectEncryption")]
+            .into_iter()
+            .find(|(want, q, _)| m == want && has(q))
+    } else {
+        [
+            (Method::GET, "abac", "GetBucketAbac"),
+            (Method::PUT, "abac", "PutBucketAbac"),
+            (Method::POST, "metadataConfiguration", "CreateBucketMetadataConfiguration"),
+            (Method::GET, "metadataConfiguration", "GetBucketMetadataConfiguration"),
+            (Method::DELETE, "metadataConfiguration", "DeleteBucketMetadataConfiguration"),
+            (Method::PUT, "metadataInventoryTable", "UpdateBucketMetadataInventoryTableConfiguration"),
+            (Method::PUT, "metadataJournalTable", "UpdateBucketMetadataJournalTableConfiguration"),
+        ]
+        .into_iter()
+        .find(|(want, q, _)| m == want && has(q))
+    };
+    found.map(|(_, _, op)| op)
 }
 
 /// `Expect: 100-continue`: the client sends the body only after a `100 Continue`.

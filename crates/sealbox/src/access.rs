@@ -194,6 +194,9 @@ impl S3Access for SealboxAccess {
         if bucket.is_some() {
             check_expected_owners(cx.headers())?;
         }
+        if let Some(op) = sealbox_s3::unmodeled_operation(cx.method(), key.is_some(), cx.uri().query()) {
+            return Err(s3_error!(NotImplemented, "{op} is not implemented"));
+        }
         // The root user with no bucket policy in play is always allowed: skip the store lookups.
         let is_root = principal.as_ref().is_some_and(Principal::is_root);
         let action = action_for(&operation);
