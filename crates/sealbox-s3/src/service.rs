@@ -108,31 +108,6 @@ pub(crate) fn caller_of<T>(req: &S3Request<T>) -> Caller {
     Caller { access_key_id, user_arn, source_ip: info.source_ip, is_tls: info.is_tls }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::unmodeled_operation;
-    use http::Method;
-
-    #[test]
-    fn operations_s3s_would_misroute_are_named() {
-        assert_eq!(unmodeled_operation(&Method::PUT, true, Some("renameObject")), Some("RenameObject"));
-        assert_eq!(
-            unmodeled_operation(&Method::PUT, true, Some("x-id=UpdateObjectEncryption&encryption")),
-            Some("UpdateObjectEncryption")
-        );
-        assert_eq!(
-            unmodeled_operation(&Method::DELETE, false, Some("metadataConfiguration")),
-            Some("DeleteBucketMetadataConfiguration")
-        );
-        assert_eq!(unmodeled_operation(&Method::GET, false, Some("abac=")), Some("GetBucketAbac"));
-        // Bucket encryption and ordinary uploads are what they seem.
-        assert_eq!(unmodeled_operation(&Method::PUT, false, Some("encryption")), None);
-        assert_eq!(unmodeled_operation(&Method::PUT, true, None), None);
-        assert_eq!(unmodeled_operation(&Method::PUT, true, Some("x-id=PutObject")), None);
-        assert_eq!(unmodeled_operation(&Method::GET, true, Some("encryption")), None);
-    }
-}
-
 pub(crate) fn now_ms() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
 }
@@ -376,5 +351,30 @@ impl S3 for SealboxS3 {
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         self.op_list_multipart_uploads(req).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unmodeled_operation;
+    use http::Method;
+
+    #[test]
+    fn operations_s3s_would_misroute_are_named() {
+        assert_eq!(unmodeled_operation(&Method::PUT, true, Some("renameObject")), Some("RenameObject"));
+        assert_eq!(
+            unmodeled_operation(&Method::PUT, true, Some("x-id=UpdateObjectEncryption&encryption")),
+            Some("UpdateObjectEncryption")
+        );
+        assert_eq!(
+            unmodeled_operation(&Method::DELETE, false, Some("metadataConfiguration")),
+            Some("DeleteBucketMetadataConfiguration")
+        );
+        assert_eq!(unmodeled_operation(&Method::GET, false, Some("abac=")), Some("GetBucketAbac"));
+        // Bucket encryption and ordinary uploads are what they seem.
+        assert_eq!(unmodeled_operation(&Method::PUT, false, Some("encryption")), None);
+        assert_eq!(unmodeled_operation(&Method::PUT, true, None), None);
+        assert_eq!(unmodeled_operation(&Method::PUT, true, Some("x-id=PutObject")), None);
+        assert_eq!(unmodeled_operation(&Method::GET, true, Some("encryption")), None);
     }
 }
