@@ -526,3 +526,51 @@ def test_operations_we_do_not_know_are_refused_never_misrouted(server, s3, bucke
     assert s3.get_object(Bucket=bucket, Key="kept")["Body"].read() == b"unchanged"
     assert err(s3.head_object, Bucket=bucket, Key="renamed")[1] == 404
     s3.head_bucket(Bucket="kept-bucket")
+
+
+def test_every_operation_we_do_not_support_answers_not_implemented(s3, bucket):
+    """Never a silent accept: each unsupported operation (outside issue 16 §1, §2 and §5, which are
+    being built) is 501 NotImplemented and changes nothing."""
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    calls = [
+        lambda: s3.put_bucket_accelerate_configuration(Bucket=bucket, AccelerateConfiguration={"Status": "Enabled"}),
+        lambda: s3.get_bucket_accelerate_configuration(Bucket=bucket),
+        lambda: s3.list_bucket_analytics_configurations(Bucket=bucket),
+        lambda: s3.get_bucket_intelligent_tiering_configuration(Bucket=bucket, Id="a"),
+        lambda: s3.get_bucket_inventory_configuration(Bucket=bucket, Id="a"),
+        lambda: s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [
+            {"ID": "r", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 1}}]}),
+        lambda: s3.get_bucket_lifecycle_configuration(Bucket=bucket),
+        lambda: s3.put_bucket_logging(Bucket=bucket, BucketLoggingStatus={}),
+        lambda: s3.get_bucket_metrics_configuration(Bucket=bucket, Id="a"),
+        lambda: s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={}),
+        lambda: s3.get_bucket_replication(Bucket=bucket),
+        lambda: s3.put_bucket_request_payment(Bucket=bucket, RequestPaymentConfiguration={"Payer": "Requester"}),
+        lambda: s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "a", "Value": "b"}]}),
+        lambda: s3.get_bucket_tagging(Bucket=bucket),
+        lambda: s3.put_bucket_website(Bucket=bucket, WebsiteConfiguration={"IndexDocument": {"Suffix": "i.html"}}),
+        lambda: s3.get_object_torrent(Bucket=bucket, Key="k"),
+        lambda: s3.select_object_content(Bucket=bucket, Key="k", Expression="select * from s3object",
+                                         ExpressionType="SQL", InputSerialization={"CSV": {}},
+                                         OutputSerialization={"CSV": {}}),
+        lambda: s3.create_session(Bucket=bucket),
+        lambda: s3.get_bucket_metadata_table_configuration(Bucket=bucket),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as e:
+            call()
+        r = e.value.response
+        assert (r["Error"]["Code"], r["ResponseMetadata"]["HTTPStatusCode"]) == ("NotImplemented", 501), r
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
+
+
+def test_object_lock_is_refused_until_it_is_built(s3, bucket):
+    """Issue 16 §2 builds Object Lock; until then a write asking for it is refused (501), never
+    stored unprotected, and no bucket claims it."""
+    until = time.time() + 86400
+    for kw in ({"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": until}, {"ObjectLockLegalHoldStatus": "ON"}):
+        assert err(s3.put_object, Bucket=bucket, Key="locked", Body=b"x", **kw) == ("NotImplemented", 501)
+        assert err(s3.create_multipart_upload, Bucket=bucket, Key="locked", **kw) == ("NotImplemented", 501)
+    assert err(s3.head_object, Bucket=bucket, Key="locked")[1] == 404
+    assert err(s3.create_bucket, Bucket="lock-bucket", ObjectLockEnabledForBucket=True) == ("NotImplemented", 501)
+    assert err(s3.head_bucket, Bucket="lock-bucket")[1] == 404

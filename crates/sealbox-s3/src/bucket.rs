@@ -28,6 +28,10 @@ impl SealboxS3 {
         if !is_valid_bucket_name(&name) {
             return Err(s3_error!(InvalidBucketName, "The specified bucket is not valid."));
         }
+        // Object Lock is not built yet (issue 16 §2): never create a bucket that claims it.
+        if req.input.object_lock_enabled_for_bucket == Some(true) {
+            return Err(s3_error!(NotImplemented, "Object Lock is not implemented"));
+        }
         if let Some(loc) = req.input.create_bucket_configuration.as_ref().and_then(|c| c.location_constraint.as_ref()) {
             if loc.as_str() != self.config.region && !(loc.as_str().is_empty() && self.config.region == "us-east-1") {
                 return Err(s3_error!(

@@ -92,6 +92,11 @@ impl SealboxS3 {
         let condition = copy_write_condition(&req.headers)?;
         let input = req.input;
         check_key(&input.key)?;
+        crate::put::refuse_object_lock(
+            input.object_lock_mode.as_ref(),
+            input.object_lock_retain_until_date.as_ref(),
+            input.object_lock_legal_hold_status.is_some(),
+        )?;
         let (src_bucket, src_key) = source_of(&input.copy_source)?;
         let src_customer = self.read_customer_key(
             &caller,

@@ -93,6 +93,11 @@ impl SealboxS3 {
         reject_unknown_checksum_headers(&req.headers)?;
         let input = req.input;
         check_key(&input.key)?;
+        crate::put::refuse_object_lock(
+            input.object_lock_mode.as_ref(),
+            input.object_lock_retain_until_date.as_ref(),
+            input.object_lock_legal_hold_status.is_some(),
+        )?;
         let bucket = self.require_bucket(&input.bucket).await?;
         let customer = self.read_customer_key(
             &caller,

@@ -141,6 +141,11 @@ impl SealboxS3 {
         let named = named_algorithm(&req.headers, req.input.checksum_algorithm.as_ref());
         let input = req.input;
         check_key(&input.key)?;
+        refuse_object_lock(
+            input.object_lock_mode.as_ref(),
+            input.object_lock_retain_until_date.as_ref(),
+            input.object_lock_legal_hold_status.is_some(),
+        )?;
         let bucket = self.require_bucket(&input.bucket).await?;
         let customer = parse_customer_key(
             input.sse_customer_algorithm.as_deref(),
@@ -316,6 +321,15 @@ pub(crate) fn object_etag(seal: &SealInfo, md5: Option<&[u8; 16]>) -> S3Result<S
     let mut r = [0u8; 16];
     aws_lc_rs::rand::fill(&mut r).map_err(|_| crate::error::internal("randomness", "system RNG failed"))?;
     Ok(hex::encode(r))
+}
+
+/// Object Lock is not built yet (issue 16 §2): a write that asks for retention or a legal hold is
+/// refused rather than stored unprotected.
+pub(crate) fn refuse_object_lock(mode: Option<&ObjectLockMode>, until: Option<&Timestamp>, hold: bool) -> S3Result<()> {
+    if mode.is_some() || until.is_some() || hold {
+        return Err(s3_error!(NotImplemented, "Object Lock (retention and legal holds) is not implemented"));
+    }
+    Ok(())
 }
 
 pub(crate) fn precondition_failed() -> s3s::S3Error {
