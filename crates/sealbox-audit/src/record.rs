@@ -38,6 +38,8 @@ pub enum EventSource {
     CloudTrail,
     /// Events of sealbox itself that AWS has no service for (start-up, audit log repair).
     Sealbox,
+    /// The AWS KMS External Key Store proxy API (calls AWS KMS makes with the XKS credentials).
+    Xks,
 }
 
 impl EventSource {
@@ -48,13 +50,14 @@ impl EventSource {
             EventSource::Iam => "iam.amazonaws.com",
             EventSource::CloudTrail => "cloudtrail.amazonaws.com",
             EventSource::Sealbox => "sealbox.local",
+            EventSource::Xks => "kms-xks-proxy.sealbox.local",
         }
     }
 
     /// The `errorCode` each API uses for an authorisation failure.
     fn access_denied_code(self) -> &'static str {
         match self {
-            EventSource::Kms | EventSource::CloudTrail => "AccessDeniedException",
+            EventSource::Kms | EventSource::CloudTrail | EventSource::Xks => "AccessDeniedException",
             EventSource::S3 | EventSource::Iam | EventSource::Sealbox => "AccessDenied",
         }
     }

@@ -10,6 +10,7 @@
 //! compare signatures in anything but constant time.
 //! Start at [`verify`] (server side), [`check_request`] (the envelope) and [`sign`] (client side).
 
+mod age;
 mod canonical;
 mod error;
 mod parse;
@@ -19,6 +20,7 @@ mod sign;
 mod signing_key;
 mod verify;
 
+pub use age::request_age;
 pub use error::{AuthError, AwsErrorCode, Protocol};
 pub use scheme::{
     check_request, check_s3_request, credential_service, unsigned_amz_headers, AuthScheme, S3Envelope,

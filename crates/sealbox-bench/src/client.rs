@@ -158,10 +158,12 @@ impl S3Client {
         let text = String::from_utf8_lossy(&body);
         let code = between(&text, "<Code>", "</Code>")
             .or_else(|| json_field(&text, "__type"))
+            .or_else(|| json_field(&text, "errorName"))
             .unwrap_or_else(|| "(no code)".into());
         let message = between(&text, "<Message>", "</Message>")
             .or_else(|| json_field(&text, "message"))
             .or_else(|| json_field(&text, "Message"))
+            .or_else(|| json_field(&text, "errorMessage"))
             .unwrap_or_default();
         Err(Refused { status, code, message }.into())
     }
@@ -239,6 +241,24 @@ impl S3Client {
         let response = Self::expect_success(response).await?;
         let bytes = response.into_body().collect().await?.to_bytes();
         serde_json::from_slice(&bytes).with_context(|| format!("{op}: answer is not JSON"))
+    }
+
+    /// A JSON POST to `path` signed for `service` with this client's credentials (the XKS proxy
+    /// API: `kms-xks-proxy`, with the XKS credentials).
+    pub async fn post_json(
+        &self,
+        service: &str,
+        path: &str,
+        request: &serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
+        let body = Bytes::from(serde_json::to_vec(request)?);
+        let hash = sealbox_auth::hex_sha256(&body);
+        let headers = [("content-type", "application/json")];
+        let len = body.len() as u64;
+        let response = self.send(service, "POST", path, "", &headers, &hash, bytes_body(body), len).await?;
+        let response = Self::expect_success(response).await?;
+        let bytes = response.into_body().collect().await?.to_bytes();
+        serde_json::from_slice(&bytes).with_context(|| format!("POST {path}: answer is not JSON"))
     }
 
     /// GET without signing (health probes).

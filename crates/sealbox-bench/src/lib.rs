@@ -16,6 +16,7 @@ mod measure;
 mod opts;
 mod report;
 mod server;
+mod xks;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -80,6 +81,9 @@ async fn run_against(opts: &BenchOpts, server: &ServerUnderTest, started: Instan
         Vec::new()
     });
 
+    let xks_calls = opts.xks_calls.unwrap_or(if opts.quick { 400 } else { 2000 });
+    let (xks_latency, xks_note, xks_key) = measure_xks(opts, server, xks_calls).await;
+
     let big_size = if opts.quick { opts.big_size.min(256 << 20) } else { opts.big_size };
     let (big_object, big_object_note) = if big_size == 0 {
         (None, Some("skipped (--big-size 0)".to_owned()))
@@ -98,9 +102,12 @@ async fn run_against(opts: &BenchOpts, server: &ServerUnderTest, started: Instan
     if let Err(e) = client.delete_bucket(&bucket).await {
         eprintln!("could not delete bucket {bucket}: {e:#}");
     }
-    if let (Some(arn), false) = (&kms_key, server.spawned) {
+    if !server.spawned {
         // A running server keeps its keys: schedule ours for deletion (7 days is the minimum).
-        let _ = client.kms("ScheduleKeyDeletion", &serde_json::json!({ "KeyId": arn, "PendingWindowInDays": 7 })).await;
+        for arn in [&kms_key, &xks_key].into_iter().flatten() {
+            let request = serde_json::json!({ "KeyId": arn, "PendingWindowInDays": 7 });
+            let _ = client.kms("ScheduleKeyDeletion", &request).await;
+        }
     }
     Ok(Report {
         quick: opts.quick,
@@ -113,6 +120,8 @@ async fn run_against(opts: &BenchOpts, server: &ServerUnderTest, started: Instan
         kms,
         kms_in_process,
         kms_note,
+        xks: xks_latency,
+        xks_note,
         big_object,
         big_object_note,
         total_secs: started.elapsed().as_secs_f64(),
@@ -128,6 +137,36 @@ async fn create_kms_key(client: &client::S3Client) -> (Option<String>, Option<St
             None => (None, Some("CreateKey answered without KeyMetadata.Arn".into())),
         },
         Err(e) => (None, Some(format!("CreateKey failed ({e:#}); SSE-KMS modes use the default key"))),
+    }
+}
+
+/// The XKS section: a tagged key, then Encrypt latency at 16 clients with the XKS credentials.
+/// Returns the numbers, or why there are none, and the key made (to clean up).
+async fn measure_xks(
+    opts: &BenchOpts,
+    server: &ServerUnderTest,
+    calls: usize,
+) -> (Option<xks::XksLatency>, Option<String>, Option<String>) {
+    if calls == 0 {
+        return (None, Some("skipped (--xks-calls 0)".into()), None);
+    }
+    let Some((id, secret, uri_path)) = &server.xks else {
+        return (None, Some("n/a: pass --xks-access-key and --xks-secret-key for an --endpoint server".into()), None);
+    };
+    let endpoint = server.client.endpoint().to_owned();
+    let client = match client::S3Client::new(&endpoint, id, secret.expose(), &opts.region) {
+        Ok(c) => c,
+        Err(e) => return (None, Some(format!("n/a: {e:#}")), None),
+    };
+    let (key_id, arn) = match xks::create_xks_key(&server.client).await {
+        Ok(k) => k,
+        Err(e) => return (None, Some(format!("n/a: could not make a key for XKS: {e:#}")), None),
+    };
+    eprintln!("XKS Encrypt latency: {calls} calls, {} clients", xks::CLIENTS);
+    let target = Arc::new(xks::XksTarget { client, uri_path: uri_path.clone() });
+    match xks::measure_encrypt(&target, &key_id, calls).await {
+        Ok(l) => (Some(l), None, Some(arn)),
+        Err(e) => (None, Some(format!("n/a: {e:#}")), Some(arn)),
     }
 }
 

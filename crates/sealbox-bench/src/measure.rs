@@ -71,7 +71,7 @@ fn next_ids(n: usize) -> u64 {
 }
 
 /// Runs `f(0..count)` on `concurrency` tasks; returns the wall time. The first error stops it.
-async fn in_parallel<F, Fut>(count: usize, concurrency: usize, f: F) -> anyhow::Result<f64>
+pub(crate) async fn in_parallel<F, Fut>(count: usize, concurrency: usize, f: F) -> anyhow::Result<f64>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = anyhow::Result<()>> + Send + 'static,

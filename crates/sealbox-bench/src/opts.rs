@@ -54,6 +54,19 @@ pub struct BenchOpts {
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// XKS proxy API Encrypt calls timed at 16 concurrent clients (default 2000, 400 with
+    /// --quick; 0 skips). A server the bench starts gets fresh XKS credentials.
+    #[arg(long)]
+    pub xks_calls: Option<usize>,
+    /// XKS access key id of the --endpoint server (not an IAM key).
+    #[arg(long, env = "SEALBOX_BENCH_XKS_ACCESS_KEY", requires = "xks_secret_key")]
+    pub xks_access_key: Option<String>,
+    /// XKS secret access key of the --endpoint server (never shown by `Debug`).
+    #[arg(long, env = "SEALBOX_BENCH_XKS_SECRET_KEY", hide_env_values = true, requires = "xks_access_key")]
+    pub xks_secret_key: Option<sealbox_auth::SecretAccessKey>,
+    /// `--xks-path-prefix` of the --endpoint server (the XKS API is at PREFIX/kms/xks/v1).
+    #[arg(long, default_value = "")]
+    pub xks_path_prefix: String,
 }
 
 /// How objects are encrypted, by the request headers that ask for it (AWS contract C).

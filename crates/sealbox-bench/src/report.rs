@@ -8,6 +8,7 @@ use crate::disk::RawDisk;
 use crate::measure::{BigObject, Cell, KmsRate, ModeResult, Rate};
 use crate::opts::format_size;
 use crate::server::Memory;
+use crate::xks::XksLatency;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -23,6 +24,9 @@ pub struct Report {
     /// The key service library called directly, one core (no HTTP, no SigV4).
     pub kms_in_process: Vec<KmsRate>,
     pub kms_note: Option<String>,
+    /// XKS proxy API Encrypt latency at 16 clients.
+    pub xks: Option<XksLatency>,
+    pub xks_note: Option<String>,
     pub big_object: Option<BigObject>,
     pub big_object_note: Option<String>,
     pub total_secs: f64,
@@ -159,6 +163,28 @@ impl Report {
         }
         if let Some(note) = &self.kms_note {
             let _ = writeln!(out, "\nKMS: {note}");
+        }
+        if let Some(x) = &self.xks {
+            let _ = writeln!(
+                out,
+                "\n## XKS proxy API latency ({} clients)\n\n| operation | calls | p50 | p99 | max | ops/s | budget |\n|---|---|---|---|---|---|---|",
+                x.clients
+            );
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {} | {:.0} ms: p99 {} |",
+                x.operation,
+                x.calls,
+                x.p50_ms,
+                x.p99_ms,
+                x.max_ms,
+                rate(x.ops_s),
+                x.budget_ms,
+                if x.within_budget() { "within" } else { "OVER" }
+            );
+        }
+        if let Some(note) = &self.xks_note {
+            let _ = writeln!(out, "\nXKS: {note}");
         }
         let _ = writeln!(out, "\n## Big object (streamed both ways; server memory)\n");
         if let Some(b) = &self.big_object {

@@ -20,6 +20,8 @@ pub struct ServerUnderTest {
     pub data_dir: PathBuf,
     /// True when the bench started it.
     pub spawned: bool,
+    /// XKS credentials (access key id, secret) and `XksProxyUriPath`, when known.
+    pub xks: Option<(String, sealbox_auth::SecretAccessKey, String)>,
     child: Option<Child>,
     _temp: Option<tempfile::TempDir>,
 }
@@ -35,11 +37,17 @@ impl ServerUnderTest {
                 anyhow::bail!("--endpoint needs --access-key and --secret-key");
             };
             let client = S3Client::new(endpoint, ak, sk.expose(), &opts.region)?;
+            let uri_path = format!("/{}/kms/xks/v1", opts.xks_path_prefix.trim_matches('/')).replace("//", "/");
+            let xks = match (&opts.xks_access_key, &opts.xks_secret_key) {
+                (Some(id), Some(secret)) => Some((id.clone(), secret.clone(), uri_path)),
+                _ => None,
+            };
             return Ok(Self {
                 client,
                 pid: opts.server_pid,
                 data_dir: work_dir,
                 spawned: false,
+                xks,
                 child: None,
                 _temp: None,
             });
@@ -60,6 +68,12 @@ impl ServerUnderTest {
         let log_path = temp.path().join("server.log");
         let port = free_port()?;
         let log = std::fs::File::create(&log_path)?;
+        let (xks_id, xks_secret) = crate::xks::fresh_credentials()?;
+        let xks_file = temp.path().join("xks-credentials.toml");
+        write_private(
+            &xks_file,
+            &format!("[[credential]]\naccess_key_id = \"{xks_id}\"\nsecret_access_key = \"{xks_secret}\"\n"),
+        )?;
         let child = Command::new(server_bin)
             .arg("serve")
             .arg("--data")
@@ -67,6 +81,10 @@ impl ServerUnderTest {
             .args(["--listen", &format!("127.0.0.1:{port}"), "--region", region])
             // SSE-C keys would otherwise be refused over plain HTTP; this is loopback only.
             .arg("--insecure-allow-sse-c-over-http")
+            // The XKS proxy API, over the same loopback HTTP (so no TLS in its latency either).
+            .arg("--xks-credentials")
+            .arg(&xks_file)
+            .arg("--insecure-allow-xks-over-http")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -78,6 +96,7 @@ impl ServerUnderTest {
             pid: Some(pid),
             data_dir: data_dir.clone(),
             spawned: true,
+            xks: Some((xks_id, sealbox_auth::SecretAccessKey::new(xks_secret), "/kms/xks/v1".to_owned())),
             child: Some(child),
             _temp: None,
         };
@@ -138,6 +157,15 @@ impl Drop for ServerUnderTest {
             let _ = child.wait();
         }
     }
+}
+
+/// Writes a file only its owner can read (the server refuses XKS credentials others can).
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(contents.as_bytes())?;
+    Ok(())
 }
 
 fn free_port() -> anyhow::Result<u16> {

@@ -15,6 +15,9 @@ use sealbox_auth::{SecretAccessKey, SignedRequest, EMPTY_SHA256};
 
 const AK: &str = "AKSTUB";
 const SK: &str = "stub-secret";
+/// The XKS credentials: a different key pair, accepted only for `kms-xks-proxy`.
+const XKS_AK: &str = "XKSSTUBACCESSKEYID234567";
+const XKS_SK: &str = "c3R1Yi14a3Mtc2VjcmV0LXN0dWIteGtzLXNlY3JldCE=";
 
 #[derive(Default)]
 struct Stub {
@@ -22,6 +25,7 @@ struct Stub {
     objects: Mutex<HashMap<String, (Vec<u8>, u64)>>,
     verified: AtomicUsize,
     refused: AtomicUsize,
+    xks_encrypts: AtomicUsize,
 }
 
 type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
@@ -45,7 +49,10 @@ fn check_signature(stub: &Stub, parts: &http::request::Parts, service: &str, bod
         headers: &headers,
         body_sha256_hex: body_hash,
     };
-    let lookup = |id: &str| (id == AK).then(|| SecretAccessKey::new(SK));
+    let lookup = |id: &str| match service {
+        "kms-xks-proxy" => (id == XKS_AK).then(|| SecretAccessKey::new(XKS_SK)),
+        _ => (id == AK).then(|| SecretAccessKey::new(SK)),
+    };
     let expected =
         if service == "s3" { sealbox_auth::Expected::s3() } else { sealbox_auth::Expected::signed_body(service) };
     let ok = sealbox_auth::verify(&request, lookup, time::OffsetDateTime::now_utc(), expected).is_ok();
@@ -56,6 +63,15 @@ fn check_signature(stub: &Stub, parts: &http::request::Parts, service: &str, bod
 
 async fn handle(stub: Arc<Stub>, req: http::Request<Incoming>) -> Result<http::Response<Body>, Infallible> {
     let (parts, mut body) = req.into_parts();
+    if parts.uri.path().starts_with("/kms/xks/v1/keys/stub/") {
+        let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        if !check_signature(&stub, &parts, "kms-xks-proxy", &sealbox_auth::hex_sha256(&bytes)) {
+            return Ok(reply(401, r#"{"errorName":"AuthenticationFailedException"}"#));
+        }
+        stub.xks_encrypts.fetch_add(1, Ordering::Relaxed);
+        let sealed = r#"{"ciphertext":"AAAA","ciphertextMetadata":"AQ==","initializationVector":"AAAAAAAAAAAAAAAA","authenticationTag":"AAAAAAAAAAAAAAAAAAAAAA==","ciphertextDataIntegrityValue":"AAAA"}"#;
+        return Ok(reply(200, sealed));
+    }
     if let Some(target) = header(&parts, "x-amz-target") {
         let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
         if !check_signature(&stub, &parts, "kms", &sealbox_auth::hex_sha256(&bytes)) {
@@ -192,6 +208,10 @@ async fn quick_run_against_a_stub_server() {
         disk_size: Some(4 << 20),
         region: "us-east-1".into(),
         json: Some(json.clone()),
+        xks_calls: Some(64),
+        xks_access_key: Some(XKS_AK.into()),
+        xks_secret_key: Some(SecretAccessKey::new(XKS_SK)),
+        xks_path_prefix: String::new(),
     };
     sealbox_bench::run(opts).await.unwrap();
 
@@ -214,6 +234,11 @@ async fn quick_run_against_a_stub_server() {
     let in_process = report["kms_in_process"].as_array().unwrap();
     assert_eq!(in_process.len(), 2, "GenerateDataKey and Decrypt, one core");
     assert!(in_process.iter().all(|r| r["ops_s"].as_f64().unwrap() > 0.0), "{in_process:?}");
+    let xks = &report["xks"];
+    assert_eq!((xks["clients"].as_u64(), xks["calls"].as_u64()), (Some(16), Some(64)), "{xks}");
+    assert!(xks["p99_ms"].as_f64().unwrap() >= xks["p50_ms"].as_f64().unwrap(), "{xks}");
+    assert_eq!(xks["budget_ms"], 250.0);
+    assert_eq!(stub.xks_encrypts.load(Ordering::Relaxed), 64 + 16, "the calls and the warm-up, all signed for XKS");
     assert_eq!(report["big_object"]["size"], 3 << 20);
     assert!(report["big_object"]["peak_rss"].is_null(), "no pid, no memory reading");
 }

@@ -56,8 +56,14 @@ impl MaterialKey {
     }
 
     fn blob_key(&self, salt: &[u8]) -> Result<LessSafeKey, KmsError> {
-        let info = [BLOB_KEY_INFO, salt];
-        let okm = self.prk.expand(&info, &AES_256_GCM).map_err(|_| KmsError::Internal("HKDF expand".into()))?;
+        self.derived_key(&[BLOB_KEY_INFO, salt])
+    }
+
+    /// An AES-256-GCM key HKDF-expanded from this version's PRK with `info`. Every user of the
+    /// material derives under its own info prefix (blobs: `BLOB_KEY_INFO`; XKS: `xks.rs`), so
+    /// keys for different purposes are independent.
+    pub(crate) fn derived_key(&self, info: &[&[u8]]) -> Result<LessSafeKey, KmsError> {
+        let okm = self.prk.expand(info, &AES_256_GCM).map_err(|_| KmsError::Internal("HKDF expand".into()))?;
         Ok(LessSafeKey::new(UnboundKey::from(okm)))
     }
 }

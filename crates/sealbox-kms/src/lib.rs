@@ -13,12 +13,15 @@
 //!   JSON out) — no HTTP here: the server verifies SigV4 and routes `TrentService.*` to it.
 //! - The S3 layer calls [`Kms::generate_data_key`] / [`Kms::decrypt_data_key`] (SSE-KMS) and
 //!   [`Kms::generate_sse_s3_key`] / [`Kms::decrypt_sse_s3_key`] (SSE-S3, a hidden service key).
+//! - [`xks::handle`] speaks the AWS KMS External Key Store proxy API (XKS) for keys tagged
+//!   `sealbox:xks` = `true` — again no HTTP: the server checks SigV4 (`kms-xks-proxy`) first.
 //! - Time comes from a [`Clock`] so rotation and deletion windows are testable without sleeping.
 //!
 //! This crate must never: store key material unwrapped, log or return material except as the
-//! Plaintext of GenerateDataKey/GenerateDataKeyPair/Decrypt, or let a ciphertext decrypt under
-//! another context, key or material version. Start reading at `kms.rs`; the blob format (and the only code choosing keys
-//! and nonces for blobs) is `blob.rs`; docs/key-hierarchy.md explains the whole hierarchy, and
+//! Plaintext of GenerateDataKey/GenerateDataKeyPair/Decrypt (and XKS Decrypt), or let a ciphertext
+//! decrypt under another context, key or material version. Start reading at `kms.rs`; the blob
+//! format (and the only code choosing keys and nonces for blobs) is `blob.rs`, the XKS
+//! ciphertext's is `xks/cipher.rs`; docs/key-hierarchy.md explains the whole hierarchy, and
 //! WIRE.md lists what clients see on the wire.
 
 pub mod api;
@@ -34,6 +37,7 @@ mod kms;
 mod root;
 pub mod spec;
 mod store;
+pub mod xks;
 
 pub use clock::{Clock, FakeClock, OffsetClock, SystemClock};
 pub use error::KmsError;

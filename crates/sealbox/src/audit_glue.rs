@@ -237,11 +237,13 @@ fn is_refusal(code: &str) -> bool {
             | "ExpiredTokenException"
             | "InvalidToken"
             | "MissingSecurityHeader"
+            | "AuthenticationFailedException"
     )
 }
 
-/// The error code and message of an error response (JSON `__type`/`message`, or XML
-/// `<Code>`/`<Message>`); `None` for a success or a body that is not an in-memory error.
+/// The error code and message of an error response (JSON `__type`/`message`, XKS's
+/// `errorName`/`errorMessage`, or XML `<Code>`/`<Message>`); `None` for a success or a body that
+/// is not an in-memory error.
 fn error_of(resp: &Response<Body>) -> Option<(String, String)> {
     if !resp.status().is_client_error() {
         return None;
@@ -251,9 +253,13 @@ fn error_of(resp: &Response<Body>) -> Option<(String, String)> {
         return None;
     }
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
-        let code = v["__type"].as_str().or_else(|| v["Code"].as_str())?;
+        let code = v["__type"].as_str().or_else(|| v["Code"].as_str()).or_else(|| v["errorName"].as_str())?;
         let code = code.rsplit('#').next().unwrap_or(code);
-        let message = v["message"].as_str().or_else(|| v["Message"].as_str()).unwrap_or("");
+        let message = v["message"]
+            .as_str()
+            .or_else(|| v["Message"].as_str())
+            .or_else(|| v["errorMessage"].as_str())
+            .unwrap_or("");
         return Some((code.to_owned(), message.to_owned()));
     }
     let text = std::str::from_utf8(&bytes).ok()?;
@@ -388,6 +394,12 @@ mod tests {
             .body(Body::from(r#"{"__type":"InvalidSignatureException","message":"bad"}"#.to_owned()))
             .unwrap();
         assert_eq!(error_of(&json), Some(("InvalidSignatureException".into(), "bad".into())));
+        let xks = Response::builder()
+            .status(401)
+            .body(Body::from(r#"{"errorName":"AuthenticationFailedException","errorMessage":"m"}"#.to_owned()))
+            .unwrap();
+        assert_eq!(error_of(&xks), Some(("AuthenticationFailedException".into(), "m".into())));
+        assert!(is_refusal("AuthenticationFailedException"));
         let xml = Response::builder()
             .status(403)
             .body(Body::from("<Error><Code>SignatureDoesNotMatch</Code><Message>m</Message></Error>".to_owned()))

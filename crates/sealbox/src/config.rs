@@ -79,6 +79,8 @@ pub struct ServeArgs {
     /// TOML config file with the same keys (data, listen, region, domain, log_format, tls, ...).
     #[arg(long, env = "SEALBOX_CONFIG")]
     pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub xks: crate::xks_config::XksArgs,
 }
 
 /// How the HTTPS listener gets its certificate.
@@ -116,6 +118,12 @@ struct FileConfig {
     blob_grace_secs: Option<u64>,
     orphan_age_secs: Option<u64>,
     restore_delay_secs: Option<u64>,
+    xks_credentials: Option<PathBuf>,
+    xks_path_prefix: Option<String>,
+    xks_client_ca: Option<PathBuf>,
+    xks_client_cn: Option<String>,
+    #[serde(default)]
+    insecure_allow_xks_over_http: bool,
 }
 
 /// The resolved configuration the server runs with.
@@ -143,6 +151,8 @@ pub struct ServerConfig {
     pub restore_delay: std::time::Duration,
     /// Test-only: shift the server's clock (rotation, deletion windows) by this many seconds.
     pub test_clock_offset_secs: i64,
+    /// The XKS proxy API; `None` (off) without `--xks-credentials`.
+    pub xks: Option<crate::xks_config::XksConfig>,
 }
 
 impl ServerConfig {
@@ -171,6 +181,14 @@ impl ServerConfig {
             (None, None, None) => None,
             _ => anyhow::bail!("--tls-cert and --tls-key go together"),
         };
+        let xks_args = crate::xks_config::XksArgs {
+            xks_credentials: args.xks.xks_credentials.or(file.xks_credentials),
+            xks_path_prefix: args.xks.xks_path_prefix.or(file.xks_path_prefix),
+            xks_client_ca: args.xks.xks_client_ca.or(file.xks_client_ca),
+            xks_client_cn: args.xks.xks_client_cn.or(file.xks_client_cn),
+            insecure_allow_xks_over_http: args.xks.insecure_allow_xks_over_http || file.insecure_allow_xks_over_http,
+        };
+        let xks = crate::xks_config::XksConfig::resolve(xks_args, tls.is_some())?;
         let http_enabled = !(args.no_http || file.no_http);
         if !http_enabled && tls.is_none() {
             anyhow::bail!("--no-http needs TLS (--tls auto or --tls-cert/--tls-key)");
@@ -208,6 +226,7 @@ impl ServerConfig {
             domains,
             json_logs,
             test_clock_offset_secs,
+            xks,
         })
     }
 }

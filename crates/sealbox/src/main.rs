@@ -19,6 +19,9 @@ mod s3_actions;
 mod serve;
 mod signing;
 mod tls;
+mod xks_config;
+mod xks_glue;
+mod xks_tls;
 
 use clap::{Parser, Subcommand};
 

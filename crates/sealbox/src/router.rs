@@ -18,6 +18,8 @@ use s3s::{Body, HttpError};
 pub struct Peer {
     pub addr: SocketAddr,
     pub is_tls: bool,
+    /// The TLS client presented a certificate the XKS client verifier accepted (`xks_tls.rs`).
+    pub client_cert: bool,
 }
 
 #[derive(Clone)]
@@ -45,6 +47,8 @@ pub struct RouterState {
     pub unknown_length_budget: UnknownLengthBudget,
     /// Base domains of virtual-hosted-style requests (`--domain`).
     pub domains: Vec<String>,
+    /// The XKS proxy API, when `--xks-credentials` is set (`xks_glue.rs`).
+    pub xks: Option<Arc<crate::xks_glue::XksState>>,
 }
 
 impl Router {
@@ -132,6 +136,11 @@ impl hyper::service::Service<Request<Incoming>> for Router {
         if req.method() == http::Method::GET && path == "/metrics" && req.uri().query().is_none() {
             let resp = metrics_response(&self.state.metrics);
             return Box::pin(async move { Ok::<_, HttpError>(resp) });
+        }
+        if let Some(route) = crate::xks_glue::route(self.state.xks.as_ref(), &req) {
+            let (state, peer, name, facts) = (self.state.clone(), self.peer, route.name().to_owned(), self.facts(&req));
+            let handler = crate::xks_glue::handle(state, peer, req, route);
+            return self.audit_refusals(facts, sealbox_audit::EventSource::Xks, Some(name), handler);
         }
         if let Some(op) = req
             .headers()

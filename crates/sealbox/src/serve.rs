@@ -350,6 +350,10 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     if !cfg.domains.is_empty() {
         builder.set_host(s3s::host::MultiDomain::new(&cfg.domains).context("invalid --domain")?);
     }
+    let xks = match &cfg.xks {
+        Some(c) => Some(Arc::new(crate::xks_glue::XksState::new(c).context("while loading the XKS credentials")?)),
+        None => None,
+    };
     let state = Arc::new(RouterState {
         ready: AtomicBool::new(false),
         metrics: Default::default(),
@@ -363,7 +367,13 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         audit_data_events: cfg.audit_data_events,
         unknown_length_budget: crate::router::UnknownLengthBudget::new(cfg.body_idle_timeout),
         domains: cfg.domains.clone(),
+        xks: xks.clone(),
     });
+    if let Some(xks) = &xks {
+        let collector = xks.clone();
+        state.metrics.add_collector(Box::new(move |out: &mut String| collector.render_metrics(out)));
+        tokio::spawn(crate::xks_glue::reload_on_sighup(xks.clone()));
+    }
     {
         let (enc, audit, integrity_failures, metadata_failures) =
             (enc.clone(), audit.clone(), integrity_failures.clone(), metadata_failures.clone());
@@ -416,7 +426,11 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
                 TlsSource::Files { cert, key } => tls::TlsFiles { cert: cert.clone(), key: key.clone(), ca: None },
             };
             let resolver = Arc::new(tls::ReloadingResolver::new(files.clone())?);
-            let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(resolver.clone())?);
+            let client_auth = match cfg.xks.as_ref().and_then(|x| x.client_ca.as_ref().map(|ca| (ca, x))) {
+                Some((ca, x)) => Some(crate::xks_tls::client_verifier(ca, x.client_cn.as_deref())?),
+                None => None,
+            };
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(resolver.clone(), client_auth)?);
             let listener =
                 TcpListener::bind(cfg.listen_tls).await.with_context(|| format!("while binding {}", cfg.listen_tls))?;
             tokio::spawn(reload_on_sighup(resolver));
@@ -427,6 +441,19 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     let http_addr = http.as_ref().map(|l| l.local_addr()).transpose()?;
     let tls_addr = tls.as_ref().map(|(l, _, f)| l.local_addr().map(|a| (a, f.clone()))).transpose()?;
     print_banner(&cfg, http_addr, tls_addr.as_ref(), &creds, origin);
+    if let (Some(x), Some(xks)) = (&cfg.xks, &xks) {
+        let endpoint = match (tls_addr.as_ref(), http_addr) {
+            (Some((a, _)), _) => format!("https://{a}"),
+            (None, Some(a)) => format!("http://{a}"),
+            (None, None) => String::new(),
+        };
+        println!("XKS proxy API: endpoint {endpoint}, XksProxyUriPath {}", xks.api_root());
+        println!(
+            "  credentials from {}{}",
+            x.credentials.display(),
+            if x.client_ca.is_some() { ", client certificates required (mTLS)" } else { "" }
+        );
+    }
     print_audit_key(&cfg, &audit_key);
     state.ready.store(true, Ordering::Release);
 
@@ -688,9 +715,9 @@ async fn accept_loop(
             _ = stop.cancelled() => break,
         };
         let _ = socket.set_nodelay(true);
-        let svc = router.for_connection(Peer { addr, is_tls: tls.is_some() });
         match &tls {
             None => {
+                let svc = router.for_connection(Peer { addr, is_tls: false, client_cert: false });
                 let conn = graceful.watch(http.serve_connection(TokioIo::new(socket), svc).into_owned());
                 tokio::spawn(async move {
                     // The permit lives as long as the connection: that is the connection limit.
@@ -705,6 +732,7 @@ async fn accept_loop(
                 let http = http.clone();
                 let limits_header_timeout = limits.header_timeout;
                 let graceful = graceful.clone();
+                let router = router.clone();
                 tokio::spawn(async move {
                     let _permit = permit;
                     let stream = match tokio::time::timeout(limits_header_timeout, acceptor.accept(socket)).await {
@@ -712,6 +740,9 @@ async fn accept_loop(
                         Ok(Err(err)) => return tracing::debug!(%err, %addr, "TLS handshake failed"),
                         Err(_) => return tracing::debug!(%addr, "TLS handshake timed out"),
                     };
+                    // Certificates are only ever accepted by the XKS client verifier (mTLS).
+                    let client_cert = stream.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty());
+                    let svc = router.for_connection(Peer { addr, is_tls: true, client_cert });
                     let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), svc).into_owned());
                     if let Err(err) = conn.await {
                         tracing::debug!(%err, "connection ended with an error");

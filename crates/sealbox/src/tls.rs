@@ -64,13 +64,20 @@ impl ResolvesServerCert for ReloadingResolver {
     }
 }
 
-pub fn server_config(resolver: Arc<ReloadingResolver>) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+/// `client_auth`: the XKS client certificate verifier (`xks_tls.rs`), when mTLS is configured.
+pub fn server_config(
+    resolver: Arc<ReloadingResolver>,
+    client_auth: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
-        .with_no_client_auth()
-        .with_cert_resolver(resolver);
+        .context("TLS protocol versions")?;
+    let builder = match client_auth {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let mut cfg = builder.with_cert_resolver(resolver);
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
 }
