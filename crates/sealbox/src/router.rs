@@ -177,10 +177,12 @@ impl hyper::service::Service<Request<Incoming>> for Router {
         // One id per S3 request: the x-amz-request-id header, the RequestId of an error body and
         // the audit record's requestID.
         let rid = new_request_id();
+        let waits_for_continue = expects_continue(req.headers());
         sigv2_bucket_path(&mut req, &self.state.domains);
         // s3s verifies only the headers a request names as signed: refuse the rest first.
         if let Some(mut refusal) = crate::signing::check_s3_envelope(&req, &self.state.region, &rid) {
             set_request_ids(&mut refusal, &rid);
+            close_if_body_unsent(&mut refusal, waits_for_continue);
             let status = refusal.status().as_u16();
             self.state.metrics.record("s3", "Unknown", status, std::time::Duration::ZERO, 0, 0);
             let facts = self.facts(&req);
@@ -209,6 +211,7 @@ impl hyper::service::Service<Request<Incoming>> for Router {
                 Err(refusal) => {
                     let mut resp = refusal;
                     set_request_ids(&mut resp, &rid);
+                    close_if_body_unsent(&mut resp, waits_for_continue);
                     fill_error_message(&mut resp, &rid);
                     state.metrics.record("s3", "Unknown", resp.status().as_u16(), started.elapsed(), 0, 0);
                     return Ok(resp);
@@ -219,6 +222,7 @@ impl hyper::service::Service<Request<Incoming>> for Router {
                 apply_wire_fix(&mut resp, fix);
             }
             set_request_ids(&mut resp, &rid);
+            close_if_body_unsent(&mut resp, waits_for_continue);
             fill_error_message(&mut resp, &rid);
             let op = slot.0.get().map(String::as_str).unwrap_or("Unknown");
             state.metrics.record(
@@ -356,6 +360,23 @@ fn is_path_style(headers: &http::HeaderMap, domains: &[String]) -> bool {
     name.parse::<std::net::IpAddr>().is_ok()
         || name.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok()
         || domains.iter().any(|d| d.eq_ignore_ascii_case(name))
+}
+
+/// `Expect: 100-continue`: the client sends its body only after a `100 Continue`.
+fn expects_continue(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"))
+}
+
+/// A client waiting on `Expect: 100-continue` that gets an error instead sends no body (botocore,
+/// curl); the server cannot tell whether bytes that follow are that body or the next request, so
+/// the connection ends with the answer (`Connection: close`) instead of being read on.
+fn close_if_body_unsent(resp: &mut Response<Body>, waits_for_continue: bool) {
+    if waits_for_continue && (resp.status().is_client_error() || resp.status().is_server_error()) {
+        resp.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    }
 }
 
 /// An S3 request id as AWS shapes them: 16 upper-case hex digits.
