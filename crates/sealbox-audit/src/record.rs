@@ -40,6 +40,8 @@ pub enum EventSource {
     Sealbox,
     /// The AWS KMS External Key Store proxy API (calls AWS KMS makes with the XKS credentials).
     Xks,
+    /// Web console sign-in and sign-out (`ConsoleLogin`), as AWS sign-in reports them.
+    Signin,
 }
 
 impl EventSource {
@@ -51,6 +53,7 @@ impl EventSource {
             EventSource::CloudTrail => "cloudtrail.amazonaws.com",
             EventSource::Sealbox => "sealbox.local",
             EventSource::Xks => "kms-xks-proxy.sealbox.local",
+            EventSource::Signin => "signin.amazonaws.com",
         }
     }
 
@@ -58,7 +61,7 @@ impl EventSource {
     fn access_denied_code(self) -> &'static str {
         match self {
             EventSource::Kms | EventSource::CloudTrail | EventSource::Xks => "AccessDeniedException",
-            EventSource::S3 | EventSource::Iam | EventSource::Sealbox => "AccessDenied",
+            EventSource::S3 | EventSource::Iam | EventSource::Sealbox | EventSource::Signin => "AccessDenied",
         }
     }
 }

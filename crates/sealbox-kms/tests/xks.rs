@@ -2,33 +2,15 @@
 //! served, round trips with AAD and metadata, rotation, key states, tampering, every validation
 //! error, CDIV, health. The server adds only HTTP, SigV4, mTLS and auditing on top.
 
-use std::sync::Arc;
-
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use sealbox_kms::api::handle as kms_handle;
 use sealbox_kms::xks::{self, XksOperation};
-use sealbox_kms::{Caller, FakeClock, Kms, KmsConfig, KmsError, RootKey};
+use sealbox_kms::Caller;
 use serde_json::{json, Value};
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    kms: Kms,
-    clock: Arc<FakeClock>,
-}
-
-fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(FakeClock::at(1_800_000_000));
-    let root = RootKey::load_or_create_file(&dir.path().join("root.key")).unwrap();
-    let config = KmsConfig { account_id: "000000000000".into(), region: "us-east-1".into() };
-    let kms = Kms::open(&dir.path().join("kms.db"), root, clock.clone(), config).unwrap();
-    Fixture { _dir: dir, kms, clock }
-}
-
-fn allow(_: &str, _: &str, _: Option<&sealbox_kms::KeyRecord>) -> Result<(), KmsError> {
-    Ok(())
-}
+mod common;
+use common::{allow, fixture, Fixture};
 
 /// A KMS API call (to create, tag, disable, rotate keys as a user would).
 fn kms(f: &Fixture, op: &str, body: Value) -> Value {

@@ -22,6 +22,53 @@ pub enum MigrateCommand {
     Rewrap(RewrapArgs),
 }
 
+/// `sealbox migrate SRC DST [copy options]` (the short form of `migrate copy`) or
+/// `sealbox migrate <subcommand> ...`. Parsed by hand from clap's matches: clap's derive cannot
+/// tell an `Option` of [`CopyArgs`] apart from its absence (it flattens more options).
+#[derive(Debug, Clone)]
+pub struct MigrateArgs {
+    pub command: Option<MigrateCommand>,
+    /// `SRC DST` with no subcommand: the same as `migrate copy SRC DST`.
+    pub copy: Option<CopyArgs>,
+}
+
+impl MigrateArgs {
+    /// The subcommand to run: the one named, or `copy` for the short form.
+    pub fn into_command(self) -> Option<MigrateCommand> {
+        self.command.or(self.copy.map(MigrateCommand::Copy))
+    }
+}
+
+impl clap::FromArgMatches for MigrateArgs {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        Self::from_arg_matches_mut(&mut matches.clone())
+    }
+
+    fn from_arg_matches_mut(matches: &mut clap::ArgMatches) -> Result<Self, clap::Error> {
+        if matches.subcommand_name().is_some() {
+            Ok(Self { command: Some(MigrateCommand::from_arg_matches_mut(matches)?), copy: None })
+        } else {
+            Ok(Self { command: None, copy: Some(CopyArgs::from_arg_matches_mut(matches)?) })
+        }
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl clap::Args for MigrateArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        let cmd = CopyArgs::augment_args(MigrateCommand::augment_subcommands(cmd));
+        cmd.args_conflicts_with_subcommands(true).subcommand_negates_reqs(true)
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
 /// Where the source and destination endpoints are and which credentials they take.
 /// Anything not given comes from the usual AWS chain: AWS_* variables, ~/.aws/config and
 /// ~/.aws/credentials (AWS_ENDPOINT_URL is honoured too).
@@ -220,4 +267,51 @@ pub struct ReencryptArgs {
 pub struct RewrapArgs {
     /// s3://bucket[/prefix].
     pub target: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Top,
+    }
+
+    #[derive(Debug, clap::Subcommand)]
+    enum Top {
+        Migrate(MigrateArgs),
+    }
+
+    fn parse(args: &[&str]) -> Result<Option<MigrateCommand>, clap::Error> {
+        let cli = Cli::try_parse_from(std::iter::once("sealbox").chain(args.iter().copied()))?;
+        let Top::Migrate(m) = cli.command;
+        Ok(m.into_command())
+    }
+
+    #[test]
+    fn short_form_is_copy() {
+        let Some(MigrateCommand::Copy(c)) = parse(&["migrate", "./dir", "s3://b/p", "--kms-key", "alias/x"]).unwrap()
+        else {
+            panic!("not a copy")
+        };
+        assert_eq!((c.src.as_str(), c.dst.as_str(), c.kms_key.as_deref()), ("./dir", "s3://b/p", Some("alias/x")));
+        let Some(MigrateCommand::Copy(long)) = parse(&["migrate", "copy", "./dir", "s3://b/p"]).unwrap() else {
+            panic!("not a copy")
+        };
+        assert_eq!((long.src.as_str(), long.dst.as_str()), ("./dir", "s3://b/p"));
+    }
+
+    #[test]
+    fn subcommands_still_parse_and_short_form_needs_both_locations() {
+        assert!(matches!(
+            parse(&["migrate", "plan", "--plan", "rules.toml", "s3://src"]).unwrap(),
+            Some(MigrateCommand::Plan(_))
+        ));
+        assert!(matches!(parse(&["migrate", "reencrypt", "s3://b"]).unwrap(), Some(MigrateCommand::Reencrypt(_))));
+        assert!(parse(&["migrate", "./only-src"]).is_err());
+        assert!(parse(&["migrate"]).is_err());
+    }
 }

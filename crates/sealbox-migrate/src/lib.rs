@@ -25,8 +25,8 @@ mod reencrypt;
 mod report;
 
 pub use cli::{
-    ApplyArgs, ConnOpts, CopyArgs, DecommissionArgs, MigrateCommand, PlanArgs, ReencryptArgs, RewrapArgs, SseArg,
-    TransferOpts, VerifyMode,
+    ApplyArgs, ConnOpts, CopyArgs, DecommissionArgs, MigrateArgs, MigrateCommand, PlanArgs, ReencryptArgs, RewrapArgs,
+    SseArg, TransferOpts, VerifyMode,
 };
 pub use error::MigrateError;
 

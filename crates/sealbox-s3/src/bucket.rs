@@ -2,6 +2,10 @@
 
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
+
+/// HeadBucket response headers (sealbox extension): objects in the bucket and their plaintext bytes.
+pub const OBJECT_COUNT_HEADER: &str = "x-sealbox-object-count";
+pub const BYTES_USED_HEADER: &str = "x-sealbox-bytes-used";
 use sealbox_store::BucketConfig;
 
 use crate::error::blocking;
@@ -63,7 +67,15 @@ impl SealboxS3 {
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
         self.require_bucket(&req.input.bucket).await?;
-        Ok(S3Response::new(HeadBucketOutput { bucket_region: Some(self.config.region.clone()), ..Default::default() }))
+        let meta = self.meta.clone();
+        let name = req.input.bucket.clone();
+        let (objects, bytes) = blocking(move || meta.bucket_usage(&name)).await?;
+        let mut resp =
+            S3Response::new(HeadBucketOutput { bucket_region: Some(self.config.region.clone()), ..Default::default() });
+        // sealbox extensions (what S3 reports through CloudWatch): the console's bucket list.
+        resp.headers.insert(OBJECT_COUNT_HEADER, http::HeaderValue::from(objects));
+        resp.headers.insert(BYTES_USED_HEADER, http::HeaderValue::from(bytes));
+        Ok(resp)
     }
 
     /// ListBuckets with AWS's paging: `max-buckets` (1..=10000), an opaque `continuation-token`

@@ -1,5 +1,7 @@
 //! GetObject and HeadObject: conditionals, ranges, partNumber, response headers.
 
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 use sealbox_store::ObjectRecord;
@@ -11,7 +13,7 @@ use crate::error::blocking;
 use crate::put::parse_http_date;
 use crate::restore::{check_readable, restore_header};
 use crate::service::{caller_of, seconds, timestamp, SealboxS3};
-use crate::sse::SseEcho;
+use crate::sse::{SealInfo, SseEcho};
 use crate::sse_request::{parse_customer_key, CustomerKey};
 
 /// The byte window a read serves, and what the response says about it.
@@ -309,7 +311,9 @@ impl SealboxS3 {
             restore: restore_header(&rec, now),
             ..Default::default()
         };
-        Ok(S3Response::new(output))
+        let mut resp = S3Response::new(output);
+        self.add_material_version(seal.as_ref(), &mut resp.headers);
+        Ok(resp)
     }
 
     pub(crate) async fn op_head_object(
@@ -378,12 +382,28 @@ impl SealboxS3 {
             ..Default::default()
         };
         // s3s answers HEAD with 200 whatever the output; AWS answers a range (or part) with 206.
-        Ok(match partial {
+        let mut resp = match partial {
             true => crate::service::with_status(output, http::StatusCode::PARTIAL_CONTENT),
             false => S3Response::new(output),
-        })
+        };
+        self.add_material_version(seal.as_ref(), &mut resp.headers);
+        Ok(resp)
+    }
+
+    /// `x-sealbox-kms-key-version`: the material version of the KMS key (or of the SSE-S3
+    /// service key) that wraps the object's data key, as ListKeyRotations numbers them from 1.
+    /// Read from the wrapped key's header: no KMS call (HEAD makes none).
+    fn add_material_version(&self, seal: Option<&SealInfo>, headers: &mut http::HeaderMap) {
+        let Some(info) = seal.filter(|i| !i.is_customer()) else { return };
+        let Some(blob) = info.wrapped_keys.first().and_then(|b| B64.decode(b).ok()) else { return };
+        if let Some(version) = self.enc.keys.material_version(&blob) {
+            headers.insert(KMS_KEY_VERSION_HEADER, http::HeaderValue::from(version));
+        }
     }
 }
+
+/// GET/HEAD response header (sealbox extension): the key material version of the object's data key.
+pub const KMS_KEY_VERSION_HEADER: &str = "x-sealbox-kms-key-version";
 
 /// 416 InvalidPartNumber (not in s3s's list of codes).
 fn invalid_part_number() -> s3s::S3Error {

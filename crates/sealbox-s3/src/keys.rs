@@ -82,4 +82,9 @@ pub trait KeyService: Send + Sync + 'static {
     fn rewrap(&self, blob: &[u8], context: &BTreeMap<String, String>) -> Result<Option<Vec<u8>>, KeyError>;
     /// Resolves a key reference to its key ARN (NotFoundException if none).
     fn resolve_key_arn(&self, key: &str) -> Result<String, KeyError>;
+    /// The key material version a data-key blob was wrapped with (read from the blob, no
+    /// decryption), for the `x-sealbox-kms-key-version` response header; `None` if unknown.
+    fn material_version(&self, _blob: &[u8]) -> Option<u32> {
+        None
+    }
 }

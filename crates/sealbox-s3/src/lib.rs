@@ -35,10 +35,14 @@ mod service;
 mod sse;
 mod sse_request;
 mod tagging;
+mod verify;
 
 pub use body::IntegrityReporter;
+pub use bucket::{BYTES_USED_HEADER, OBJECT_COUNT_HEADER};
+pub use get::KMS_KEY_VERSION_HEADER;
 pub use integrity::MetadataKeys;
 pub use keys::{Caller, GeneratedKey, KeyError, KeyService};
 pub use rewrap::RewrapReport;
 pub use service::{unmodeled_operation, CallerArn, RequestInfo, S3Config, SealboxS3, WireFix};
 pub use sse::Encryption;
+pub use verify::StoredDataReport;

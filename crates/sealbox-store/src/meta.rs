@@ -181,6 +181,17 @@ impl MetaStore {
         rows.into_iter().map(|r| self.verified_bucket(r)).collect()
     }
 
+    /// Objects in a bucket and their plaintext bytes (one indexed scan of the bucket's rows).
+    pub fn bucket_usage(&self, name: &str) -> Result<(u64, u64)> {
+        let conn = self.conn();
+        let (count, bytes): (i64, i64) = conn.query_row(
+            "SELECT count(*), coalesce(sum(size), 0) FROM objects WHERE bucket = ?1",
+            params![name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((count.max(0) as u64, bytes.max(0) as u64))
+    }
+
     pub fn delete_bucket(&self, name: &str) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;

@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use s3s::Body;
 
 use crate::keyservice::{authorize_kms, identity_policies};
@@ -21,7 +20,7 @@ fn request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-async fn read_body(body: Incoming) -> Result<bytes::Bytes, String> {
+async fn read_body(body: Body) -> Result<bytes::Bytes, String> {
     match Limited::new(body, MAX_API_BODY).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) => Err(format!("request body could not be read (limit {MAX_API_BODY} bytes): {e}")),
@@ -130,7 +129,7 @@ async fn kms_call(
 }
 
 /// `POST /` with `X-Amz-Target: TrentService.<op>`.
-pub async fn kms(state: Arc<RouterState>, peer: Option<Peer>, req: Request<Incoming>, op: String) -> Response<Body> {
+pub async fn kms(state: Arc<RouterState>, peer: Option<Peer>, req: Request<Body>, op: String) -> Response<Body> {
     let started = Instant::now();
     let rid = request_id();
     let (parts, body) = req.into_parts();
@@ -264,7 +263,7 @@ async fn iam_call(
 }
 
 /// The IAM query API (form-encoded POST signed for service `iam`).
-pub async fn iam(state: Arc<RouterState>, _peer: Option<Peer>, req: Request<Incoming>) -> Response<Body> {
+pub async fn iam(state: Arc<RouterState>, _peer: Option<Peer>, req: Request<Body>) -> Response<Body> {
     let started = Instant::now();
     let rid = request_id();
     let (parts, body) = req.into_parts();
@@ -289,7 +288,7 @@ pub async fn iam(state: Arc<RouterState>, _peer: Option<Peer>, req: Request<Inco
 
 /// `POST /_sealbox/rewrap?bucket=B[&prefix=P][&rate=N]` (SigV4, service s3, root only): re-wrap
 /// every object's data key under its KMS key's newest material, metadata only.
-pub async fn rewrap(state: Arc<RouterState>, peer: Option<Peer>, req: Request<Incoming>) -> Response<Body> {
+pub async fn rewrap(state: Arc<RouterState>, peer: Option<Peer>, req: Request<Body>) -> Response<Body> {
     let rid = request_id();
     let (parts, body) = req.into_parts();
     let bytes = match read_body(body).await {
@@ -368,7 +367,7 @@ pub async fn rewrap(state: Arc<RouterState>, peer: Option<Peer>, req: Request<In
 /// CloudTrail's `LookupEvents` (JSON 1.1, SigV4 service `cloudtrail`) over the audit trail, so
 /// `aws cloudtrail lookup-events --endpoint-url ...` works. Root, or identity policies allowing
 /// `cloudtrail:LookupEvents`.
-pub async fn lookup_events(state: Arc<RouterState>, req: Request<Incoming>) -> Response<Body> {
+pub async fn lookup_events(state: Arc<RouterState>, req: Request<Body>) -> Response<Body> {
     let rid = request_id();
     let (parts, body) = req.into_parts();
     let bytes = match read_body(body).await {

@@ -76,6 +76,15 @@ pub struct ServeArgs {
     /// read (AWS: hours). Default: 5
     #[arg(long, env = "SEALBOX_RESTORE_DELAY_SECS")]
     pub restore_delay_secs: Option<u64>,
+    /// Do not serve the web console at /console.
+    #[arg(long, env = "SEALBOX_NO_CONSOLE")]
+    pub no_console: bool,
+    /// Seconds a console session may stay unused before it ends. Default: 900
+    #[arg(long, env = "SEALBOX_CONSOLE_IDLE_TIMEOUT_SECS")]
+    pub console_idle_timeout_secs: Option<u64>,
+    /// Seconds a console session lasts at most, used or not. Default: 28800 (8 hours)
+    #[arg(long, env = "SEALBOX_CONSOLE_SESSION_MAX_SECS")]
+    pub console_session_max_secs: Option<u64>,
     /// TOML config file with the same keys (data, listen, region, domain, log_format, tls, ...).
     #[arg(long, env = "SEALBOX_CONFIG")]
     pub config: Option<PathBuf>,
@@ -124,6 +133,10 @@ struct FileConfig {
     xks_client_cn: Option<String>,
     #[serde(default)]
     insecure_allow_xks_over_http: bool,
+    #[serde(default)]
+    no_console: bool,
+    console_idle_timeout_secs: Option<u64>,
+    console_session_max_secs: Option<u64>,
 }
 
 /// The resolved configuration the server runs with.
@@ -153,6 +166,15 @@ pub struct ServerConfig {
     pub test_clock_offset_secs: i64,
     /// The XKS proxy API; `None` (off) without `--xks-credentials`.
     pub xks: Option<crate::xks_config::XksConfig>,
+    /// The web console, and how long its sessions live (`None`: not served).
+    pub console: Option<ConsoleSettings>,
+}
+
+/// Console session lifetimes.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsoleSettings {
+    pub idle_timeout: std::time::Duration,
+    pub session_max: std::time::Duration,
 }
 
 impl ServerConfig {
@@ -193,7 +215,16 @@ impl ServerConfig {
         if !http_enabled && tls.is_none() {
             anyhow::bail!("--no-http needs TLS (--tls auto or --tls-cert/--tls-key)");
         }
+        let console = (!(args.no_console || file.no_console)).then(|| ConsoleSettings {
+            idle_timeout: std::time::Duration::from_secs(
+                args.console_idle_timeout_secs.or(file.console_idle_timeout_secs).unwrap_or(900).max(1),
+            ),
+            session_max: std::time::Duration::from_secs(
+                args.console_session_max_secs.or(file.console_session_max_secs).unwrap_or(8 * 3600).max(1),
+            ),
+        });
         Ok(Self {
+            console,
             max_connections: args.max_connections.or(file.max_connections).unwrap_or(1024).max(1),
             header_timeout: std::time::Duration::from_secs(
                 args.header_timeout_secs.or(file.header_timeout_secs).unwrap_or(30).max(1),

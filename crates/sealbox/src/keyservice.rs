@@ -261,6 +261,10 @@ impl KeyService for KmsKeys {
         self.kms.rewrap_blob(blob, context).map_err(key_error)
     }
 
+    fn material_version(&self, blob: &[u8]) -> Option<u32> {
+        Kms::blob_key_info(blob).map(|(_, version)| version)
+    }
+
     fn resolve_key_arn(&self, key: &str) -> Result<String, KeyError> {
         let rec = self.kms.resolve(key, true).map_err(key_error)?;
         Ok(self.kms.key_arn(&rec.key_id))

@@ -5,7 +5,9 @@ mod admin_cli;
 mod api_glue;
 mod audit_cli;
 mod audit_glue;
+mod backup;
 mod config;
+mod console_glue;
 mod credentials;
 mod iam;
 mod identity;
@@ -13,6 +15,7 @@ mod keyservice;
 mod meta_integrity;
 mod metrics;
 mod private_files;
+mod restore;
 mod rewrap_cli;
 mod router;
 mod s3_actions;
@@ -39,12 +42,10 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server (S3 + KMS on one port).
-    Serve(config::ServeArgs),
-    /// Migrate data in: copy, split by plan, verify, decommission, re-encrypt in place.
-    Migrate {
-        #[command(subcommand)]
-        command: sealbox_migrate::MigrateCommand,
-    },
+    Serve(Box<config::ServeArgs>),
+    /// Migrate data in: `migrate SRC DST` (= `migrate copy`), or split by plan, verify,
+    /// decommission, re-encrypt in place.
+    Migrate(Box<sealbox_migrate::MigrateArgs>),
     /// Users, access keys and user policies (through the server's IAM API).
     Admin(admin_cli::AdminArgs),
     /// Re-wrap every object's data key under its KMS key's newest material (metadata only).
@@ -56,18 +57,40 @@ enum Command {
     },
     /// Measure throughput, KMS ops/s and peak memory against a fresh server (prints a table).
     Bench(sealbox_bench::BenchOpts),
+    /// Copy a data directory consistently while its server runs (no root key unless asked).
+    Backup(backup::BackupArgs),
+    /// Check a backup (every blob's tags, the audit chain) and lay it out as a new data directory.
+    Restore(restore::RestoreArgs),
+    /// Print a shell completion script: `sealbox completions bash > /etc/bash_completion.d/sealbox`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `sealbox man > sealbox.1 && man ./sealbox.1`.
+    Man,
+}
+
+/// The command line's definition, for completion scripts and the man page.
+fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            let cfg = config::ServerConfig::resolve(args)?;
+            let cfg = config::ServerConfig::resolve(*args)?;
             serve::init_tracing(&cfg);
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(serve::run(cfg))
         }
-        Command::Migrate { command } => {
+        Command::Migrate(args) => {
+            let Some(command) = args.into_command() else {
+                let mut cmd = command();
+                let migrate = cmd.find_subcommand_mut("migrate").expect("migrate is a subcommand");
+                migrate.print_help()?;
+                std::process::exit(2);
+            };
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let code = rt.block_on(sealbox_migrate::run(command))?;
             std::process::exit(code);
@@ -86,5 +109,40 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(sealbox_bench::run(opts))
         }
+        Command::Backup(args) => std::process::exit(backup::run(args)?),
+        Command::Restore(args) => std::process::exit(restore::run(args)?),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command(), "sealbox", &mut script);
+            print_quietly(&script)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command()).render(&mut page)?;
+            print_quietly(&page)
+        }
+    }
+}
+
+/// Writes generated text to stdout; a reader that stops early (`| head`) is not an error.
+fn print_quietly(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().write_all(bytes) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_definition_is_consistent() {
+        // clap's own checks (conflicting names, bad defaults) over every subcommand, including the
+        // hand-written `migrate` arguments.
+        super::command().debug_assert();
+        let mut script = Vec::new();
+        clap_complete::generate(clap_complete::Shell::Bash, &mut super::command(), "sealbox", &mut script);
+        let script = String::from_utf8(script).unwrap();
+        assert!(script.contains("backup") && script.contains("restore") && script.contains("completions"));
     }
 }

@@ -55,6 +55,22 @@ impl Metrics {
         inner.bytes_out += bytes_out;
     }
 
+    /// Requests so far per API: (api, total, 4xx, 5xx), for the console's Health page.
+    pub fn totals(&self) -> Vec<(String, u64, u64, u64)> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut by_api: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
+        for ((api, _, status), n) in &inner.requests {
+            let t = by_api.entry(api.as_str()).or_default();
+            t.0 += n;
+            match status {
+                400..=499 => t.1 += n,
+                500..=599 => t.2 += n,
+                _ => {}
+            }
+        }
+        by_api.into_iter().map(|(api, (all, client, server))| (api.to_owned(), all, client, server)).collect()
+    }
+
     pub fn add_collector(&self, c: Collector) {
         self.collectors.lock().unwrap_or_else(|e| e.into_inner()).push(c);
     }
@@ -122,5 +138,8 @@ mod tests {
         assert!(text.contains("sealbox_request_duration_seconds_count{api=\"s3\",operation=\"PutObject\"} 2"));
         assert!(text.contains("sealbox_bytes_in_total 15"));
         assert!(text.contains("sealbox_kms_calls_total 7"));
+        m.record("s3", "GetObject", 404, Duration::from_millis(1), 0, 0);
+        m.record("kms", "Decrypt", 500, Duration::from_millis(1), 0, 0);
+        assert_eq!(m.totals(), vec![("kms".to_owned(), 1, 0, 1), ("s3".to_owned(), 3, 1, 0)]);
     }
 }

@@ -49,6 +49,8 @@ pub struct RouterState {
     pub domains: Vec<String>,
     /// The XKS proxy API, when `--xks-credentials` is set (`xks_glue.rs`).
     pub xks: Option<Arc<crate::xks_glue::XksState>>,
+    /// The web console at `/console` (set once the router exists; absent with `--no-console`).
+    pub console: std::sync::OnceLock<Arc<sealbox_console::Console>>,
 }
 
 impl Router {
@@ -111,7 +113,7 @@ impl Router {
         })
     }
 
-    fn facts(&self, req: &Request<Incoming>) -> crate::audit_glue::RequestFacts {
+    fn facts(&self, req: &Request<Body>) -> crate::audit_glue::RequestFacts {
         crate::audit_glue::RequestFacts::of(req, self.peer.map(|p| p.addr.ip().to_string()))
     }
 }
@@ -121,8 +123,20 @@ impl hyper::service::Service<Request<Incoming>> for Router {
     type Error = HttpError;
     type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
 
-    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        self.dispatch(req.map(Body::from))
+    }
+}
+
+impl Router {
+    /// Routes one request to its API. The network's requests come through `call`; the web
+    /// console sends the API requests it signs for a signed-in user through here, in-process.
+    pub fn dispatch(&self, mut req: Request<Body>) -> BoxFuture<'static, Result<Response<Body>, HttpError>> {
         use sealbox_audit::EventSource::{CloudTrail, Iam, Kms, Sealbox};
+        if let Some(console) = self.state.console.get().filter(|c| c.claims(&req)).cloned() {
+            let peer = self.peer.map(|p| sealbox_console::Peer { addr: p.addr, is_tls: p.is_tls });
+            return Box::pin(async move { Ok(console.handle(req, peer).await) });
+        }
         let path = req.uri().path();
         if req.method() == http::Method::GET && path.starts_with("/health/") {
             let resp = match path {
@@ -405,13 +419,10 @@ fn set_request_ids(resp: &mut Response<Body>, rid: &str) {
 /// to [`UNKNOWN_LENGTH_LIMIT`] under a server-wide memory budget, and hand them on with their
 /// length (bigger ones are still 411 MissingContentLength). aws-chunked bodies, presigned and
 /// SigV2 uploads stream without this (their length comes from the framing or is not needed).
-async fn with_known_length(
-    budget: &UnknownLengthBudget,
-    req: Request<Incoming>,
-) -> Result<Request<Body>, Response<Body>> {
+async fn with_known_length(budget: &UnknownLengthBudget, req: Request<Body>) -> Result<Request<Body>, Response<Body>> {
     use http_body_util::BodyExt;
     if !needs_known_length(&req) {
-        return Ok(req.map(Body::from));
+        return Ok(req);
     }
     let Ok(_permit) = budget.memory.clone().try_acquire_many_owned((UNKNOWN_LENGTH_LIMIT / 1024) as u32) else {
         return Err(s3_refusal(StatusCode::SERVICE_UNAVAILABLE, "SlowDown", "Please reduce your request rate."));

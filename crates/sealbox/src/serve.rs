@@ -63,7 +63,28 @@ fn load_user_keys(meta: &MetaStore, kms: &sealbox_kms::Kms, keyring: &KeyRing) -
 /// The root key (file by default, or Argon2id from `SEALBOX_ROOT_PASSPHRASE`) and the KMS store.
 fn open_kms(cfg: &ServerConfig) -> anyhow::Result<sealbox_kms::Kms> {
     let db = cfg.data.join("kms.db");
-    let root = match (std::env::var("SEALBOX_PKCS11_MODULE"), std::env::var("SEALBOX_ROOT_PASSPHRASE")) {
+    let root = root_key(&cfg.data, cfg.root_key_file.as_deref(), true)?;
+    let clock: Arc<dyn sealbox_kms::Clock> = if cfg.test_clock_offset_secs != 0 {
+        tracing::warn!(offset_secs = cfg.test_clock_offset_secs, "TEST ONLY: the key service clock is shifted");
+        Arc::new(sealbox_kms::OffsetClock(cfg.test_clock_offset_secs))
+    } else {
+        Arc::new(sealbox_kms::SystemClock)
+    };
+    let config = sealbox_kms::KmsConfig { account_id: crate::iam::ACCOUNT_ID.into(), region: cfg.region.clone() };
+    sealbox_kms::Kms::open(&db, root, clock, config)
+        .with_context(|| format!("while opening the key store {} (is this the right root key?)", db.display()))
+}
+
+/// The root key of the data directory `data`: inside a PKCS#11 token (`SEALBOX_PKCS11_*`),
+/// derived from `SEALBOX_ROOT_PASSPHRASE`, or read from a file (`root_key_file`, else
+/// `DATA/root.key`), which is generated when missing only if `create_file`.
+pub fn root_key(
+    data: &std::path::Path,
+    root_key_file: Option<&std::path::Path>,
+    create_file: bool,
+) -> anyhow::Result<sealbox_kms::RootKey> {
+    let db = data.join("kms.db");
+    Ok(match (std::env::var("SEALBOX_PKCS11_MODULE"), std::env::var("SEALBOX_ROOT_PASSPHRASE")) {
         (Ok(module), _) if !module.is_empty() => {
             let token = std::env::var("SEALBOX_PKCS11_TOKEN")
                 .context("SEALBOX_PKCS11_TOKEN (the token label) is required with SEALBOX_PKCS11_MODULE")?;
@@ -78,20 +99,17 @@ fn open_kms(cfg: &ServerConfig) -> anyhow::Result<sealbox_kms::Kms> {
             sealbox_kms::RootKey::from_passphrase(pass.as_bytes(), &salt)?
         }
         _ => {
-            let path = cfg.root_key_file.clone().unwrap_or_else(|| cfg.data.join("root.key"));
+            let path = root_key_file.map(std::path::Path::to_path_buf).unwrap_or_else(|| data.join("root.key"));
+            if !create_file && !path.exists() {
+                anyhow::bail!(
+                    "no root key: {} does not exist (give --root-key-file, SEALBOX_ROOT_PASSPHRASE or the SEALBOX_PKCS11_* settings)",
+                    path.display()
+                );
+            }
             sealbox_kms::RootKey::load_or_create_file(&path)
                 .with_context(|| format!("while loading the root key {}", path.display()))?
         }
-    };
-    let clock: Arc<dyn sealbox_kms::Clock> = if cfg.test_clock_offset_secs != 0 {
-        tracing::warn!(offset_secs = cfg.test_clock_offset_secs, "TEST ONLY: the key service clock is shifted");
-        Arc::new(sealbox_kms::OffsetClock(cfg.test_clock_offset_secs))
-    } else {
-        Arc::new(sealbox_kms::SystemClock)
-    };
-    let config = sealbox_kms::KmsConfig { account_id: crate::iam::ACCOUNT_ID.into(), region: cfg.region.clone() };
-    sealbox_kms::Kms::open(&db, root, clock, config)
-        .with_context(|| format!("while opening the key store {} (is this the right root key?)", db.display()))
+    })
 }
 
 /// Automatic rotations since start (for /metrics).
@@ -192,8 +210,8 @@ fn spawn_blob_collector(blobs: BlobStore, policy: sealbox_store::BlobLifecycle) 
 }
 
 /// The secret that keys SSE-C recognition HMACs: random, made once, kept sealed by the root key.
-fn ssec_secret(cfg: &ServerConfig, kms: &sealbox_kms::Kms) -> anyhow::Result<[u8; 32]> {
-    let path = cfg.data.join("sse-c-secret.sealed");
+pub fn ssec_secret(data: &std::path::Path, kms: &sealbox_kms::Kms) -> anyhow::Result<[u8; 32]> {
+    let path = data.join("sse-c-secret.sealed");
     if !path.exists() {
         let mut fresh = zeroize::Zeroizing::new([0u8; 32]);
         aws_lc_rs::rand::fill(&mut fresh[..]).map_err(|_| anyhow::anyhow!("no system randomness"))?;
@@ -298,7 +316,7 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
             })
         },
     };
-    let ssec_secret = ssec_secret(&cfg, &kms)?;
+    let ssec_secret = ssec_secret(&cfg.data, &kms)?;
     let enc = Arc::new(
         sealbox_s3::Encryption::new(Arc::new(keys), ssec_secret, &metadata, Duration::from_secs(600))
             .map_err(|e| anyhow::anyhow!("while setting up encryption: {e}"))?,
@@ -368,6 +386,7 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         unknown_length_budget: crate::router::UnknownLengthBudget::new(cfg.body_idle_timeout),
         domains: cfg.domains.clone(),
         xks: xks.clone(),
+        console: std::sync::OnceLock::new(),
     });
     if let Some(xks) = &xks {
         let collector = xks.clone();
@@ -440,6 +459,22 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     };
     let http_addr = http.as_ref().map(|l| l.local_addr()).transpose()?;
     let tls_addr = tls.as_ref().map(|(l, _, f)| l.local_addr().map(|a| (a, f.clone()))).transpose()?;
+    if let Some(settings) = cfg.console {
+        let backend = console_backend(&cfg, &router, &state, http_addr, tls_addr.as_ref(), &audit_key);
+        let config = sealbox_console::ConsoleConfig {
+            limits: sealbox_console::SessionLimits {
+                idle: settings.idle_timeout,
+                absolute: settings.session_max,
+                max_sessions: 10_000,
+            },
+            region: cfg.region.clone(),
+            // A base domain makes S3 read the console's requests path-style; without one, any
+            // name does.
+            api_host: cfg.domains.first().cloned().unwrap_or_else(|| "localhost".into()),
+            domains: cfg.domains.clone(),
+        };
+        let _ = state.console.set(Arc::new(sealbox_console::Console::new(Arc::new(backend), config)));
+    }
     print_banner(&cfg, http_addr, tls_addr.as_ref(), &creds, origin);
     if let (Some(x), Some(xks)) = (&cfg.xks, &xks) {
         let endpoint = match (tls_addr.as_ref(), http_addr) {
@@ -510,6 +545,40 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The console's view of this server: its router (to send the console's API requests through),
+/// listeners, TLS mode and the audit trail's trust anchor.
+fn console_backend(
+    cfg: &ServerConfig,
+    router: &Router,
+    state: &Arc<RouterState>,
+    http_addr: Option<std::net::SocketAddr>,
+    tls_addr: Option<&(std::net::SocketAddr, tls::TlsFiles)>,
+    audit_key: &AuditKeyInfo,
+) -> crate::console_glue::ConsoleBackend {
+    use crate::console_glue::ListenerInfo;
+    let mut listeners = Vec::new();
+    if let Some(a) = http_addr {
+        listeners.push(ListenerInfo { url: format!("http://{a}"), tls: false });
+    }
+    if let Some((a, _)) = tls_addr {
+        listeners.push(ListenerInfo { url: format!("https://{a}"), tls: true });
+    }
+    crate::console_glue::ConsoleBackend {
+        s3: router.s3.clone(),
+        state: Arc::downgrade(state),
+        started: std::time::Instant::now(),
+        started_at: time::OffsetDateTime::now_utc(),
+        listeners,
+        tls_mode: match &cfg.tls {
+            Some(TlsSource::Auto) => "auto",
+            Some(TlsSource::Files { .. }) => "files",
+            None => "off",
+        },
+        audit_public_key: audit_key.public_key,
+        data_dir: cfg.data.clone(),
+    }
+}
+
 /// The metadata key (`meta_integrity.rs`): rows of meta.db that fail their MAC are counted and
 /// audited as `MetadataIntegrityFailure`; the one-time authentication of an older store is
 /// audited as `MetadataAuthenticated`, so an unexpected one (a store rolled back to look old)
@@ -570,6 +639,7 @@ fn open_metadata_integrity(
 struct AuditKeyInfo {
     fingerprint: String,
     created: bool,
+    public_key: sealbox_audit::AuditPublicKey,
 }
 
 /// The audit log, signed with a key kept outside the audit directory, sealed by the root key.
@@ -589,7 +659,7 @@ fn open_audit(cfg: &ServerConfig, kms: &sealbox_kms::Kms) -> anyhow::Result<(sea
     };
     sealbox_audit::install_public_key(&cfg.data, &signer.public_key())
         .context("refusing to start: the audit public key in the data directory is not the audit signing key's")?;
-    let info = AuditKeyInfo { fingerprint: signer.fingerprint(), created };
+    let info = AuditKeyInfo { fingerprint: signer.fingerprint(), created, public_key: signer.public_key() };
     let mut config = sealbox_audit::AuditConfig::new(&cfg.data);
     config.region = cfg.region.clone();
     config.digest_interval = cfg.audit_digest_interval;
@@ -666,6 +736,9 @@ fn print_banner(
     println!("  export AWS_DEFAULT_REGION={}", cfg.region);
     println!("  export AWS_ENDPOINT_URL={endpoint}");
     println!("Try: aws s3 mb s3://my-bucket && aws s3 cp README.md s3://my-bucket/");
+    if cfg.console.is_some() && !endpoint.is_empty() {
+        println!("Web console: {endpoint}/console/ (sign in with an access key id and its secret)");
+    }
 }
 
 async fn shutdown_signal() {

@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use s3s::Body;
 use sealbox_audit::{AuditRecord, EventSource};
 use sealbox_kms::xks::{self, XksCallSummary, XksError, XksOperation, XksPath, XksReply};
@@ -280,7 +279,7 @@ async fn serve(
     state: &Arc<RouterState>,
     xks: &XksState,
     peer: Option<Peer>,
-    req: Request<Incoming>,
+    req: Request<Body>,
     route: XksRoute,
 ) -> Answer {
     // The body is read before any answer: an HTTP/2 client (KMS may use h2) sees a stream reset
@@ -321,7 +320,7 @@ async fn serve(
 pub async fn handle(
     state: Arc<RouterState>,
     peer: Option<Peer>,
-    req: Request<Incoming>,
+    req: Request<Body>,
     route: XksRoute,
 ) -> Response<Body> {
     let Some(xks) = route.xks.clone() else {
