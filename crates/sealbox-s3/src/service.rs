@@ -265,7 +265,7 @@ impl S3 for SealboxS3 {
         // A request refused before its body is read must still have the body read off the
         // connection, or its bytes would be parsed as the next request on it; unless the client
         // waits on `Expect: 100-continue`: then it has sent no body, and the answer goes out
-        // before one (hyper skips the 100 and closes the connection if a body follows anyway).
+        // before one (the server ends such a connection with the answer: `Connection: close`).
         let expects_continue = expects_continue(&req.headers);
         let mut body = req.input.body.take();
         let result = self.op_put_object(req, &mut body).await;
