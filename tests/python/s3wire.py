@@ -220,6 +220,15 @@ class RawConnection:
         self.sock.close()
 
 
+def err(fn, **kw):
+    """(error code, HTTP status) of a boto3 call that must fail."""
+    import pytest
+    from botocore.exceptions import ClientError
+    with pytest.raises(ClientError) as e:
+        fn(**kw)
+    return e.value.response["Error"]["Code"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
 def xml_field(text, name):
     if isinstance(text, bytes):
         text = text.decode()

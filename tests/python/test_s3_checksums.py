@@ -12,10 +12,9 @@ import boto3
 import pytest
 import requests
 from botocore.config import Config
-from botocore.exceptions import ClientError
 
 from conftest import Server
-from s3wire import checksum, composite, crc32c, crc64nvme, sign_v4, signed_aws_chunked, url, xml_field
+from s3wire import checksum, composite, crc32c, crc64nvme, err, sign_v4, signed_aws_chunked, url, xml_field
 
 ALGORITHMS = ["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"]
 MiB = 1024 * 1024
@@ -47,12 +46,6 @@ def s3(server):
 def bucket(s3):
     s3.create_bucket(Bucket="sums")
     return "sums"
-
-
-def err(fn, **kw):
-    with pytest.raises(ClientError) as e:
-        fn(**kw)
-    return e.value.response["Error"]["Code"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def no_checksum_client(server, **kw):

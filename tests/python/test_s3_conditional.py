@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import Server
-from s3wire import RawConnection, sign_v4, xml_field
+from s3wire import RawConnection, err, sign_v4, xml_field
 
 MiB = 1024 * 1024
 
@@ -33,12 +33,6 @@ def s3(server):
 def bucket(s3):
     s3.create_bucket(Bucket="cond")
     return "cond"
-
-
-def err(fn, **kw):
-    with pytest.raises(ClientError) as e:
-        fn(**kw)
-    return e.value.response["Error"]["Code"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def body_of(s3, bucket, key):

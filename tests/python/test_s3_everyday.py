@@ -22,7 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from conftest import MARKER, Server
-from s3wire import RawConnection, checksum, http_chunked, sign_v2, sign_v4, sigv2_signature, url, xml_field
+from s3wire import RawConnection, checksum, err, http_chunked, sign_v2, sign_v4, sigv2_signature, url, xml_field
 
 ACCOUNT = "000000000000"
 
@@ -43,12 +43,6 @@ def s3(server):
 def bucket(s3):
     s3.create_bucket(Bucket="daily")
     return "daily"
-
-
-def err(fn, **kw):
-    with pytest.raises(ClientError) as e:
-        fn(**kw)
-    return e.value.response["Error"]["Code"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def signed_get(server, path, query="", headers=None):

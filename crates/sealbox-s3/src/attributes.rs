@@ -119,10 +119,7 @@ impl SealboxS3 {
     ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
         let caller = caller_of(&req);
         let input = req.input;
-        match input.version_id.as_deref() {
-            None | Some("null") => {}
-            Some(_) => return Err(s3_error!(NoSuchVersion, "The specified version does not exist.")),
-        }
+        crate::get::check_version_id(input.version_id.as_ref())?;
         let want = wanted(&input.object_attributes)?;
         let customer = self.read_customer_key(
             &caller,
@@ -132,12 +129,9 @@ impl SealboxS3 {
         )?;
         let rec = self.load_object(&input.bucket, &input.key).await?;
         // As HEAD: the record is checked without a data key, and an SSE-C object answers only
-        // with its key (400 without, 403 with another).
+        // with its key.
         let id = ObjectIdentity::new(&input.bucket, &input.key);
-        let info = self.verify_record(&id, &rec)?;
-        if info.is_customer() || customer.is_some() {
-            self.open_object(&id, &rec, customer.as_ref(), &caller).await?;
-        }
+        self.verify_without_data(&id, &rec, customer.as_ref(), &caller).await?;
         let output = GetObjectAttributesOutput {
             e_tag: want.etag.then(|| ETag::Strong(rec.etag.clone())),
             checksum: if want.checksum { object_checksum(&rec) } else { None },

@@ -84,8 +84,6 @@ impl SealboxS3 {
         &self,
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
-        use base64::engine::general_purpose::URL_SAFE_NO_PAD as TOKEN;
-        use base64::Engine;
         let input = req.input;
         let max = match input.max_buckets {
             None => 10_000,
@@ -96,13 +94,7 @@ impl SealboxS3 {
         };
         let after = match input.continuation_token.as_deref().filter(|t| !t.is_empty()) {
             None => None,
-            Some(t) => Some(
-                TOKEN
-                    .decode(t)
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))?,
-            ),
+            Some(t) => Some(crate::list::decode_token(t)?),
         };
         let prefix = input.prefix.clone().unwrap_or_default();
         let other_region = input.bucket_region.as_deref().is_some_and(|r| r != self.config.region);
@@ -122,8 +114,10 @@ impl SealboxS3 {
                 bucket_region: Some(self.config.region.clone()),
             });
         }
-        let next =
-            matching.peek().is_some().then(|| buckets.last().and_then(|b| b.name.as_deref()).map(|n| TOKEN.encode(n)));
+        let next = matching
+            .peek()
+            .is_some()
+            .then(|| buckets.last().and_then(|b| b.name.as_deref()).map(crate::list::encode_token));
         Ok(S3Response::new(ListBucketsOutput {
             buckets: Some(buckets),
             owner: Some(owner()),

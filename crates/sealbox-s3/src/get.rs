@@ -181,7 +181,7 @@ fn reject_sse_headers_on_read(headers: &http::HeaderMap) -> S3Result<()> {
     Ok(())
 }
 
-fn check_version_id(version_id: Option<&String>) -> S3Result<()> {
+pub(crate) fn check_version_id(version_id: Option<&String>) -> S3Result<()> {
     match version_id.map(String::as_str) {
         None | Some("null") => Ok(()),
         Some(_) => Err(s3_error!(NoSuchVersion, "The specified version does not exist.")),
@@ -226,6 +226,22 @@ impl SealboxS3 {
             return Err(crate::put::ssec_needs_tls());
         }
         Ok(ck)
+    }
+
+    /// Checks a record for an answer that serves no data (HEAD, GetObjectAttributes): its row
+    /// MAC, without any data key, and an SSE-C object's key (400 without, 403 with another).
+    pub(crate) async fn verify_without_data(
+        &self,
+        id: &ObjectIdentity<'_>,
+        rec: &ObjectRecord,
+        customer: Option<&CustomerKey>,
+        caller: &crate::keys::Caller,
+    ) -> S3Result<SealInfo> {
+        let info = self.verify_record(id, rec)?;
+        if info.is_customer() || customer.is_some() {
+            self.open_object(id, rec, customer, caller).await?;
+        }
+        Ok(info)
     }
 
     pub(crate) async fn load_object(&self, bucket: &str, key: &str) -> S3Result<ObjectRecord> {
@@ -335,10 +351,7 @@ impl SealboxS3 {
         // HEAD reads no data: the record's row MAC is checked without any data key; only SSE-C
         // objects need (and check) the key, no KMS call is made.
         let id = ObjectIdentity::new(&input.bucket, &input.key);
-        let info = self.verify_record(&id, &rec)?;
-        if info.is_customer() || customer.is_some() {
-            self.open_object(&id, &rec, customer.as_ref(), &caller).await?;
-        }
+        let info = self.verify_without_data(&id, &rec, customer.as_ref(), &caller).await?;
         let seal = Some(info);
         let echo = seal.as_ref().map(SseEcho::of).unwrap_or_default();
         check_read_conditions(

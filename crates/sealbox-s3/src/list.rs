@@ -102,6 +102,20 @@ fn run_listing(meta: &MetaStore, bucket: &str, q: &ListQuery) -> Result<ListResu
     }
 }
 
+/// A continuation token as listings hand it out (opaque to clients): the last name returned.
+pub(crate) fn encode_token(last: &str) -> String {
+    TOKEN.encode(last)
+}
+
+/// The name a continuation token resumes after; a token we did not make is `InvalidArgument`.
+pub(crate) fn decode_token(t: &str) -> S3Result<String> {
+    TOKEN
+        .decode(t)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))
+}
+
 /// An empty `delimiter` is no delimiter: AWS then leaves `Delimiter` out of the answer too.
 fn delimiter(d: Option<String>) -> Option<String> {
     d.filter(|d| !d.is_empty())
@@ -197,13 +211,7 @@ impl SealboxS3 {
             }
         };
         let after = match &input.continuation_token {
-            Some(t) => Some(
-                TOKEN
-                    .decode(t)
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))?,
-            ),
+            Some(t) => Some(decode_token(t)?),
             None => input.start_after.clone(),
         };
         let max = max_keys(input.max_keys)?;
@@ -218,7 +226,7 @@ impl SealboxS3 {
                 },
             )
             .await?;
-        let next = res.truncated.then(|| res.last_name()).flatten().map(|n| TOKEN.encode(n));
+        let next = res.truncated.then(|| res.last_name()).flatten().map(|n| encode_token(&n));
         let truncated = res.truncated;
         let shown = Shown {
             owner: input.fetch_owner.unwrap_or(false),

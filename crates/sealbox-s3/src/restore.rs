@@ -185,10 +185,7 @@ impl SealboxS3 {
         req: S3Request<RestoreObjectInput>,
     ) -> S3Result<S3Response<RestoreObjectOutput>> {
         let input = req.input;
-        match input.version_id.as_deref() {
-            None | Some("null") => {}
-            Some(_) => return Err(s3_error!(NoSuchVersion, "The specified version does not exist.")),
-        }
+        crate::get::check_version_id(input.version_id.as_ref())?;
         let current = self.load_object(&input.bucket, &input.key).await?;
         let days = restore_days(input.restore_request.as_ref(), current.storage_class.as_deref())?;
         let now = self.clock_ms();
