@@ -226,7 +226,7 @@ pub fn is_read_only_event(event_name: &str) -> bool {
 /// S3 object-level operations are data events (`managementEvent: false`); everything else is a
 /// management event (contract F.1).
 pub fn is_s3_data_event(event_name: &str) -> bool {
-    const OBJECT_OPS: [&str; 18] = [
+    const OBJECT_OPS: [&str; 19] = [
         "GetObject",
         "PutObject",
         "HeadObject",
@@ -240,6 +240,7 @@ pub fn is_s3_data_event(event_name: &str) -> bool {
         "AbortMultipartUpload",
         "ListParts",
         "GetObjectAttributes",
+        "RestoreObject",
         "GetObjectTagging",
         "PutObjectTagging",
         "DeleteObjectTagging",

@@ -47,6 +47,16 @@ pub enum AuthError {
     /// A presigned URL past its X-Amz-Expires.
     #[error("Request has expired")]
     PresignedUrlExpired { expired_at: String, now: String },
+    /// The credential scope names another region than the server's: S3 names the right one
+    /// (`<Region>` in the error), so clients such as s3cmd retry there.
+    #[error("{}the region '{region}' is wrong; expecting '{expected}'", if *.presigned { "Error parsing the X-Amz-Credential parameter; " } else { "The authorization header is malformed; " })]
+    WrongRegion { region: String, expected: String, presigned: bool },
+    /// A SigV2-signed request without a parsable `Date` or `x-amz-date` header.
+    #[error("AWS authentication requires a valid Date or x-amz-date header")]
+    MissingDate,
+    /// A SigV2-signed request whose date is more than 15 minutes from the server clock.
+    #[error("The difference between the request time and the current time is too large.")]
+    RequestTimeTooSkewed { request_time: String, server_time: String },
 }
 
 /// The wire protocols on our port, by AWS's names: each reports errors with its own codes.
@@ -88,11 +98,21 @@ impl AuthError {
             (RestXml, PayloadHashMismatch) => answer(400, "XAmzContentSHA256Mismatch"),
             (RestXml, SignatureExpired { .. } | SignatureNotYetCurrent { .. }) => answer(403, "RequestTimeTooSkewed"),
             (RestXml, PresignedUrlExpired { .. }) => answer(403, "AccessDenied"),
+            (RestXml, WrongRegion { presigned: false, .. }) => answer(400, "AuthorizationHeaderMalformed"),
+            (RestXml, WrongRegion { presigned: true, .. }) => answer(400, "AuthorizationQueryParametersError"),
+            (RestXml, MissingDate) => answer(403, "AccessDenied"),
+            (RestXml, RequestTimeTooSkewed { .. }) => answer(403, "RequestTimeTooSkewed"),
 
             (AwsJson, Missing) => answer(403, "MissingAuthenticationTokenException"),
-            (AwsJson, Malformed(_) | MalformedQuery(_) | UnsupportedAuthorizationType | MultipleAuthMechanisms) => {
-                answer(400, "IncompleteSignatureException")
-            }
+            (
+                AwsJson,
+                Malformed(_)
+                | MalformedQuery(_)
+                | UnsupportedAuthorizationType
+                | MultipleAuthMechanisms
+                | WrongRegion { .. }
+                | MissingDate,
+            ) => answer(400, "IncompleteSignatureException"),
             (AwsJson, UnsignedHeaders { .. }) => answer(403, "AccessDeniedException"),
             (AwsJson, UnknownAccessKey { .. }) => answer(400, "UnrecognizedClientException"),
             (
@@ -101,13 +121,20 @@ impl AuthError {
                 | PayloadHashMismatch
                 | SignatureExpired { .. }
                 | SignatureNotYetCurrent { .. }
-                | PresignedUrlExpired { .. },
+                | PresignedUrlExpired { .. }
+                | RequestTimeTooSkewed { .. },
             ) => answer(400, "InvalidSignatureException"),
 
             (AwsQuery, Missing) => answer(403, "MissingAuthenticationToken"),
-            (AwsQuery, Malformed(_) | MalformedQuery(_) | UnsupportedAuthorizationType | MultipleAuthMechanisms) => {
-                answer(400, "IncompleteSignature")
-            }
+            (
+                AwsQuery,
+                Malformed(_)
+                | MalformedQuery(_)
+                | UnsupportedAuthorizationType
+                | MultipleAuthMechanisms
+                | WrongRegion { .. }
+                | MissingDate,
+            ) => answer(400, "IncompleteSignature"),
             (AwsQuery, UnsignedHeaders { .. }) => answer(403, "AccessDenied"),
             (AwsQuery, UnknownAccessKey { .. }) => answer(403, "InvalidClientTokenId"),
             (
@@ -116,14 +143,20 @@ impl AuthError {
                 | PayloadHashMismatch
                 | SignatureExpired { .. }
                 | SignatureNotYetCurrent { .. }
-                | PresignedUrlExpired { .. },
+                | PresignedUrlExpired { .. }
+                | RequestTimeTooSkewed { .. },
             ) => answer(403, "SignatureDoesNotMatch"),
         }
     }
 
     /// True for the date-skew refusals (S3's RequestTimeTooSkewed).
     pub fn is_clock_skew(&self) -> bool {
-        matches!(self, AuthError::SignatureExpired { .. } | AuthError::SignatureNotYetCurrent { .. })
+        matches!(
+            self,
+            AuthError::SignatureExpired { .. }
+                | AuthError::SignatureNotYetCurrent { .. }
+                | AuthError::RequestTimeTooSkewed { .. }
+        )
     }
 }
 
@@ -145,13 +178,17 @@ mod tests {
             AuthError::SignatureExpired { amz_date: "a".into(), earliest: "b".into(), now: "c".into() },
             AuthError::SignatureNotYetCurrent { amz_date: "a".into(), latest: "b".into(), now: "c".into() },
             AuthError::PresignedUrlExpired { expired_at: "a".into(), now: "b".into() },
+            AuthError::WrongRegion { region: "US".into(), expected: "us-east-1".into(), presigned: false },
+            AuthError::WrongRegion { region: "US".into(), expected: "us-east-1".into(), presigned: true },
+            AuthError::MissingDate,
+            AuthError::RequestTimeTooSkewed { request_time: "a".into(), server_time: "b".into() },
         ]
     }
 
     /// The whole table, one row per variant: (S3, KMS/CloudTrail, IAM).
     #[test]
     fn every_variant_has_its_code_in_every_protocol() {
-        let want: [(&str, u16, &str, u16, &str, u16); 12] = [
+        let want: [(&str, u16, &str, u16, &str, u16); 16] = [
             ("AccessDenied", 403, "MissingAuthenticationTokenException", 403, "MissingAuthenticationToken", 403),
             ("AuthorizationHeaderMalformed", 400, "IncompleteSignatureException", 400, "IncompleteSignature", 400),
             ("AuthorizationQueryParametersError", 400, "IncompleteSignatureException", 400, "IncompleteSignature", 400),
@@ -164,6 +201,10 @@ mod tests {
             ("RequestTimeTooSkewed", 403, "InvalidSignatureException", 400, "SignatureDoesNotMatch", 403),
             ("RequestTimeTooSkewed", 403, "InvalidSignatureException", 400, "SignatureDoesNotMatch", 403),
             ("AccessDenied", 403, "InvalidSignatureException", 400, "SignatureDoesNotMatch", 403),
+            ("AuthorizationHeaderMalformed", 400, "IncompleteSignatureException", 400, "IncompleteSignature", 400),
+            ("AuthorizationQueryParametersError", 400, "IncompleteSignatureException", 400, "IncompleteSignature", 400),
+            ("AccessDenied", 403, "IncompleteSignatureException", 400, "IncompleteSignature", 400),
+            ("RequestTimeTooSkewed", 403, "InvalidSignatureException", 400, "SignatureDoesNotMatch", 403),
         ];
         for (err, (s3, s3_status, json, json_status, query, query_status)) in every_variant().into_iter().zip(want) {
             assert_eq!(err.code(Protocol::RestXml), answer(s3_status, s3), "{err:?}");
@@ -180,6 +221,16 @@ mod tests {
         let expired = AuthError::SignatureExpired { amz_date: "a".into(), earliest: "b".into(), now: "c".into() };
         assert!(expired.to_string().starts_with("Signature expired: "));
         assert!(expired.is_clock_skew());
+        let region = AuthError::WrongRegion { region: "US".into(), expected: "us-east-1".into(), presigned: false };
+        assert_eq!(
+            region.to_string(),
+            "The authorization header is malformed; the region 'US' is wrong; expecting 'us-east-1'"
+        );
+        let query = AuthError::WrongRegion { region: "US".into(), expected: "us-east-1".into(), presigned: true };
+        assert_eq!(
+            query.to_string(),
+            "Error parsing the X-Amz-Credential parameter; the region 'US' is wrong; expecting 'us-east-1'"
+        );
         assert!(!AuthError::SignatureMismatch.is_clock_skew());
     }
 }

@@ -22,7 +22,10 @@ mod verify;
 
 pub use age::request_age;
 pub use error::{AuthError, AwsErrorCode, Protocol};
-pub use scheme::{check_request, credential_service, unsigned_amz_headers, AuthScheme, UNSIGNED_AMZ_HEADER_ALLOWED};
+pub use scheme::{
+    check_request, check_s3_request, credential_service, unsigned_amz_headers, AuthScheme, S3Envelope,
+    UNSIGNED_AMZ_HEADER_ALLOWED,
+};
 pub use secret::SecretAccessKey;
 pub use sign::{presign, sign, Credentials, RequestToSign};
 pub use verify::{verify, Expected, SignedRequest, VerifiedCaller};

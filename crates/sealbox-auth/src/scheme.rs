@@ -55,6 +55,70 @@ pub fn check_request(headers: &[(&str, &str)], raw_query: &str) -> Result<AuthSc
     })
 }
 
+/// What an S3 endpoint expects of a request beyond [`check_request`]: its own region, and (for
+/// SigV2, which s3s verifies without looking at time) a current date.
+#[derive(Debug, Clone, Copy)]
+pub struct S3Envelope<'a> {
+    /// The region every SigV4 credential scope must name.
+    pub region: &'a str,
+    pub now: time::OffsetDateTime,
+}
+
+/// [`check_request`] for S3, plus AWS's S3 refusals that need no secret: a SigV4 scope naming
+/// another region (400 `AuthorizationHeaderMalformed` / `AuthorizationQueryParametersError`, which
+/// name the right region so clients retry there), and a SigV2 header-signed request without a
+/// valid `Date`/`x-amz-date` (403 `AccessDenied`) or with one more than 15 minutes off (403
+/// `RequestTimeTooSkewed`): the date is the only thing that keeps a SigV2 signature from being
+/// replayed forever.
+pub fn check_s3_request(
+    headers: &[(&str, &str)],
+    raw_query: &str,
+    expected: S3Envelope<'_>,
+) -> Result<AuthScheme, AuthError> {
+    let wrong_region = |region: &str, presigned: bool| AuthError::WrongRegion {
+        region: region.to_owned(),
+        expected: expected.region.to_owned(),
+        presigned,
+    };
+    match classify(headers, raw_query)? {
+        Classified::Anonymous => Ok(AuthScheme::Anonymous),
+        Classified::HeaderV4(claim) if claim.region != expected.region => Err(wrong_region(&claim.region, false)),
+        Classified::HeaderV4(_) => Ok(AuthScheme::HeaderV4),
+        Classified::PresignedV4(p) if p.claim.region != expected.region => Err(wrong_region(&p.claim.region, true)),
+        Classified::PresignedV4(_) => Ok(AuthScheme::PresignedV4),
+        Classified::SigV2 => {
+            let header_signed = headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
+            if header_signed {
+                check_sigv2_date(headers, expected.now)?;
+            }
+            Ok(AuthScheme::SigV2)
+        }
+    }
+}
+
+/// The date of a SigV2 header-signed request: `x-amz-date` if present (it overrides `Date` in
+/// the string to sign), in any HTTP date format or SigV4's basic ISO 8601.
+fn check_sigv2_date(headers: &[(&str, &str)], now: time::OffsetDateTime) -> Result<(), AuthError> {
+    let header = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim());
+    let raw = header("x-amz-date").or_else(|| header("date")).ok_or(AuthError::MissingDate)?;
+    let when = parse_request_date(raw).ok_or(AuthError::MissingDate)?;
+    if (when - now).abs() > crate::MAX_CLOCK_SKEW {
+        return Err(AuthError::RequestTimeTooSkewed {
+            request_time: raw.to_owned(),
+            server_time: crate::signing_key::format_amz_date(now),
+        });
+    }
+    Ok(())
+}
+
+fn parse_request_date(raw: &str) -> Option<time::OffsetDateTime> {
+    if let Some(t) = crate::signing_key::parse_amz_date(raw) {
+        return Some(t);
+    }
+    let system = httpdate::parse_http_date(raw).ok()?;
+    Some(time::OffsetDateTime::from(system))
+}
+
 pub(crate) fn classify<'a>(headers: &[(&str, &'a str)], raw_query: &'a str) -> Result<Classified<'a>, AuthError> {
     let mut authorization = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("authorization")).map(|(_, v)| *v);
     let header = authorization.next();
@@ -272,6 +336,46 @@ mod tests {
         }
         let broken = [("authorization", "AWS4-HMAC-SHA256 Credential=AK")];
         assert!(matches!(check_request(&broken, ""), Err(AuthError::Malformed(_))));
+    }
+
+    #[test]
+    fn s3_requests_must_name_the_server_region() {
+        let now = time::macros::datetime!(2026-11-24 12:00 UTC);
+        let expected = S3Envelope { region: "us-east-1", now };
+        let ok = header_auth("host;x-amz-date");
+        assert_eq!(check_s3_request(&[("authorization", &ok)], "", expected), Ok(AuthScheme::HeaderV4));
+        let us = ok.replace("/us-east-1/", "/US/");
+        assert_eq!(
+            check_s3_request(&[("authorization", &us)], "", expected),
+            Err(AuthError::WrongRegion { region: "US".into(), expected: "us-east-1".into(), presigned: false })
+        );
+        let q = presigned_query("host", 60).replace("%2Fus-east-1%2F", "%2Feu-west-1%2F");
+        assert_eq!(
+            check_s3_request(&[("host", "h")], &q, expected),
+            Err(AuthError::WrongRegion { region: "eu-west-1".into(), expected: "us-east-1".into(), presigned: true })
+        );
+        let eu = S3Envelope { region: "eu-west-1", now };
+        assert_eq!(check_s3_request(&[("host", "h")], &q, eu), Ok(AuthScheme::PresignedV4));
+    }
+
+    #[test]
+    fn sigv2_header_auth_needs_a_current_date() {
+        let now = time::macros::datetime!(2026-11-24 12:00 UTC);
+        let expected = S3Envelope { region: "us-east-1", now };
+        let auth = ("authorization", "AWS AKIAIOSFODNN7EXAMPLE:qgk2+6Sv9/oM7G3qLEjTH1a1l1g=");
+        let with = |date: &'static str, name: &'static str| check_s3_request(&[auth, (name, date)], "", expected);
+        assert_eq!(with("Tue, 24 Nov 2026 12:10:00 GMT", "Date"), Ok(AuthScheme::SigV2));
+        assert_eq!(with("Tuesday, 24-Nov-26 11:50:00 GMT", "date"), Ok(AuthScheme::SigV2));
+        assert_eq!(with("20261124T120500Z", "x-amz-date"), Ok(AuthScheme::SigV2));
+        assert_eq!(check_s3_request(&[auth], "", expected), Err(AuthError::MissingDate));
+        assert_eq!(with("yesterday", "Date"), Err(AuthError::MissingDate));
+        assert!(matches!(with("Tue, 24 Nov 2026 12:16:00 GMT", "Date"), Err(AuthError::RequestTimeTooSkewed { .. })));
+        assert!(matches!(with("Tue, 24 Nov 2026 11:44:00 GMT", "Date"), Err(AuthError::RequestTimeTooSkewed { .. })));
+        // x-amz-date wins over Date.
+        let both = [auth, ("date", "Tue, 24 Nov 2026 12:00:00 GMT"), ("x-amz-date", "Mon, 24 Nov 2025 12:00:00 GMT")];
+        assert!(matches!(check_s3_request(&both, "", expected), Err(AuthError::RequestTimeTooSkewed { .. })));
+        // Presigned SigV2 URLs carry Expires instead (checked by s3s).
+        assert_eq!(check_s3_request(&[], "Signature=x&AWSAccessKeyId=AK&Expires=1", expected), Ok(AuthScheme::SigV2));
     }
 
     #[test]

@@ -230,6 +230,9 @@ fn binding_message(id: &ObjectIdentity<'_>, rec: &ObjectRecord, info: &SealInfo)
         parts,
         sse: _,
         tags: _,
+        // Descriptive, like the content headers: covered by the row MAC.
+        storage_class: _,
+        restore: _,
         row_mac: _,
     } = rec;
     let SealInfo {
@@ -301,6 +304,8 @@ fn row_message(label: &str, id: &ObjectIdentity<'_>, upload_id: Option<&str>, re
         parts,
         sse,
         tags,
+        storage_class,
+        restore,
         row_mac: _,
     } = rec;
     let mut c = id
@@ -324,6 +329,15 @@ fn row_message(label: &str, id: &ObjectIdentity<'_>, upload_id: Option<&str>, re
         .u64(parts.len() as u64);
     for p in parts {
         c = part_fields(c, p).opt(p.binding.as_deref());
+    }
+    // Fields added after v1 come last, tagged and only when set: a record without them keeps the
+    // exact bytes (and row MAC) it was written with, and the encoding stays unambiguous (what
+    // precedes is self-delimiting).
+    if let Some(class) = storage_class {
+        c = c.str("storage-class").str(class);
+    }
+    if let Some(r) = restore {
+        c = c.str("restore").u64(r.completes_ms as u64).u64(r.expires_ms as u64);
     }
     c.into_bytes()
 }
@@ -370,6 +384,8 @@ mod tests {
             parts: vec![part(Some(1), "p1", 10), part(Some(2), "p2", 10), part(Some(3), "p3", 10)],
             sse: Some("{}".into()),
             tags: BTreeMap::new(),
+            storage_class: None,
+            restore: None,
             row_mac: None,
         }
     }
@@ -529,6 +545,41 @@ mod tests {
             let oid = ObjectIdentity { bucket: &id.0, key: &id.1, version_id: &id.2 };
             prop_assert!(!server.verify_object_row(&oid, &rec));
         }
+    }
+
+    #[test]
+    fn storage_class_and_restore_state_are_under_the_row_mac_and_old_rows_still_verify() {
+        let server = ServerKeys::new(Zeroizing::new([9u8; 32]), &[8u8; 32]).unwrap();
+        let id = ObjectIdentity::new("b", "k");
+        let plain = record();
+        // A record without the fields hashes as records did before they existed.
+        let mut expected = row_message("sealbox object row v1", &id, None, &plain);
+        let mut archived = plain.clone();
+        archived.storage_class = Some("GLACIER".into());
+        archived.restore = Some(sealbox_store::RestoreState { completes_ms: 5, expires_ms: 9 });
+        let longer = row_message("sealbox object row v1", &id, None, &archived);
+        assert!(longer.starts_with(&expected) && longer.len() > expected.len());
+        expected.clear();
+        let mut rec = archived.clone();
+        rec.row_mac = Some(server.object_row_mac(&id, &rec));
+        assert!(server.verify_object_row(&id, &rec));
+        for edit in 0..4 {
+            let mut e = rec.clone();
+            match edit {
+                0 => e.storage_class = Some("STANDARD_IA".into()),
+                1 => e.storage_class = None,
+                2 => e.restore = Some(sealbox_store::RestoreState { completes_ms: 5, expires_ms: 10_000 }),
+                _ => e.restore = None,
+            }
+            assert!(!server.verify_object_row(&id, &e), "edit {edit}");
+        }
+        // Restore state alone (no class) cannot pose as a class.
+        let mut only_restore = plain.clone();
+        only_restore.restore = Some(sealbox_store::RestoreState { completes_ms: 1, expires_ms: 2 });
+        assert_ne!(
+            row_message("sealbox object row v1", &id, None, &only_restore),
+            row_message("sealbox object row v1", &id, None, &archived)
+        );
     }
 
     #[test]

@@ -128,8 +128,25 @@ fn body_error(err: StdError) -> S3Error {
     match err.downcast::<S3Error>() {
         Ok(s3) => *s3,
         Err(other) => {
-            tracing::debug!(error = %other, "request body ended early");
-            s3_error!(IncompleteBody, "The request body terminated unexpectedly")
+            // s3s's body decoders (aws-chunked, signed payload) report by error type, which s3s
+            // does not export: tell them apart by their names.
+            let text = other.to_string();
+            tracing::debug!(error = %text, "request body refused or ended early");
+            if text.contains("SignatureMismatch") {
+                s3_error!(
+                    SignatureDoesNotMatch,
+                    "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+                )
+            } else if text.contains("Sha256Mismatch") {
+                let mut e = S3Error::with_message(
+                    s3s::S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into()),
+                    "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                );
+                e.set_status_code(http::StatusCode::BAD_REQUEST);
+                e
+            } else {
+                s3_error!(IncompleteBody, "The request body terminated unexpectedly")
+            }
         }
     }
 }

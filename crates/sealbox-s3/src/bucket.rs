@@ -32,6 +32,10 @@ impl SealboxS3 {
         if !is_valid_bucket_name(&name) {
             return Err(s3_error!(InvalidBucketName, "The specified bucket is not valid."));
         }
+        // Object Lock is not built yet (issue 16 §2): never create a bucket that claims it.
+        if req.input.object_lock_enabled_for_bucket == Some(true) {
+            return Err(s3_error!(NotImplemented, "Object Lock is not implemented"));
+        }
         if let Some(loc) = req.input.create_bucket_configuration.as_ref().and_then(|c| c.location_constraint.as_ref()) {
             if loc.as_str() != self.config.region && !(loc.as_str().is_empty() && self.config.region == "us-east-1") {
                 return Err(s3_error!(
@@ -74,23 +78,52 @@ impl SealboxS3 {
         Ok(resp)
     }
 
+    /// ListBuckets with AWS's paging: `max-buckets` (1..=10000), an opaque `continuation-token`
+    /// (the last name of the previous page), `prefix` and `bucket-region` filters.
     pub(crate) async fn op_list_buckets(
         &self,
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
+        let input = req.input;
+        let max = match input.max_buckets {
+            None => 10_000,
+            Some(n) if (1..=10_000).contains(&n) => n as usize,
+            Some(_) => {
+                return Err(s3_error!(InvalidArgument, "Argument max-buckets must be an integer between 1 and 10000."))
+            }
+        };
+        let after = match input.continuation_token.as_deref().filter(|t| !t.is_empty()) {
+            None => None,
+            Some(t) => Some(crate::list::decode_token(t)?),
+        };
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let other_region = input.bucket_region.as_deref().is_some_and(|r| r != self.config.region);
         let meta = self.meta.clone();
         let all = blocking(move || meta.list_buckets()).await?;
-        let prefix = req.input.prefix.unwrap_or_default();
-        let buckets = all
+        let mut matching = all
             .into_iter()
-            .filter(|b| b.name.starts_with(&prefix))
-            .map(|b| Bucket {
+            .filter(|b| !other_region && b.name.starts_with(&prefix))
+            .filter(|b| after.as_deref().is_none_or(|a| b.name.as_str() > a))
+            .peekable();
+        let mut buckets = Vec::new();
+        while buckets.len() < max {
+            let Some(b) = matching.next() else { break };
+            buckets.push(Bucket {
                 name: Some(b.name),
                 creation_date: Some(timestamp(b.created_ms)),
                 bucket_region: Some(self.config.region.clone()),
-            })
-            .collect();
-        Ok(S3Response::new(ListBucketsOutput { buckets: Some(buckets), owner: Some(owner()), ..Default::default() }))
+            });
+        }
+        let next = matching
+            .peek()
+            .is_some()
+            .then(|| buckets.last().and_then(|b| b.name.as_deref()).map(crate::list::encode_token));
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(buckets),
+            owner: Some(owner()),
+            continuation_token: next.flatten(),
+            prefix: input.prefix,
+        }))
     }
 
     pub(crate) async fn op_get_bucket_location(

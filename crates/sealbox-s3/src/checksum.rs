@@ -13,8 +13,96 @@ use s3s::{s3_error, S3Result};
 /// The algorithms the wire knows, by their S3 names.
 pub(crate) const ALGORITHMS: [&str; 5] = ["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"];
 
+/// What S3 computes for an upload that names no checksum (AWS does so for every new object since
+/// 2024): a CRC64NVME of the whole object, also for multipart objects (combined from the parts).
+pub(crate) const DEFAULT_ALGORITHM: &str = "CRC64NVME";
+
 pub(crate) fn header_name(alg: &str) -> String {
     format!("x-amz-checksum-{}", alg.to_ascii_lowercase())
+}
+
+/// An algorithm name from the wire (`x-amz-checksum-algorithm`, `x-amz-sdk-checksum-algorithm`),
+/// any case; the ones S3 has added since (SHA512, MD5, XXHASH*) are refused, never ignored.
+pub(crate) fn parse_algorithm(name: &str) -> S3Result<&'static str> {
+    let upper = name.trim().to_ascii_uppercase();
+    ALGORITHMS
+        .iter()
+        .copied()
+        .find(|a| *a == upper)
+        .ok_or_else(|| s3_error!(InvalidRequest, "Checksum algorithm {name} is not supported"))
+}
+
+/// The algorithm an upload names: `x-amz-sdk-checksum-algorithm` (what SDKs send; s3s 0.14 does
+/// not read it), else what s3s parsed (`x-amz-checksum-algorithm`, or the trailer's name).
+pub(crate) fn named_algorithm(
+    headers: &http::HeaderMap,
+    parsed: Option<&s3s::dto::ChecksumAlgorithm>,
+) -> Option<String> {
+    headers
+        .get("x-amz-sdk-checksum-algorithm")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .or_else(|| parsed.map(|a| a.as_str().to_owned()))
+}
+
+/// `x-amz-checksum-*` headers s3s does not model (checksums of algorithms we do not compute):
+/// refused, so a checksum the client relies on is never silently left unchecked.
+pub(crate) fn reject_unknown_checksum_headers(headers: &http::HeaderMap) -> S3Result<()> {
+    const KNOWN: [&str; 8] = ["crc32", "crc32c", "crc64nvme", "sha1", "sha256", "mode", "algorithm", "type"];
+    for name in headers.keys() {
+        if let Some(rest) = name.as_str().strip_prefix("x-amz-checksum-") {
+            if !KNOWN.contains(&rest) {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "The {} checksum is not supported; use CRC32, CRC32C, CRC64NVME, SHA1 or SHA256.",
+                    rest.to_ascii_uppercase()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The base64 value of a composite checksum without its `-N` part count (GetObjectAttributes
+/// shows it so).
+pub(crate) fn without_part_count(value: &str) -> &str {
+    match value.rsplit_once('-') {
+        Some((v, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => v,
+        _ => value,
+    }
+}
+
+/// The five modelled checksum fields of an S3 shape, from a map by algorithm name.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ChecksumFields {
+    pub crc32: Option<String>,
+    pub crc32c: Option<String>,
+    pub crc64nvme: Option<String>,
+    pub sha1: Option<String>,
+    pub sha256: Option<String>,
+}
+
+impl ChecksumFields {
+    pub(crate) fn of(map: &BTreeMap<String, String>) -> Self {
+        let get = |a: &str| map.get(a).filter(|v| !v.is_empty()).cloned();
+        Self {
+            crc32: get("CRC32"),
+            crc32c: get("CRC32C"),
+            crc64nvme: get("CRC64NVME"),
+            sha1: get("SHA1"),
+            sha256: get("SHA256"),
+        }
+    }
+
+    /// The fields as (algorithm, value) pairs, for request shapes (`CompletedPart`, Complete).
+    pub(crate) fn pairs<'a>(
+        crc32: Option<&'a String>,
+        crc32c: Option<&'a String>,
+        crc64nvme: Option<&'a String>,
+        sha1: Option<&'a String>,
+        sha256: Option<&'a String>,
+    ) -> [(&'static str, Option<&'a String>); 5] {
+        [("CRC32", crc32), ("CRC32C", crc32c), ("CRC64NVME", crc64nvme), ("SHA1", sha1), ("SHA256", sha256)]
+    }
 }
 
 enum Hasher {
@@ -91,8 +179,9 @@ pub(crate) struct ChecksumRequest {
 }
 
 impl ChecksumRequest {
-    pub(crate) fn algorithms(&self) -> Vec<&'static str> {
-        self.expected.keys().copied().collect()
+    /// The one algorithm the client sent a checksum of (header or trailer), if any.
+    pub(crate) fn client_algorithm(&self) -> Option<&'static str> {
+        self.expected.keys().next().copied()
     }
 
     /// Builds the request from the modelled header fields. `sdk_algorithm` is
@@ -118,11 +207,7 @@ impl ChecksumRequest {
             }
         }
         if let Some(sdk) = sdk_algorithm {
-            let upper = sdk.to_ascii_uppercase();
-            let alg = ALGORITHMS
-                .iter()
-                .find(|a| **a == upper)
-                .ok_or_else(|| s3_error!(InvalidRequest, "Checksum algorithm {sdk} is not supported"))?;
+            let alg = parse_algorithm(sdk)?;
             if !req.expected.contains_key(alg) {
                 // The SDK names an algorithm but sent no value: AWS rejects this.
                 if req.expected.is_empty() {

@@ -7,8 +7,10 @@ use sealbox_store::ObjectRecord;
 
 use crate::binding::ObjectIdentity;
 use crate::body::{read_parts, store_body};
+use crate::checksum::{parse_algorithm, ALGORITHMS, DEFAULT_ALGORITHM};
 use crate::encryption::bucket_default;
 use crate::put::{fill_single_part, object_etag, write_condition, Attributes};
+use crate::restore::check_readable;
 use crate::service::{caller_of, check_key, seconds, timestamp, SealboxS3};
 use crate::sse::SseEcho;
 use crate::sse_request::{resolve_mode, SseHeaders};
@@ -65,14 +67,36 @@ pub(crate) fn check_copy_conditions(
     Ok(())
 }
 
+/// `If-None-Match: *` / `If-Match: <etag>` on the copy's destination.
+fn copy_write_condition(headers: &http::HeaderMap) -> S3Result<sealbox_store::WriteCondition> {
+    let parse = |name: &str| -> S3Result<Option<ETagCondition>> {
+        headers
+            .get(name)
+            .map(|v| {
+                ETagCondition::parse_http_header(v.as_bytes())
+                    .map_err(|_| s3_error!(InvalidArgument, "Invalid {name} header"))
+            })
+            .transpose()
+    };
+    write_condition(parse("if-match")?.as_ref(), parse("if-none-match")?.as_ref())
+}
+
 impl SealboxS3 {
     pub(crate) async fn op_copy_object(
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let caller = caller_of(&req);
+        // s3s does not model CopyObject's conditional-write headers: read them here rather than
+        // let a client's If-None-Match be ignored.
+        let condition = copy_write_condition(&req.headers)?;
         let input = req.input;
         check_key(&input.key)?;
+        crate::put::refuse_object_lock(
+            input.object_lock_mode.as_ref(),
+            input.object_lock_retain_until_date.as_ref(),
+            input.object_lock_legal_hold_status.is_some(),
+        )?;
         let (src_bucket, src_key) = source_of(&input.copy_source)?;
         let src_customer = self.read_customer_key(
             &caller,
@@ -89,6 +113,9 @@ impl SealboxS3 {
         let src = self.load_object(&src_bucket, &src_key).await?;
         let dst_bucket = self.require_bucket(&input.bucket).await?;
         let src_id = ObjectIdentity::new(&src_bucket, &src_key);
+        // An archived source is copied only once restored (checked on the verified record).
+        self.verify_record(&src_id, &src)?;
+        check_readable(&src, self.clock_ms())?;
         let (_, src_keys) = self.open_object(&src_id, &src, src_customer.as_ref(), &caller).await?;
         check_copy_conditions(
             &src,
@@ -116,7 +143,7 @@ impl SealboxS3 {
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
             ));
         }
-        let condition = write_condition(None, None)?;
+        self.precheck_write_condition(&input.bucket, &input.key, &condition).await?;
         let mut record = if replace_meta {
             Attributes {
                 content_type: input.content_type,
@@ -136,6 +163,10 @@ impl SealboxS3 {
             r.bucket = input.bucket.clone();
             r.key = input.key.clone();
             r.tags.clear();
+            // The class is the request's (STANDARD by default), never the source's; a copy is a
+            // new object with nothing to restore.
+            r.storage_class = crate::restore::storage_class_of(input.storage_class.as_ref())?;
+            r.restore = None;
             r.row_mac = None;
             r
         };
@@ -157,18 +188,13 @@ impl SealboxS3 {
         } else {
             src.tags.clone()
         };
-        // Keep the checksum algorithms the source had (recomputed over the same bytes); a request
-        // for another algorithm adds it.
-        let mut algorithms: Vec<&'static str> =
-            crate::checksum::ALGORITHMS.iter().copied().filter(|a| src.checksums.contains_key(*a)).collect();
-        if let Some(a) = input.checksum_algorithm.as_ref() {
-            let a = a.as_str().to_ascii_uppercase();
-            match crate::checksum::ALGORITHMS.iter().find(|x| **x == a) {
-                Some(x) if !algorithms.contains(x) => algorithms.push(x),
-                Some(_) => {}
-                None => return Err(s3_error!(InvalidRequest, "Checksum algorithm {a} is not supported")),
-            }
-        }
+        // The copy is one new object: the requested algorithm, else the source's, else S3's
+        // default, computed over the whole copy (FULL_OBJECT).
+        let algorithm = match input.checksum_algorithm.as_ref() {
+            Some(a) => parse_algorithm(a.as_str())?,
+            None => ALGORITHMS.iter().copied().find(|a| src.checksums.contains_key(*a)).unwrap_or(DEFAULT_ALGORITHM),
+        };
+        let algorithms = [algorithm];
         // Copy = new encryption: the destination's own headers, else its bucket default; nothing
         // is inherited from the source (contract C.5).
         let mode = resolve_mode(

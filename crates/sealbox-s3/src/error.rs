@@ -10,7 +10,12 @@ pub(crate) fn store_error(err: StoreError) -> S3Error {
         StoreError::BucketNotEmpty(_) => s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty"),
         StoreError::NoSuchUpload(_) => s3_error!(NoSuchUpload, "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."),
         StoreError::PreconditionFailed => s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"),
+        StoreError::ConditionalConflict => s3_error!(ConditionalRequestConflict, "The conditional request cannot succeed due to a conflicting operation against this resource."),
         StoreError::NoSpace => insufficient_storage(),
+        StoreError::Refused(e) => match e.downcast::<S3Error>() {
+            Ok(s3) => *s3,
+            Err(other) => internal("store update refused", other),
+        },
         StoreError::Tampered(what) => s3_error!(
             InternalError,
             "The stored {what} failed its integrity check (meta.db was changed outside sealbox); the request was refused."

@@ -8,8 +8,10 @@ use sealbox_store::ObjectRecord;
 
 use crate::binding::ObjectIdentity;
 use crate::body::read_parts;
+use crate::checksum::ChecksumFields;
 use crate::error::blocking;
 use crate::put::parse_http_date;
+use crate::restore::{check_readable, restore_header};
 use crate::service::{caller_of, seconds, timestamp, SealboxS3};
 use crate::sse::{SealInfo, SseEcho};
 use crate::sse_request::{parse_customer_key, CustomerKey};
@@ -20,11 +22,29 @@ struct ReadWindow {
     end: u64,
     content_range: Option<String>,
     parts_count: Option<i32>,
-    is_whole: bool,
+    /// Which checksums describe exactly these bytes (`x-amz-checksum-mode: ENABLED`).
+    checksums: WindowChecksums,
+}
+
+/// The checksums AWS returns for a window: the object's for a whole-object read, a part's for
+/// `partNumber` of a multipart object (COMPOSITE objects, or FULL_OBJECT ones of one part, whose
+/// part checksum is the object's), none for a range.
+#[derive(Clone, Copy)]
+enum WindowChecksums {
+    Object,
+    Part(usize),
+    None,
 }
 
 fn plan_window(rec: &ObjectRecord, range: Option<&Range>, part_number: Option<i32>) -> S3Result<ReadWindow> {
     let total = rec.size;
+    let whole = |content_range| ReadWindow {
+        start: 0,
+        end: total,
+        content_range,
+        parts_count: None,
+        checksums: WindowChecksums::Object,
+    };
     match (range, part_number) {
         (Some(_), Some(_)) => {
             Err(s3_error!(InvalidRequest, "Cannot specify both Range header and partNumber query parameter"))
@@ -38,7 +58,7 @@ fn plan_window(rec: &ObjectRecord, range: Option<&Range>, part_number: Option<i3
                 end: w.end,
                 content_range: Some(format!("bytes {}-{}/{}", w.start, w.end - 1, total)),
                 parts_count: None,
-                is_whole: w.start == 0 && w.end == total,
+                checksums: if w.start == 0 && w.end == total { WindowChecksums::Object } else { WindowChecksums::None },
             })
         }
         (None, Some(n)) => {
@@ -50,24 +70,31 @@ fn plan_window(rec: &ObjectRecord, range: Option<&Range>, part_number: Option<i3
                 ));
             }
             if !multipart {
+                // Part 1 of a single-part object is the whole object, answered as a range (206
+                // with Content-Range, no parts count), as AWS does; an empty object has no range.
                 if n != 1 {
                     return Err(invalid_part_number());
                 }
-                return Ok(ReadWindow { start: 0, end: total, content_range: None, parts_count: None, is_whole: true });
+                return Ok(whole((total > 0).then(|| format!("bytes 0-{}/{}", total - 1, total))));
             }
             let idx = (n - 1) as usize;
             let part = rec.parts.get(idx).ok_or_else(invalid_part_number)?;
             let start: u64 = rec.parts[..idx].iter().map(|p| p.size).sum();
             let end = start + part.size;
+            let composite = rec.checksum_type.as_deref() == Some("COMPOSITE");
             Ok(ReadWindow {
                 start,
                 end,
                 content_range: (part.size > 0).then(|| format!("bytes {}-{}/{}", start, end - 1, total)),
                 parts_count: Some(rec.parts.len() as i32),
-                is_whole: false,
+                checksums: if composite || rec.parts.len() == 1 {
+                    WindowChecksums::Part(idx)
+                } else {
+                    WindowChecksums::None
+                },
             })
         }
-        (None, None) => Ok(ReadWindow { start: 0, end: total, content_range: None, parts_count: None, is_whole: true }),
+        (None, None) => Ok(whole(None)),
     }
 }
 
@@ -154,42 +181,34 @@ fn reject_sse_headers_on_read(headers: &http::HeaderMap) -> S3Result<()> {
     Ok(())
 }
 
-fn check_version_id(version_id: Option<&String>) -> S3Result<()> {
+pub(crate) fn check_version_id(version_id: Option<&String>) -> S3Result<()> {
     match version_id.map(String::as_str) {
         None | Some("null") => Ok(()),
         Some(_) => Err(s3_error!(NoSuchVersion, "The specified version does not exist.")),
     }
 }
 
-/// Whole-object checksums for `x-amz-checksum-mode: ENABLED` reads.
+/// The checksums a read returns with `x-amz-checksum-mode: ENABLED`.
 pub(crate) struct ChecksumOut {
-    pub crc32: Option<String>,
-    pub crc32c: Option<String>,
-    pub crc64nvme: Option<String>,
-    pub sha1: Option<String>,
-    pub sha256: Option<String>,
+    pub fields: ChecksumFields,
     pub kind: Option<ChecksumType>,
 }
 
-fn checksum_out(rec: &ObjectRecord, enabled: bool) -> ChecksumOut {
-    let get = |a: &str| {
-        if enabled {
-            rec.checksums.get(a).cloned()
-        } else {
-            None
+fn checksum_out(rec: &ObjectRecord, window: &ReadWindow, mode: Option<&ChecksumMode>) -> ChecksumOut {
+    let none = ChecksumOut { fields: ChecksumFields::default(), kind: None };
+    if mode.is_none_or(|m| m.as_str() != "ENABLED") || rec.checksums.is_empty() {
+        return none;
+    }
+    let kind = rec.checksum_type.clone().map(ChecksumType::from);
+    match window.checksums {
+        WindowChecksums::Object => ChecksumOut { fields: ChecksumFields::of(&rec.checksums), kind },
+        WindowChecksums::Part(idx) => {
+            // Only the object's own algorithm (parts may also carry the default CRC64NVME).
+            let part = &rec.parts[idx];
+            let sums = part.checksums.iter().filter(|(a, _)| rec.checksums.contains_key(*a));
+            ChecksumOut { fields: ChecksumFields::of(&sums.map(|(a, v)| (a.clone(), v.clone())).collect()), kind }
         }
-    };
-    ChecksumOut {
-        crc32: get("CRC32"),
-        crc32c: get("CRC32C"),
-        crc64nvme: get("CRC64NVME"),
-        sha1: get("SHA1"),
-        sha256: get("SHA256"),
-        kind: if enabled && !rec.checksums.is_empty() {
-            rec.checksum_type.clone().map(ChecksumType::from)
-        } else {
-            None
-        },
+        WindowChecksums::None => none,
     }
 }
 
@@ -207,6 +226,22 @@ impl SealboxS3 {
             return Err(crate::put::ssec_needs_tls());
         }
         Ok(ck)
+    }
+
+    /// Checks a record for an answer that serves no data (HEAD, GetObjectAttributes): its row
+    /// MAC, without any data key, and an SSE-C object's key (400 without, 403 with another).
+    pub(crate) async fn verify_without_data(
+        &self,
+        id: &ObjectIdentity<'_>,
+        rec: &ObjectRecord,
+        customer: Option<&CustomerKey>,
+        caller: &crate::keys::Caller,
+    ) -> S3Result<SealInfo> {
+        let info = self.verify_record(id, rec)?;
+        if info.is_customer() || customer.is_some() {
+            self.open_object(id, rec, customer, caller).await?;
+        }
+        Ok(info)
     }
 
     pub(crate) async fn load_object(&self, bucket: &str, key: &str) -> S3Result<ObjectRecord> {
@@ -232,9 +267,13 @@ impl SealboxS3 {
             input.sse_customer_key_md5.as_deref(),
         )?;
         let rec = self.load_object(&input.bucket, &input.key).await?;
-        // Keys before conditionals: a wrong SSE-C key is 403 whatever the other headers say. The
-        // record is checked against the object the request names before anything of it is used.
+        // The record is checked against the object the request names before anything of it is
+        // used. An archived object's data is not served until restored (no key is opened for it).
         let id = ObjectIdentity::new(&input.bucket, &input.key);
+        self.verify_record(&id, &rec)?;
+        let now = self.clock_ms();
+        check_readable(&rec, now)?;
+        // Keys before conditionals: a wrong SSE-C key is 403 whatever the other headers say.
         let (info, keys) = self.open_object(&id, &rec, customer.as_ref(), &caller).await?;
         let seal = Some(info);
         check_read_conditions(
@@ -245,10 +284,7 @@ impl SealboxS3 {
             input.if_unmodified_since.as_ref(),
         )?;
         let window = plan_window(&rec, input.range.as_ref(), input.part_number)?;
-        let sums = checksum_out(
-            &rec,
-            window.is_whole && input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == "ENABLED"),
-        );
+        let sums = checksum_out(&rec, &window, input.checksum_mode.as_ref());
         let body = read_parts(
             &self.blobs,
             &rec.parts,
@@ -281,12 +317,14 @@ impl SealboxS3 {
             website_redirect_location: rec.website_redirect_location.clone(),
             metadata: (!rec.user_metadata.is_empty()).then(|| rec.user_metadata.clone().into_iter().collect()),
             tag_count: (!rec.tags.is_empty()).then_some(rec.tags.len() as i32),
-            checksum_crc32: sums.crc32,
-            checksum_crc32c: sums.crc32c,
-            checksum_crc64nvme: sums.crc64nvme,
-            checksum_sha1: sums.sha1,
-            checksum_sha256: sums.sha256,
+            checksum_crc32: sums.fields.crc32,
+            checksum_crc32c: sums.fields.crc32c,
+            checksum_crc64nvme: sums.fields.crc64nvme,
+            checksum_sha1: sums.fields.sha1,
+            checksum_sha256: sums.fields.sha256,
             checksum_type: sums.kind,
+            storage_class: rec.storage_class.clone().map(StorageClass::from),
+            restore: restore_header(&rec, now),
             ..Default::default()
         };
         let mut resp = S3Response::new(output);
@@ -309,13 +347,11 @@ impl SealboxS3 {
             input.sse_customer_key_md5.as_deref(),
         )?;
         let rec = self.load_object(&input.bucket, &input.key).await?;
+        let now = self.clock_ms();
         // HEAD reads no data: the record's row MAC is checked without any data key; only SSE-C
         // objects need (and check) the key, no KMS call is made.
         let id = ObjectIdentity::new(&input.bucket, &input.key);
-        let info = self.verify_record(&id, &rec)?;
-        if info.is_customer() || customer.is_some() {
-            self.open_object(&id, &rec, customer.as_ref(), &caller).await?;
-        }
+        let info = self.verify_without_data(&id, &rec, customer.as_ref(), &caller).await?;
         let seal = Some(info);
         let echo = seal.as_ref().map(SseEcho::of).unwrap_or_default();
         check_read_conditions(
@@ -326,10 +362,8 @@ impl SealboxS3 {
             input.if_unmodified_since.as_ref(),
         )?;
         let window = plan_window(&rec, input.range.as_ref(), input.part_number)?;
-        let sums = checksum_out(
-            &rec,
-            window.is_whole && input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == "ENABLED"),
-        );
+        let sums = checksum_out(&rec, &window, input.checksum_mode.as_ref());
+        let partial = window.content_range.is_some();
         let output = HeadObjectOutput {
             server_side_encryption: echo.sse(),
             ssekms_key_id: echo.key_arn,
@@ -350,15 +384,21 @@ impl SealboxS3 {
             expires: input.response_expires.or_else(|| rec.expires.as_deref().and_then(parse_http_date)),
             website_redirect_location: rec.website_redirect_location.clone(),
             metadata: (!rec.user_metadata.is_empty()).then(|| rec.user_metadata.clone().into_iter().collect()),
-            checksum_crc32: sums.crc32,
-            checksum_crc32c: sums.crc32c,
-            checksum_crc64nvme: sums.crc64nvme,
-            checksum_sha1: sums.sha1,
-            checksum_sha256: sums.sha256,
+            checksum_crc32: sums.fields.crc32,
+            checksum_crc32c: sums.fields.crc32c,
+            checksum_crc64nvme: sums.fields.crc64nvme,
+            checksum_sha1: sums.fields.sha1,
+            checksum_sha256: sums.fields.sha256,
             checksum_type: sums.kind,
+            storage_class: rec.storage_class.clone().map(StorageClass::from),
+            restore: restore_header(&rec, now),
             ..Default::default()
         };
-        let mut resp = S3Response::new(output);
+        // s3s answers HEAD with 200 whatever the output; AWS answers a range (or part) with 206.
+        let mut resp = match partial {
+            true => crate::service::with_status(output, http::StatusCode::PARTIAL_CONTENT),
+            false => S3Response::new(output),
+        };
         self.add_material_version(seal.as_ref(), &mut resp.headers);
         Ok(resp)
     }

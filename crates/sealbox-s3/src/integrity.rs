@@ -385,6 +385,8 @@ mod tests {
                 .collect(),
             sse: None,
             tags: BTreeMap::new(),
+            storage_class: None,
+            restore: None,
             row_mac: None,
         };
         f.s3.bind_record(&mut rec, &keys, &mut seal).unwrap();

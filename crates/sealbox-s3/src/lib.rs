@@ -13,6 +13,7 @@
 //! This crate must never: buffer a whole object in memory, write an object byte to the blob store
 //! that did not pass through `store_body`, or answer with a 500 for bad client input.
 
+mod attributes;
 mod binding;
 pub(crate) mod body;
 mod bucket;
@@ -28,6 +29,7 @@ mod list;
 mod multipart;
 mod policy;
 mod put;
+mod restore;
 mod rewrap;
 mod service;
 mod sse;
@@ -41,6 +43,6 @@ pub use get::KMS_KEY_VERSION_HEADER;
 pub use integrity::MetadataKeys;
 pub use keys::{Caller, GeneratedKey, KeyError, KeyService};
 pub use rewrap::RewrapReport;
-pub use service::{CallerArn, RequestInfo, S3Config, SealboxS3};
+pub use service::{unmodeled_operation, CallerArn, RequestInfo, S3Config, SealboxS3, WireFix};
 pub use sse::Encryption;
 pub use verify::StoredDataReport;

@@ -64,8 +64,8 @@ fn run_listing(meta: &MetaStore, bucket: &str, q: &ListQuery) -> Result<ListResu
     let mut entries = Vec::new();
     let batch = (q.max_keys + 1).clamp(2, 1001);
     if q.max_keys == 0 {
-        let any = !meta.list_objects(bucket, prefix, cursor.as_ref().map(|(k, i)| (k.as_slice(), *i)), 1)?.is_empty();
-        return Ok(ListResult { entries, truncated: any });
+        // AWS answers max-keys=0 with no keys and IsTruncated false, whatever the bucket holds.
+        return Ok(ListResult { entries, truncated: false });
     }
     loop {
         let page = meta.list_objects(bucket, prefix, cursor.as_ref().map(|(k, i)| (k.as_slice(), *i)), batch)?;
@@ -102,6 +102,25 @@ fn run_listing(meta: &MetaStore, bucket: &str, q: &ListQuery) -> Result<ListResu
     }
 }
 
+/// A continuation token as listings hand it out (opaque to clients): the last name returned.
+pub(crate) fn encode_token(last: &str) -> String {
+    TOKEN.encode(last)
+}
+
+/// The name a continuation token resumes after; a token we did not make is `InvalidArgument`.
+pub(crate) fn decode_token(t: &str) -> S3Result<String> {
+    TOKEN
+        .decode(t)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))
+}
+
+/// An empty `delimiter` is no delimiter: AWS then leaves `Delimiter` out of the answer too.
+fn delimiter(d: Option<String>) -> Option<String> {
+    d.filter(|d| !d.is_empty())
+}
+
 fn max_keys(v: Option<i32>) -> S3Result<usize> {
     match v {
         None => Ok(1000),
@@ -133,7 +152,14 @@ impl Encoder {
     }
 }
 
-fn split(entries: Vec<Entry>, enc: &Encoder, with_owner: bool) -> (Vec<Object>, Vec<CommonPrefix>) {
+/// What a listing shows of each object besides the basics.
+struct Shown {
+    owner: bool,
+    /// `OptionalObjectAttributes=RestoreStatus` (ListObjectsV2), judged at this time.
+    restore_status_at: Option<i64>,
+}
+
+fn split(entries: Vec<Entry>, enc: &Encoder, shown: &Shown) -> (Vec<Object>, Vec<CommonPrefix>) {
     let mut objects = Vec::new();
     let mut prefixes = Vec::new();
     for e in entries {
@@ -143,12 +169,12 @@ fn split(entries: Vec<Entry>, enc: &Encoder, with_owner: bool) -> (Vec<Object>, 
                 e_tag: Some(ETag::Strong(o.etag.clone())),
                 size: Some(o.size as i64),
                 last_modified: Some(timestamp(o.last_modified_ms)),
-                storage_class: Some(ObjectStorageClass::from("STANDARD".to_owned())),
+                storage_class: Some(ObjectStorageClass::from(crate::restore::class_name(&o))),
+                restore_status: shown.restore_status_at.and_then(|now| crate::restore::listing_restore_status(&o, now)),
                 checksum_algorithm: (!o.checksums.is_empty())
                     .then(|| o.checksums.keys().map(|k| ChecksumAlgorithm::from(k.clone())).collect()),
                 checksum_type: o.checksum_type.clone().filter(|_| !o.checksums.is_empty()).map(ChecksumType::from),
-                owner: with_owner.then(owner),
-                ..Default::default()
+                owner: shown.owner.then(owner),
             }),
             Entry::Prefix(p) => prefixes.push(CommonPrefix { prefix: Some(enc.enc(p)) }),
         }
@@ -167,16 +193,25 @@ impl SealboxS3 {
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        let input = req.input;
+        let mut input = req.input;
+        input.delimiter = delimiter(input.delimiter);
         let enc = Encoder::new(input.encoding_type.as_ref())?;
+        let restore_status = match input.optional_object_attributes.as_deref() {
+            None => false,
+            Some(attrs) => {
+                for a in attrs.iter().flat_map(|a| a.as_str().split(',')).map(str::trim) {
+                    if a != "RestoreStatus" {
+                        return Err(s3_error!(
+                            InvalidArgument,
+                            "Invalid value for x-amz-optional-object-attributes: {a}"
+                        ));
+                    }
+                }
+                !attrs.is_empty()
+            }
+        };
         let after = match &input.continuation_token {
-            Some(t) => Some(
-                TOKEN
-                    .decode(t)
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))?,
-            ),
+            Some(t) => Some(decode_token(t)?),
             None => input.start_after.clone(),
         };
         let max = max_keys(input.max_keys)?;
@@ -191,9 +226,13 @@ impl SealboxS3 {
                 },
             )
             .await?;
-        let next = res.truncated.then(|| res.last_name()).flatten().map(|n| TOKEN.encode(n));
+        let next = res.truncated.then(|| res.last_name()).flatten().map(|n| encode_token(&n));
         let truncated = res.truncated;
-        let (objects, prefixes) = split(res.entries, &enc, input.fetch_owner.unwrap_or(false));
+        let shown = Shown {
+            owner: input.fetch_owner.unwrap_or(false),
+            restore_status_at: restore_status.then(|| self.clock_ms()),
+        };
+        let (objects, prefixes) = split(res.entries, &enc, &shown);
         let key_count = (objects.len() + prefixes.len()) as i32;
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
@@ -216,7 +255,8 @@ impl SealboxS3 {
         &self,
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
-        let input = req.input;
+        let mut input = req.input;
+        input.delimiter = delimiter(input.delimiter);
         let enc = Encoder::new(input.encoding_type.as_ref())?;
         let max = max_keys(input.max_keys)?;
         let res = self
@@ -233,7 +273,7 @@ impl SealboxS3 {
         // v1 returns NextMarker only when a delimiter was given (clients use the last key otherwise).
         let next_marker = (res.truncated && input.delimiter.is_some()).then(|| res.last_name()).flatten();
         let truncated = res.truncated;
-        let (objects, prefixes) = split(res.entries, &enc, true);
+        let (objects, prefixes) = split(res.entries, &enc, &Shown { owner: true, restore_status_at: None });
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(enc.enc(input.prefix.unwrap_or_default())),
@@ -254,7 +294,8 @@ impl SealboxS3 {
         &self,
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
-        let input = req.input;
+        let mut input = req.input;
+        input.delimiter = delimiter(input.delimiter);
         let enc = Encoder::new(input.encoding_type.as_ref())?;
         let max = max_keys(input.max_keys)?;
         // With a version-id-marker of "null" the marker key's only version was already listed.
@@ -279,7 +320,7 @@ impl SealboxS3 {
                 .and_then(|e| matches!(e, Entry::Object(_)).then(|| "null".to_owned()))
                 .filter(|_| !k.is_empty())
         });
-        let (objects, prefixes) = split(res.entries, &enc, true);
+        let (objects, prefixes) = split(res.entries, &enc, &Shown { owner: true, restore_status_at: None });
         let versions: Vec<ObjectVersion> = objects
             .into_iter()
             .map(|o| ObjectVersion {
@@ -289,7 +330,7 @@ impl SealboxS3 {
                 last_modified: o.last_modified,
                 is_latest: Some(true),
                 version_id: Some("null".into()),
-                storage_class: Some(ObjectVersionStorageClass::from("STANDARD".to_owned())),
+                storage_class: o.storage_class.map(|c| ObjectVersionStorageClass::from(c.as_str().to_owned())),
                 checksum_algorithm: o.checksum_algorithm,
                 checksum_type: o.checksum_type,
                 owner: o.owner,

@@ -11,12 +11,15 @@ use crate::binding::{BindingKey, ObjectIdentity, BINDING_FORMAT};
 use crate::body::{read_parts, store_body};
 use crate::bucket::owner;
 use crate::checksum::{
-    composite_checksum, full_object_crc, multipart_etag, verify_content_md5, ChecksumRequest, ALGORITHMS,
+    composite_checksum, full_object_crc, multipart_etag, named_algorithm, parse_algorithm,
+    reject_unknown_checksum_headers, verify_content_md5, without_part_count, ChecksumFields, ChecksumRequest,
+    ALGORITHMS, DEFAULT_ALGORITHM,
 };
 use crate::copy::{check_copy_conditions, source_of};
 use crate::encryption::bucket_default;
 use crate::error::blocking;
 use crate::put::{write_condition, Attributes};
+use crate::restore::check_readable;
 use crate::service::{caller_of, check_key, now_ms, timestamp, SealboxS3};
 use crate::sse::{PlainKey, SealInfo, SseEcho};
 use crate::sse_request::{resolve_mode, CustomerKey, SseHeaders};
@@ -51,6 +54,22 @@ fn upload_algorithm(up: &UploadRecord) -> Option<&'static str> {
     ALGORITHMS.iter().copied().find(|a| up.template.checksums.contains_key(*a))
 }
 
+/// What a part is hashed with: the client's checksum (verified), and the upload's declared
+/// algorithm, or S3's default CRC64NVME from which the object's FULL_OBJECT checksum is combined.
+fn part_algorithms(declared: Option<&'static str>, sent: Option<&'static str>) -> Vec<&'static str> {
+    let mut algorithms: Vec<&'static str> = sent.into_iter().collect();
+    let own = declared.unwrap_or(DEFAULT_ALGORITHM);
+    if !algorithms.contains(&own) {
+        algorithms.push(own);
+    }
+    algorithms
+}
+
+/// The part checksum an UploadPart(Copy) answer shows: only `algorithm`'s.
+fn echoed_checksums(sums: &BTreeMap<String, String>, algorithm: Option<&str>) -> BTreeMap<String, String> {
+    sums.iter().filter(|(a, _)| Some(a.as_str()) == algorithm).map(|(a, v)| (a.clone(), v.clone())).collect()
+}
+
 impl SealboxS3 {
     async fn load_upload(&self, bucket: &str, key: &str, upload_id: &str) -> S3Result<UploadRecord> {
         let meta = self.meta.clone();
@@ -71,8 +90,14 @@ impl SealboxS3 {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let caller = caller_of(&req);
+        reject_unknown_checksum_headers(&req.headers)?;
         let input = req.input;
         check_key(&input.key)?;
+        crate::put::refuse_object_lock(
+            input.object_lock_mode.as_ref(),
+            input.object_lock_retain_until_date.as_ref(),
+            input.object_lock_legal_hold_status.is_some(),
+        )?;
         let bucket = self.require_bucket(&input.bucket).await?;
         let customer = self.read_customer_key(
             &caller,
@@ -103,34 +128,29 @@ impl SealboxS3 {
             storage_class: input.storage_class,
         }
         .into_record(&input.bucket, &input.key)?;
-        let algorithm = match input.checksum_algorithm.as_ref() {
-            Some(a) => {
-                let up = a.as_str().to_ascii_uppercase();
-                Some(
-                    *ALGORITHMS
-                        .iter()
-                        .find(|x| **x == up)
-                        .ok_or_else(|| s3_error!(InvalidRequest, "Checksum algorithm {up} is not supported"))?,
-                )
-            }
-            None => None,
-        };
+        let algorithm = input.checksum_algorithm.as_ref().map(|a| parse_algorithm(a.as_str())).transpose()?;
         let kind = input.checksum_type.as_ref().map(|t| t.as_str().to_owned());
         if let Some(k) = &kind {
             if k != "COMPOSITE" && k != "FULL_OBJECT" {
-                return Err(s3_error!(InvalidRequest, "Invalid checksum type {k}"));
+                return Err(s3_error!(InvalidRequest, "Value for x-amz-checksum-type header is invalid."));
             }
-            if algorithm.is_none() {
+            let Some(alg) = algorithm else {
                 return Err(s3_error!(
                     InvalidRequest,
                     "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."
                 ));
-            }
-            if k == "FULL_OBJECT" && matches!(algorithm, Some("SHA1") | Some("SHA256")) {
+            };
+            // CRC32/CRC32C can be either; SHA1/SHA256 only COMPOSITE, CRC64NVME only FULL_OBJECT.
+            let allowed = match alg {
+                "SHA1" | "SHA256" => k == "COMPOSITE",
+                "CRC64NVME" => k == "FULL_OBJECT",
+                _ => true,
+            };
+            if !allowed {
                 return Err(s3_error!(
                     InvalidRequest,
-                    "The FULL_OBJECT checksum type cannot be used with the {} checksum algorithm.",
-                    algorithm.unwrap_or_default()
+                    "The {k} checksum type cannot be used with the {} checksum algorithm.",
+                    alg.to_ascii_lowercase()
                 ));
             }
         }
@@ -232,6 +252,8 @@ impl SealboxS3 {
         let trailer = req.headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let trailing = req.trailing_headers.clone();
         let caller = caller_of(&req);
+        reject_unknown_checksum_headers(&req.headers)?;
+        let named = named_algorithm(&req.headers, req.input.checksum_algorithm.as_ref());
         let input = req.input;
         let part_number = check_part_number(input.part_number)?;
         let customer = self.read_customer_key(
@@ -253,15 +275,23 @@ impl SealboxS3 {
                 ("SHA1", input.checksum_sha1.as_ref()),
                 ("SHA256", input.checksum_sha256.as_ref()),
             ],
-            input.checksum_algorithm.as_ref().map(|a| a.as_str()),
+            named.as_deref(),
             trailer.as_deref(),
         )?;
-        let mut algorithms = checks.algorithms();
-        if let Some(a) = upload_algorithm(&up) {
-            if !algorithms.contains(&a) {
-                algorithms.push(a);
+        let declared = upload_algorithm(&up);
+        let sent = checks.client_algorithm();
+        if let Some(d) = declared {
+            // Every part of an upload that declared an algorithm carries that checksum (AWS).
+            if sent != Some(d) {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                    d.to_ascii_lowercase(),
+                    sent.map_or("null".to_owned(), str::to_ascii_lowercase)
+                ));
             }
         }
+        let algorithms = part_algorithms(declared, sent);
         let Some(body) = body_slot.take() else {
             return Err(s3_error!(MissingRequestBodyError, "Request body is empty."));
         };
@@ -302,7 +332,8 @@ impl SealboxS3 {
             return Err(e);
         }
         self.record_part(&up.upload_id, part_number, part).await?;
-        let s = &stored.checksums;
+        // Echo the checksum the client sent or the upload declared, not the default one.
+        let s = &echoed_checksums(&stored.checksums, declared.or(sent));
         let echo = seal.as_ref().map(SseEcho::of).unwrap_or_default();
         Ok(S3Response::new(UploadPartOutput {
             server_side_encryption: echo.sse(),
@@ -344,6 +375,9 @@ impl SealboxS3 {
         let (src_bucket, src_key) = source_of(&input.copy_source)?;
         let src = self.load_object(&src_bucket, &src_key).await?;
         let src_id = ObjectIdentity::new(&src_bucket, &src_key);
+        // An archived source is copied only once restored (checked on the verified record).
+        self.verify_record(&src_id, &src)?;
+        check_readable(&src, self.clock_ms())?;
         let (_, src_keys) = self.open_object(&src_id, &src, src_customer.as_ref(), &caller).await?;
         check_copy_conditions(
             &src,
@@ -359,7 +393,8 @@ impl SealboxS3 {
         if end - start > MAX_PART_SIZE {
             return Err(s3_error!(InvalidRequest, "The specified copy range is larger than the maximum part size"));
         }
-        let algorithms: Vec<&'static str> = upload_algorithm(&up).into_iter().collect();
+        let declared = upload_algorithm(&up);
+        let algorithms = part_algorithms(declared, None);
         let body = read_parts(
             &self.blobs,
             &src.parts,
@@ -396,7 +431,7 @@ impl SealboxS3 {
         }
         let rec = self.record_part(&up.upload_id, part_number, part).await?;
         let echo = seal.as_ref().map(SseEcho::of).unwrap_or_default();
-        let s = &stored.checksums;
+        let s = &echoed_checksums(&stored.checksums, declared);
         Ok(S3Response::new(UploadPartCopyOutput {
             server_side_encryption: echo.sse(),
             ssekms_key_id: echo.key_arn,
@@ -420,9 +455,31 @@ impl SealboxS3 {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        reject_unknown_checksum_headers(&req.headers)?;
         let input = req.input;
         let up = self.load_upload(&input.bucket, &input.key, &input.upload_id).await?;
         let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+        self.precheck_write_condition(&input.bucket, &input.key, &condition).await?;
+        let declared = upload_algorithm(&up);
+        if let Some(t) = input.checksum_type.as_ref() {
+            if up.template.checksum_type.as_deref() != Some(t.as_str()) {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "The upload was created using the {} checksum mode. The complete request must use the same checksum mode.",
+                    up.template.checksum_type.as_deref().unwrap_or("FULL_OBJECT").to_ascii_lowercase()
+                ));
+            }
+        }
+        let input_checksums: BTreeMap<&'static str, String> = ChecksumFields::pairs(
+            input.checksum_crc32.as_ref(),
+            input.checksum_crc32c.as_ref(),
+            input.checksum_crc64nvme.as_ref(),
+            input.checksum_sha1.as_ref(),
+            input.checksum_sha256.as_ref(),
+        )
+        .into_iter()
+        .filter_map(|(a, v)| v.map(|v| (a, v.clone())))
+        .collect();
         let requested = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
         if requested.is_empty() {
             return Err(s3_error!(
@@ -465,6 +522,7 @@ impl SealboxS3 {
             if !etag_ok {
                 return Err(invalid());
             }
+            check_completed_part_checksums(p, *n, &rec.part, declared)?;
             chosen.push(rec.part.clone());
         }
         // The template and every chosen part must be as sealbox wrote them: the object's binding
@@ -487,27 +545,18 @@ impl SealboxS3 {
         let mut record = up.template.clone();
         record.size = chosen.iter().map(|p| p.size).sum();
         record.etag = multipart_etag(&chosen.iter().map(|p| p.etag.clone()).collect::<Vec<_>>());
-        record.checksums = BTreeMap::new();
-        if let Some(alg) = upload_algorithm(&up) {
-            let values: Option<Vec<(String, u64)>> =
-                chosen.iter().map(|p| p.checksums.get(alg).map(|v| (v.clone(), p.size))).collect();
-            let kind = up.template.checksum_type.clone().unwrap_or_else(|| "COMPOSITE".into());
-            let value = values.and_then(|vals| {
-                if kind == "FULL_OBJECT" {
-                    full_object_crc(alg, &vals)
-                } else {
-                    composite_checksum(alg, &vals.into_iter().map(|(v, _)| v).collect::<Vec<_>>())
-                }
-            });
-            match value {
-                Some(v) => {
-                    record.checksums.insert(alg.to_owned(), v);
-                    record.checksum_type = Some(kind);
-                }
-                None => record.checksum_type = None,
+        let (checksums, checksum_type) = object_checksum(declared, up.template.checksum_type.as_deref(), &chosen);
+        record.checksums = checksums;
+        record.checksum_type = checksum_type;
+        verify_whole_object_checksum(&input_checksums, &record.checksums)?;
+        if let Some(size) = input.mpu_object_size {
+            if size < 0 || size as u64 != record.size {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "The provided 'x-amz-mp-object-size' header value {size} does not match what was computed: {}",
+                    record.size
+                ));
             }
-        } else {
-            record.checksum_type = None;
         }
         record.parts = chosen;
         match &binding_key {
@@ -590,7 +639,7 @@ impl SealboxS3 {
             parts: (!out.is_empty()).then_some(out),
             owner: Some(owner()),
             initiator: Some(Initiator { id: Some("000000000000".into()), display_name: Some("sealbox".into()) }),
-            storage_class: Some(StorageClass::from("STANDARD".to_owned())),
+            storage_class: Some(StorageClass::from(crate::restore::class_name(&up.template))),
             checksum_algorithm: upload_algorithm(&up).map(|a| ChecksumAlgorithm::from(a.to_owned())),
             checksum_type: up.template.checksum_type.clone().map(ChecksumType::from),
             ..Default::default()
@@ -647,7 +696,7 @@ impl SealboxS3 {
                             id: Some("000000000000".into()),
                             display_name: Some("sealbox".into()),
                         }),
-                        storage_class: Some(StorageClass::from("STANDARD".to_owned())),
+                        storage_class: Some(StorageClass::from(crate::restore::class_name(&up.template))),
                         checksum_algorithm: upload_algorithm(&up).map(|a| ChecksumAlgorithm::from(a.to_owned())),
                         checksum_type: up.template.checksum_type.clone().map(ChecksumType::from),
                     });
@@ -675,6 +724,90 @@ impl SealboxS3 {
             ..Default::default()
         }))
     }
+}
+
+/// The part checksums a Complete request lists must be the ones the parts were stored with; an
+/// upload that declared an algorithm must list that checksum for every part (AWS).
+fn check_completed_part_checksums(
+    p: &CompletedPart,
+    number: u32,
+    stored: &StoredPart,
+    declared: Option<&'static str>,
+) -> S3Result<()> {
+    let given = ChecksumFields::pairs(
+        p.checksum_crc32.as_ref(),
+        p.checksum_crc32c.as_ref(),
+        p.checksum_crc64nvme.as_ref(),
+        p.checksum_sha1.as_ref(),
+        p.checksum_sha256.as_ref(),
+    );
+    if let Some(d) = declared {
+        if !given.iter().any(|(a, v)| *a == d && v.is_some()) {
+            return Err(s3_error!(
+                InvalidRequest,
+                "The upload was created using a {} checksum. The complete request must include the checksum for each part. It was missing for part {number} in the request.",
+                d.to_ascii_lowercase()
+            ));
+        }
+    }
+    for (alg, value) in given {
+        if let Some(v) = value {
+            if stored.checksums.get(alg) != Some(v) {
+                return Err(s3_error!(
+                    InvalidPart,
+                    "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The object checksum of a completed upload: COMPOSITE (checksum of the part checksums, `-N`)
+/// or FULL_OBJECT (the part CRCs combined into the CRC of the whole) of the declared algorithm;
+/// without one, S3's default CRC64NVME FULL_OBJECT. Parts stored before a checksum was kept for
+/// them leave the object without one.
+fn object_checksum(
+    declared: Option<&'static str>,
+    declared_type: Option<&str>,
+    parts: &[StoredPart],
+) -> (BTreeMap<String, String>, Option<String>) {
+    let (alg, kind) = match declared {
+        Some(a) => (a, declared_type.unwrap_or("COMPOSITE")),
+        None => (DEFAULT_ALGORITHM, "FULL_OBJECT"),
+    };
+    let values: Option<Vec<(String, u64)>> =
+        parts.iter().map(|p| p.checksums.get(alg).map(|v| (v.clone(), p.size))).collect();
+    let value = values.and_then(|vals| {
+        if kind == "FULL_OBJECT" {
+            full_object_crc(alg, &vals)
+        } else {
+            composite_checksum(alg, &vals.into_iter().map(|(v, _)| v).collect::<Vec<_>>())
+        }
+    });
+    match value {
+        Some(v) => (BTreeMap::from([(alg.to_owned(), v)]), Some(kind.to_owned())),
+        None => (BTreeMap::new(), None),
+    }
+}
+
+/// A whole-object checksum sent with Complete must match the object's (BadDigest otherwise); a
+/// composite one may come with or without its `-N`.
+fn verify_whole_object_checksum(
+    given: &BTreeMap<&'static str, String>,
+    computed: &BTreeMap<String, String>,
+) -> S3Result<()> {
+    for (alg, value) in given {
+        let ok = computed.get(*alg).is_some_and(|c| c == value || without_part_count(c) == value.as_str());
+        if !ok {
+            return Err(s3_error!(
+                BadDigest,
+                "The {} you specified did not match the calculated checksum.",
+                crate::checksum::header_name(alg)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `x-amz-copy-source-range: bytes=first-last`, both required and inside the source.

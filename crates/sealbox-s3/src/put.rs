@@ -8,7 +8,10 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 use sealbox_store::{ObjectRecord, StoredPart, WriteCondition};
 
 use crate::body::{store_body, StoredBody};
-use crate::checksum::{verify_content_md5, ChecksumRequest};
+use crate::checksum::{
+    named_algorithm, reject_unknown_checksum_headers, verify_content_md5, ChecksumFields, ChecksumRequest,
+    DEFAULT_ALGORITHM,
+};
 use crate::encryption::bucket_default;
 use crate::error::blocking;
 use crate::service::{caller_of, check_key, SealboxS3};
@@ -35,21 +38,7 @@ pub(crate) struct Attributes {
 impl Attributes {
     /// Validates and turns the attributes into an object record without data.
     pub(crate) fn into_record(self, bucket: &str, key: &str) -> S3Result<ObjectRecord> {
-        if let Some(sc) = &self.storage_class {
-            let known = [
-                "STANDARD",
-                "REDUCED_REDUNDANCY",
-                "STANDARD_IA",
-                "ONEZONE_IA",
-                "INTELLIGENT_TIERING",
-                "GLACIER",
-                "DEEP_ARCHIVE",
-                "GLACIER_IR",
-            ];
-            if !known.contains(&sc.as_str()) {
-                return Err(s3_error!(InvalidStorageClass, "The storage class you specified is not valid"));
-            }
-        }
+        let storage_class = crate::restore::storage_class_of(self.storage_class.as_ref())?;
         let user_metadata: BTreeMap<String, String> =
             self.metadata.unwrap_or_default().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
         let meta_size: usize = user_metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
@@ -83,6 +72,8 @@ impl Attributes {
             parts: Vec::new(),
             sse: None,
             tags,
+            storage_class,
+            restore: None,
             row_mac: None,
         })
     }
@@ -146,8 +137,15 @@ impl SealboxS3 {
         let trailer = req.headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let trailing = req.trailing_headers.clone();
         let caller = caller_of(&req);
+        reject_unknown_checksum_headers(&req.headers)?;
+        let named = named_algorithm(&req.headers, req.input.checksum_algorithm.as_ref());
         let input = req.input;
         check_key(&input.key)?;
+        refuse_object_lock(
+            input.object_lock_mode.as_ref(),
+            input.object_lock_retain_until_date.as_ref(),
+            input.object_lock_legal_hold_status.is_some(),
+        )?;
         let bucket = self.require_bucket(&input.bucket).await?;
         let customer = parse_customer_key(
             input.sse_customer_algorithm.as_deref(),
@@ -171,6 +169,9 @@ impl SealboxS3 {
             return Err(s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."));
         }
         let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+        // Before the body: a write that cannot succeed is answered before a byte is sent (the
+        // client may be waiting on `Expect: 100-continue`).
+        self.precheck_write_condition(&input.bucket, &input.key, &condition).await?;
         let mut checks = ChecksumRequest::from_headers(
             [
                 ("CRC32", input.checksum_crc32.as_ref()),
@@ -179,7 +180,7 @@ impl SealboxS3 {
                 ("SHA1", input.checksum_sha1.as_ref()),
                 ("SHA256", input.checksum_sha256.as_ref()),
             ],
-            input.checksum_algorithm.as_ref().map(|a| a.as_str()),
+            named.as_deref(),
             trailer.as_deref(),
         )?;
         let mut record = Attributes {
@@ -210,10 +211,12 @@ impl SealboxS3 {
             }
         };
 
+        // The client's checksum, or S3's default CRC64NVME when it sent none.
+        let algorithms = [checks.client_algorithm().unwrap_or(DEFAULT_ALGORITHM)];
         let stored = store_body(
             &self.blobs,
             body,
-            &checks.algorithms(),
+            &algorithms,
             self.config.max_put_size,
             input.content_length.map(|l| l as u64),
             self.config.body_idle_timeout,
@@ -242,8 +245,15 @@ impl SealboxS3 {
         }
         let committed = self.commit_object(record.clone(), condition, vec![stored.blob.clone()]).await?;
         let echo = SseEcho::of(&seal);
-        let mut output = PutObjectOutput {
+        let sums = ChecksumFields::of(&committed.checksums);
+        let output = PutObjectOutput {
             e_tag: Some(ETag::Strong(etag)),
+            checksum_crc32: sums.crc32,
+            checksum_crc32c: sums.crc32c,
+            checksum_crc64nvme: sums.crc64nvme,
+            checksum_sha1: sums.sha1,
+            checksum_sha256: sums.sha256,
+            checksum_type: committed.checksum_type.clone().map(ChecksumType::from),
             server_side_encryption: echo.sse(),
             ssekms_key_id: echo.key_arn,
             bucket_key_enabled: echo.bucket_key,
@@ -252,8 +262,31 @@ impl SealboxS3 {
             sse_customer_key_md5: echo.customer_key_md5,
             ..Default::default()
         };
-        set_put_checksums(&mut output, &committed.checksums);
         Ok(S3Response::new(output))
+    }
+
+    /// Checks a conditional write against the object as it is now, before any data is read: an
+    /// `If-None-Match: *` write to an existing key is 412, an `If-Match` write to a missing key
+    /// 404 NoSuchKey and to another ETag 412. The store checks the condition again when the write
+    /// commits (a concurrent writer that finished first makes it 412, a delete meanwhile 409).
+    pub(crate) async fn precheck_write_condition(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: &WriteCondition,
+    ) -> S3Result<()> {
+        if *condition == WriteCondition::None {
+            return Ok(());
+        }
+        let meta = self.meta.clone();
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        let current = blocking(move || meta.object(&b, &k)).await?;
+        match (condition, current) {
+            (WriteCondition::IfAbsent, Some(_)) => Err(precondition_failed()),
+            (WriteCondition::IfEtag(_), None) => Err(s3_error!(NoSuchKey, "The specified key does not exist.")),
+            (WriteCondition::IfEtag(etag), Some(cur)) if cur.etag != *etag => Err(precondition_failed()),
+            _ => Ok(()),
+        }
     }
 
     /// Commits a record whose blobs are already durable and which `bind_record` has bound (the
@@ -290,6 +323,19 @@ pub(crate) fn object_etag(seal: &SealInfo, md5: Option<&[u8; 16]>) -> S3Result<S
     Ok(hex::encode(r))
 }
 
+/// Object Lock is not built yet (issue 16 §2): a write that asks for retention or a legal hold is
+/// refused rather than stored unprotected.
+pub(crate) fn refuse_object_lock(mode: Option<&ObjectLockMode>, until: Option<&Timestamp>, hold: bool) -> S3Result<()> {
+    if mode.is_some() || until.is_some() || hold {
+        return Err(s3_error!(NotImplemented, "Object Lock (retention and legal holds) is not implemented"));
+    }
+    Ok(())
+}
+
+pub(crate) fn precondition_failed() -> s3s::S3Error {
+    s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
+}
+
 pub(crate) fn ssec_needs_tls() -> s3s::S3Error {
     s3_error!(
         InvalidRequest,
@@ -310,21 +356,4 @@ pub(crate) fn fill_single_part(record: &mut ObjectRecord, stored: &StoredBody, e
         checksums: stored.checksums.clone(),
         binding: None,
     }];
-}
-
-fn set_put_checksums(out: &mut PutObjectOutput, sums: &BTreeMap<String, String>) {
-    for (alg, v) in sums {
-        let v = Some(v.clone());
-        match alg.as_str() {
-            "CRC32" => out.checksum_crc32 = v,
-            "CRC32C" => out.checksum_crc32c = v,
-            "CRC64NVME" => out.checksum_crc64nvme = v,
-            "SHA1" => out.checksum_sha1 = v,
-            "SHA256" => out.checksum_sha256 = v,
-            _ => {}
-        }
-    }
-    if !sums.is_empty() {
-        out.checksum_type = Some(ChecksumType::from("FULL_OBJECT".to_owned()));
-    }
 }

@@ -21,6 +21,10 @@ pub struct S3Config {
     pub allow_sse_c_over_http: bool,
     /// Told about every stored object that fails its integrity check on read.
     pub on_integrity_failure: Option<crate::body::IntegrityReporter>,
+    /// How long a RestoreObject of an archived (GLACIER / DEEP_ARCHIVE) object takes.
+    pub restore_delay: std::time::Duration,
+    /// TEST ONLY: shifts the clock restores are judged by (restored copies expiring days later).
+    pub clock_offset_ms: i64,
 }
 
 impl Default for S3Config {
@@ -31,6 +35,8 @@ impl Default for S3Config {
             body_idle_timeout: std::time::Duration::from_secs(60),
             allow_sse_c_over_http: false,
             on_integrity_failure: None,
+            restore_delay: std::time::Duration::from_secs(5),
+            clock_offset_ms: 0,
         }
     }
 }
@@ -69,6 +75,23 @@ pub struct RequestInfo {
     pub is_tls: bool,
 }
 
+/// What an answer must look like on the wire where s3s 0.14 cannot say it (it ignores
+/// `S3Response::status` and always quotes `<ETag>`); the server applies it to the HTTP response.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WireFix {
+    /// 202 for a RestoreObject that starts, 206 for a HEAD of a range or part.
+    pub status: Option<http::StatusCode>,
+    /// GetObjectAttributes: AWS sends the `<ETag>` without quotes.
+    pub unquoted_etag: bool,
+}
+
+/// An answer with a [`WireFix`] status.
+pub(crate) fn with_status<T>(output: T, status: http::StatusCode) -> S3Response<T> {
+    let mut resp = S3Response::new(output);
+    resp.extensions.insert(WireFix { status: Some(status), ..Default::default() });
+    resp
+}
+
 /// The authenticated principal's ARN, set by the server's access hook.
 #[derive(Debug, Clone)]
 pub struct CallerArn(pub String);
@@ -98,6 +121,42 @@ pub(crate) fn timestamp(ms: i64) -> Timestamp {
 /// `Last-Modified` compares at one-second resolution (HTTP dates have no fractions).
 pub(crate) fn seconds(ts: &Timestamp) -> i64 {
     time::OffsetDateTime::from(ts.clone()).unix_timestamp()
+}
+
+/// AWS operations that s3s 0.14 does not know, found by their sub-resource: s3s would route them
+/// as another operation (`PUT /b/k?renameObject` or `?encryption` as a PutObject that overwrites
+/// the key, `DELETE /b?metadataConfiguration` as DeleteBucket), so the server refuses them with
+/// 501 NotImplemented before any handler runs. Returns the AWS operation name.
+pub fn unmodeled_operation(method: &http::Method, is_object: bool, query: Option<&str>) -> Option<&'static str> {
+    use http::Method;
+    let has = |name: &str| query.unwrap_or("").split('&').any(|p| p.split('=').next().is_some_and(|k| k == name));
+    let m = method;
+    let found = if is_object {
+        [(Method::PUT, "renameObject", "RenameObject"), (Method::PUT, "encryption", "UpdateObjectEncryption")]
+            .into_iter()
+            .find(|(want, q, _)| m == want && has(q))
+    } else {
+        [
+            (Method::GET, "abac", "GetBucketAbac"),
+            (Method::PUT, "abac", "PutBucketAbac"),
+            (Method::POST, "metadataConfiguration", "CreateBucketMetadataConfiguration"),
+            (Method::GET, "metadataConfiguration", "GetBucketMetadataConfiguration"),
+            (Method::DELETE, "metadataConfiguration", "DeleteBucketMetadataConfiguration"),
+            (Method::PUT, "metadataInventoryTable", "UpdateBucketMetadataInventoryTableConfiguration"),
+            (Method::PUT, "metadataJournalTable", "UpdateBucketMetadataJournalTableConfiguration"),
+        ]
+        .into_iter()
+        .find(|(want, q, _)| m == want && has(q))
+    };
+    found.map(|(_, _, op)| op)
+}
+
+/// `Expect: 100-continue`: the client sends the body only after a `100 Continue`.
+fn expects_continue(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"))
 }
 
 pub(crate) fn check_key(key: &str) -> S3Result<()> {
@@ -204,10 +263,13 @@ impl S3 for SealboxS3 {
     }
     async fn put_object(&self, mut req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         // A request refused before its body is read must still have the body read off the
-        // connection, or its bytes would be parsed as the next request on it.
+        // connection, or its bytes would be parsed as the next request on it; unless the client
+        // waits on `Expect: 100-continue`: then it has sent no body, and the answer goes out
+        // before one (the server ends such a connection with the answer: `Connection: close`).
+        let expects_continue = expects_continue(&req.headers);
         let mut body = req.input.body.take();
         let result = self.op_put_object(req, &mut body).await;
-        if let (Err(_), Some(b)) = (&result, body.as_mut()) {
+        if let (Err(_), Some(b), false) = (&result, body.as_mut(), expects_continue) {
             crate::body::drain_small(b).await;
         }
         result
@@ -246,12 +308,22 @@ impl S3 for SealboxS3 {
         self.op_create_multipart_upload(req).await
     }
     async fn upload_part(&self, mut req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        let expects_continue = expects_continue(&req.headers);
         let mut body = req.input.body.take();
         let result = self.op_upload_part(req, &mut body).await;
-        if let (Err(_), Some(b)) = (&result, body.as_mut()) {
+        if let (Err(_), Some(b), false) = (&result, body.as_mut(), expects_continue) {
             crate::body::drain_small(b).await;
         }
         result
+    }
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        self.op_get_object_attributes(req).await
+    }
+    async fn restore_object(&self, req: S3Request<RestoreObjectInput>) -> S3Result<S3Response<RestoreObjectOutput>> {
+        self.op_restore_object(req).await
     }
     async fn upload_part_copy(
         &self,
@@ -279,5 +351,30 @@ impl S3 for SealboxS3 {
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         self.op_list_multipart_uploads(req).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unmodeled_operation;
+    use http::Method;
+
+    #[test]
+    fn operations_s3s_would_misroute_are_named() {
+        assert_eq!(unmodeled_operation(&Method::PUT, true, Some("renameObject")), Some("RenameObject"));
+        assert_eq!(
+            unmodeled_operation(&Method::PUT, true, Some("x-id=UpdateObjectEncryption&encryption")),
+            Some("UpdateObjectEncryption")
+        );
+        assert_eq!(
+            unmodeled_operation(&Method::DELETE, false, Some("metadataConfiguration")),
+            Some("DeleteBucketMetadataConfiguration")
+        );
+        assert_eq!(unmodeled_operation(&Method::GET, false, Some("abac=")), Some("GetBucketAbac"));
+        // Bucket encryption and ordinary uploads are what they seem.
+        assert_eq!(unmodeled_operation(&Method::PUT, false, Some("encryption")), None);
+        assert_eq!(unmodeled_operation(&Method::PUT, true, None), None);
+        assert_eq!(unmodeled_operation(&Method::PUT, true, Some("x-id=PutObject")), None);
+        assert_eq!(unmodeled_operation(&Method::GET, true, Some("encryption")), None);
     }
 }

@@ -13,6 +13,14 @@ pub enum StoreError {
     NoSuchUpload(String),
     #[error("the write condition was not met")]
     PreconditionFailed,
+    /// An `If-Match` write found its object when the request started, but the object was deleted
+    /// before the write committed (S3's 409 ConditionalRequestConflict).
+    #[error("the object the write condition was checked against was deleted meanwhile")]
+    ConditionalConflict,
+    /// The caller's own check inside a store transaction refused the change (its error, boxed:
+    /// the store does not interpret it).
+    #[error("refused: {0}")]
+    Refused(Box<dyn std::error::Error + Send + Sync>),
     #[error("no space left on the data volume")]
     NoSpace,
     #[error("meta store: {0}")]

@@ -34,6 +34,6 @@ pub use blob::{BlobId, BlobLifecycle, BlobStore, BlobWriter, GcReport};
 pub use error::StoreError;
 pub use integrity::{Canonical, LegacyCounts, RowAuthenticator};
 pub use meta::{prefix_upper_bound, AccessKeyRecord, BucketConfig, MetaStore, UserRecord, WriteCondition};
-pub use records::{BucketRecord, ObjectRecord, PartRecord, StoredPart, UploadRecord};
+pub use records::{BucketRecord, ObjectRecord, PartRecord, RestoreState, StoredPart, UploadRecord};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

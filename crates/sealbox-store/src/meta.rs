@@ -63,13 +63,16 @@ CREATE TABLE IF NOT EXISTS parts (
 );
 ";
 
-/// Guards a conditional write (S3 conditional PUT / Complete).
+/// Guards a conditional write (S3 conditional PUT / Complete / Copy), checked inside the
+/// transaction that commits the write, so of concurrent writers exactly one can win.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteCondition {
     None,
-    /// `If-None-Match: *`: only if no object exists under the key.
+    /// `If-None-Match: *`: only if no object exists under the key (else `PreconditionFailed`).
     IfAbsent,
-    /// `If-Match: "etag"`: only if the current object has this ETag.
+    /// `If-Match: "etag"`: only if the current object has this ETag (else `PreconditionFailed`).
+    /// The caller has seen the object exist when the request started, so an object gone by
+    /// commit time was deleted meanwhile: `ConditionalConflict`.
     IfEtag(String),
 }
 
@@ -334,6 +337,36 @@ impl MetaStore {
         )?;
         tx.commit()?;
         Ok(true)
+    }
+
+    /// Changes the descriptive fields of whatever object is current under the key (RestoreObject
+    /// state), reading and writing the row in one transaction so no concurrent write is undone.
+    /// `change` gets the stored record and edits a copy of it; its error aborts the update, and it
+    /// may not change the object's blobs. Returns the new record and what `change` returned, or
+    /// `None` when there is no object.
+    pub fn update_object_meta<T>(
+        &self,
+        bucket: &str,
+        key: &str,
+        change: impl FnOnce(&ObjectRecord, &mut ObjectRecord) -> Result<T>,
+    ) -> Result<Option<(ObjectRecord, T)>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let Some(current) = object_tx(&tx, bucket, key)? else { return Ok(None) };
+        let mut next = current.clone();
+        let outcome = change(&current, &mut next)?;
+        if !current.blob_ids().eq(next.blob_ids()) {
+            return Err(StoreError::Corrupt("a metadata update may not change an object's blobs".into()));
+        }
+        let doc = serde_json::to_string(&next).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let generation = next_generation(&tx)?;
+        tx.execute(
+            "UPDATE objects SET doc = ?3, generation = ?4 WHERE bucket = ?1 AND key = ?2",
+            params![bucket, key.as_bytes(), doc, generation],
+        )?;
+        tx.commit()?;
+        next.generation = generation;
+        Ok(Some((next, outcome)))
     }
 
     /// Removes an object's record and queues its blobs for deletion; returns the record.
@@ -884,7 +917,8 @@ fn check_condition(current: Option<&ObjectRecord>, condition: &WriteCondition) -
         (WriteCondition::IfAbsent, None) => Ok(()),
         (WriteCondition::IfAbsent, Some(_)) => Err(StoreError::PreconditionFailed),
         (WriteCondition::IfEtag(etag), Some(cur)) if cur.etag == *etag => Ok(()),
-        (WriteCondition::IfEtag(_), _) => Err(StoreError::PreconditionFailed),
+        (WriteCondition::IfEtag(_), Some(_)) => Err(StoreError::PreconditionFailed),
+        (WriteCondition::IfEtag(_), None) => Err(StoreError::ConditionalConflict),
     }
 }
 

@@ -81,11 +81,26 @@ pub struct ObjectRecord {
     pub sse: Option<String>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// The storage class the writer chose; `None` is STANDARD (AWS names no class for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+    /// RestoreObject state of an archived (GLACIER / DEEP_ARCHIVE) object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestoreState>,
     /// MAC of the whole record under the server's metadata key (owned by the S3 layer): an edit of
     /// any field in `meta.db` is detected before the record is used. `None` only in a store that
     /// was never authenticated (records written before it, until the start-up migration).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub row_mac: Option<String>,
+}
+
+/// A restore of an archived object: readable from `completes_ms` until `expires_ms` (Unix ms).
+/// The data itself never moves: an archived object is sealed and stored like any other, and the
+/// restore only decides when S3 lets it be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreState {
+    pub completes_ms: i64,
+    pub expires_ms: i64,
 }
 
 impl ObjectRecord {

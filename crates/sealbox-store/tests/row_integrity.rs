@@ -182,6 +182,8 @@ fn a_store_from_before_macs_is_authenticated_once_and_checked_after() {
             parts: Vec::new(),
             sse: Some("{}".into()),
             tags: Default::default(),
+            storage_class: None,
+            restore: None,
             row_mac: None,
         };
         old.put_object(&rec, &WriteCondition::None).unwrap();

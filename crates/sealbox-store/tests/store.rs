@@ -34,6 +34,8 @@ fn record(bucket: &str, key: &str, blob: &str, etag: &str) -> ObjectRecord {
         }],
         sse: None,
         tags: Default::default(),
+        storage_class: None,
+        restore: None,
         row_mac: None,
     }
 }
@@ -79,6 +81,14 @@ fn conditional_writes_and_replacement() {
     let replaced =
         meta.put_object(&record("b", "k", "blob2", "e2"), &WriteCondition::IfEtag("e1".into())).unwrap().unwrap();
     assert_eq!(replaced.parts[0].blob, "blob1");
+    // If-Match against an object that was deleted since the request saw it: 409, not 412.
+    meta.record_blob_written("blob3").unwrap();
+    meta.delete_object("b", "k").unwrap();
+    assert!(matches!(
+        meta.put_object(&record("b", "k", "blob3", "e3"), &WriteCondition::IfEtag("e2".into())),
+        Err(StoreError::ConditionalConflict)
+    ));
+    meta.put_object(&record("b", "k", "blob3", "e3"), &WriteCondition::None).unwrap();
     assert!(matches!(
         meta.put_object(&record("nob", "k", "x", "e"), &WriteCondition::None),
         Err(StoreError::NoSuchBucket(_))
@@ -466,4 +476,37 @@ fn a_meta_db_from_before_generations_is_migrated_at_open() {
     assert!(!meta.update_object_doc(&legacy).unwrap());
     assert!(meta.object("b", "k").unwrap().unwrap().generation > 0);
     assert_eq!(queued(&meta), HashSet::from(["legacy".to_owned()]));
+}
+
+#[test]
+fn metadata_updates_keep_blobs_and_take_a_new_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = MetaStore::open(&dir.path().join("m.db")).unwrap();
+    meta.create_bucket("b", 0).unwrap();
+    meta.record_blob_written("blob1").unwrap();
+    meta.put_object(&record("b", "k", "blob1", "e1"), &WriteCondition::None).unwrap();
+    let before = meta.object("b", "k").unwrap().unwrap();
+    let restore = RestoreState { completes_ms: 10, expires_ms: 20 };
+    let (after, said) = meta
+        .update_object_meta("b", "k", |_, next| {
+            next.restore = Some(restore);
+            Ok("done")
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(said, "done");
+    assert!(after.generation > before.generation);
+    assert_eq!(meta.object("b", "k").unwrap().unwrap().restore, Some(restore));
+    // A change that would swap the object's blobs is refused and changes nothing.
+    let swapped = meta.update_object_meta("b", "k", |_, next| {
+        next.parts[0].blob = "other".into();
+        next.restore = None;
+        Ok(())
+    });
+    assert!(matches!(swapped, Err(StoreError::Corrupt(_))));
+    assert_eq!(meta.object("b", "k").unwrap().unwrap().restore, Some(restore));
+    // The closure's error aborts the update.
+    let refused = meta.update_object_meta("b", "k", |_, _| -> Result<()> { Err(StoreError::PreconditionFailed) });
+    assert!(matches!(refused, Err(StoreError::PreconditionFailed)));
+    assert!(meta.update_object_meta("b", "missing", |_, _| Ok(())).unwrap().is_none());
 }

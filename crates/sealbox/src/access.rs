@@ -150,6 +150,20 @@ fn copy_source(headers: &http::HeaderMap) -> Option<(String, String)> {
     Some((b.to_owned(), k.to_owned()))
 }
 
+/// `x-amz-expected-bucket-owner` (and, for copies, `x-amz-source-expected-bucket-owner`): every
+/// bucket here belongs to the one account, so any other account id is refused with AWS's 403.
+fn check_expected_owners(headers: &http::HeaderMap) -> S3Result<()> {
+    for name in ["x-amz-expected-bucket-owner", "x-amz-source-expected-bucket-owner"] {
+        if let Some(v) = headers.get(name) {
+            if v.to_str().ok().map(str::trim) != Some(ACCOUNT_ID) {
+                tracing::info!(header = name, "request refused: the bucket belongs to another account");
+                return Err(denied());
+            }
+        }
+    }
+    Ok(())
+}
+
 fn denied() -> s3s::S3Error {
     s3_error!(AccessDenied, "Access Denied")
 }
@@ -177,6 +191,12 @@ impl S3Access for SealboxAccess {
             S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
             S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
         };
+        if bucket.is_some() {
+            check_expected_owners(cx.headers())?;
+        }
+        if let Some(op) = sealbox_s3::unmodeled_operation(cx.method(), key.is_some(), cx.uri().query()) {
+            return Err(s3_error!(NotImplemented, "{op} is not implemented"));
+        }
         // The root user with no bucket policy in play is always allowed: skip the store lookups.
         let is_root = principal.as_ref().is_some_and(Principal::is_root);
         let action = action_for(&operation);

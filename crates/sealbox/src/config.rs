@@ -72,6 +72,10 @@ pub struct ServeArgs {
     /// and is removed by the periodic sweep. Default: 900
     #[arg(long, env = "SEALBOX_ORPHAN_AGE_SECS")]
     pub orphan_age_secs: Option<u64>,
+    /// Seconds a RestoreObject of a GLACIER or DEEP_ARCHIVE object takes before its data can be
+    /// read (AWS: hours). Default: 5
+    #[arg(long, env = "SEALBOX_RESTORE_DELAY_SECS")]
+    pub restore_delay_secs: Option<u64>,
     /// Do not serve the web console at /console.
     #[arg(long, env = "SEALBOX_NO_CONSOLE")]
     pub no_console: bool,
@@ -122,6 +126,7 @@ struct FileConfig {
     audit_data_events: bool,
     blob_grace_secs: Option<u64>,
     orphan_age_secs: Option<u64>,
+    restore_delay_secs: Option<u64>,
     xks_credentials: Option<PathBuf>,
     xks_path_prefix: Option<String>,
     xks_client_ca: Option<PathBuf>,
@@ -155,6 +160,8 @@ pub struct ServerConfig {
     pub audit_data_events: bool,
     /// When replaced blobs go, and when unnamed blobs count as orphans.
     pub blob_lifecycle: sealbox_store::BlobLifecycle,
+    /// How long a RestoreObject takes.
+    pub restore_delay: std::time::Duration,
     /// Test-only: shift the server's clock (rotation, deletion windows) by this many seconds.
     pub test_clock_offset_secs: i64,
     /// The XKS proxy API; `None` (off) without `--xks-credentials`.
@@ -233,6 +240,9 @@ impl ServerConfig {
                     args.orphan_age_secs.or(file.orphan_age_secs).unwrap_or(900).max(1),
                 ),
             },
+            restore_delay: std::time::Duration::from_secs(
+                args.restore_delay_secs.or(file.restore_delay_secs).unwrap_or(5),
+            ),
             audit_digest_interval: std::time::Duration::from_secs(
                 args.audit_digest_interval_secs.or(file.audit_digest_interval_secs).unwrap_or(3600).max(1),
             ),

@@ -43,6 +43,10 @@ pub struct RouterState {
     pub s3_impl: sealbox_s3::SealboxS3,
     /// Record object reads and writes too (S3 data events).
     pub audit_data_events: bool,
+    /// Memory for uploads whose length is not known in advance (see [`with_known_length`]).
+    pub unknown_length_budget: UnknownLengthBudget,
+    /// Base domains of virtual-hosted-style requests (`--domain`).
+    pub domains: Vec<String>,
     /// The XKS proxy API, when `--xks-credentials` is set (`xks_glue.rs`).
     pub xks: Option<Arc<crate::xks_glue::XksState>>,
     /// The web console at `/console` (set once the router exists; absent with `--no-console`).
@@ -184,8 +188,15 @@ impl Router {
             let facts = self.facts(&req);
             return self.audit_refusals(facts, Iam, None, crate::api_glue::iam(state, peer, req));
         }
+        // One id per S3 request: the x-amz-request-id header, the RequestId of an error body and
+        // the audit record's requestID.
+        let rid = new_request_id();
+        let waits_for_continue = expects_continue(req.headers());
+        sigv2_bucket_path(&mut req, &self.state.domains);
         // s3s verifies only the headers a request names as signed: refuse the rest first.
-        if let Some(refusal) = crate::signing::check_s3_envelope(&req) {
+        if let Some(mut refusal) = crate::signing::check_s3_envelope(&req, &self.state.region, &rid) {
+            set_request_ids(&mut refusal, &rid);
+            close_if_body_unsent(&mut refusal, waits_for_continue);
             let status = refusal.status().as_u16();
             self.state.metrics.record("s3", "Unknown", status, std::time::Duration::ZERO, 0, 0);
             let facts = self.facts(&req);
@@ -199,7 +210,6 @@ impl Router {
         req.extensions_mut().insert(slot.clone());
         let caller_slot = crate::access::CallerSlot::default();
         req.extensions_mut().insert(caller_slot.clone());
-        let rid = uuid::Uuid::new_v4().to_string();
         req.extensions_mut().insert(crate::audit_glue::AuditRequestId(rid.clone()));
         let facts = self.facts(&req);
         let path = req.uri().path().to_owned();
@@ -210,8 +220,24 @@ impl Router {
         let state = self.state.clone();
         Box::pin(async move {
             let started = Instant::now();
+            let req = match with_known_length(&state.unknown_length_budget, req).await {
+                Ok(req) => req,
+                Err(refusal) => {
+                    let mut resp = refusal;
+                    set_request_ids(&mut resp, &rid);
+                    close_if_body_unsent(&mut resp, waits_for_continue);
+                    fill_error_message(&mut resp, &rid);
+                    state.metrics.record("s3", "Unknown", resp.status().as_u16(), started.elapsed(), 0, 0);
+                    return Ok(resp);
+                }
+            };
             let mut resp = s3.call(req).await?;
-            fill_error_message(&mut resp);
+            if let Some(fix) = resp.extensions().get::<sealbox_s3::WireFix>().copied() {
+                apply_wire_fix(&mut resp, fix);
+            }
+            set_request_ids(&mut resp, &rid);
+            close_if_body_unsent(&mut resp, waits_for_continue);
+            fill_error_message(&mut resp, &rid);
             let op = slot.0.get().map(String::as_str).unwrap_or("Unknown");
             state.metrics.record(
                 "s3",
@@ -291,9 +317,198 @@ fn metrics_response(m: &crate::metrics::Metrics) -> Response<Body> {
     resp
 }
 
+/// Applies what the S3 layer asked for and s3s could not express (see [`sealbox_s3::WireFix`]).
+fn apply_wire_fix(resp: &mut Response<Body>, fix: sealbox_s3::WireFix) {
+    if let Some(status) = fix.status {
+        *resp.status_mut() = status;
+    }
+    if fix.unquoted_etag {
+        let Some(bytes) = resp.body().bytes() else { return };
+        let Ok(text) = std::str::from_utf8(&bytes) else { return };
+        let (Some(start), Some(end)) = (text.find("<ETag>\""), text.find("\"</ETag>")) else { return };
+        if start < end {
+            let fixed = format!("{}<ETag>{}</ETag>{}", &text[..start], &text[start + 7..end], &text[end + 8..]);
+            let len = fixed.len();
+            *resp.body_mut() = Body::from(fixed);
+            resp.headers_mut().insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
+        }
+    }
+}
+
+/// SigV2 signs a bucket as `/bucket/` (AWS's CanonicalizedResource; botocore, s3cmd and boto2
+/// all sign it so), while clients send path-style bucket requests as `/bucket`, and s3s builds
+/// the string to sign from the path as sent: give SigV2 bucket requests their trailing slash
+/// (s3s reads `/bucket/` as the same bucket).
+fn sigv2_bucket_path<B>(req: &mut Request<B>, domains: &[String]) {
+    let sigv2_header = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("AWS "));
+    let query = req.uri().query().unwrap_or("");
+    let sigv2_query = query.split('&').any(|p| p.starts_with("Signature="));
+    let path = req.uri().path();
+    let one_segment = path.len() > 1 && !path[1..].contains('/');
+    if !(sigv2_header || sigv2_query) || !one_segment || !is_path_style(req.headers(), domains) {
+        return;
+    }
+    let fixed = if query.is_empty() { format!("{path}/") } else { format!("{path}/?{query}") };
+    if let Ok(pq) = http::uri::PathAndQuery::try_from(fixed) {
+        let mut parts = req.uri().clone().into_parts();
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+}
+
+/// Whether a request addresses buckets in its path: no virtual-host domain is configured, or the
+/// Host is one of them (or an address), not a bucket subdomain.
+fn is_path_style(headers: &http::HeaderMap, domains: &[String]) -> bool {
+    if domains.is_empty() {
+        return true;
+    }
+    let host = headers.get(http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let name =
+        host.rsplit_once(':').map_or(host, |(h, p)| if p.bytes().all(|b| b.is_ascii_digit()) { h } else { host });
+    name.parse::<std::net::IpAddr>().is_ok()
+        || name.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok()
+        || domains.iter().any(|d| d.eq_ignore_ascii_case(name))
+}
+
+/// `Expect: 100-continue`: the client sends its body only after a `100 Continue`.
+fn expects_continue(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"))
+}
+
+/// A client waiting on `Expect: 100-continue` that gets an error instead sends no body (botocore,
+/// curl); the server cannot tell whether bytes that follow are that body or the next request, so
+/// the connection ends with the answer (`Connection: close`) instead of being read on.
+fn close_if_body_unsent(resp: &mut Response<Body>, waits_for_continue: bool) {
+    if waits_for_continue && (resp.status().is_client_error() || resp.status().is_server_error()) {
+        resp.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    }
+}
+
+/// An S3 request id as AWS shapes them: 16 upper-case hex digits.
+fn new_request_id() -> String {
+    let mut id = uuid::Uuid::new_v4().simple().to_string();
+    id.truncate(16);
+    id.to_ascii_uppercase()
+}
+
+/// `x-amz-request-id` and `x-amz-id-2` on every S3 answer, as AWS sends them.
+fn set_request_ids(resp: &mut Response<Body>, rid: &str) {
+    use base64::Engine;
+    let h = resp.headers_mut();
+    if let Ok(v) = http::HeaderValue::from_str(rid) {
+        h.insert("x-amz-request-id", v);
+    }
+    let host_id = base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes());
+    if let Ok(v) = http::HeaderValue::from_str(&host_id) {
+        h.insert("x-amz-id-2", v);
+    }
+}
+
+/// Uploads that are header-signed with SigV4, sent with `Transfer-Encoding: chunked` and no
+/// `Content-Length`, and not aws-chunked: s3s refuses them (411), since it checks a signed payload
+/// hash against a known length. AWS refuses them all (501); we take the small ones, read here up
+/// to [`UNKNOWN_LENGTH_LIMIT`] under a server-wide memory budget, and hand them on with their
+/// length (bigger ones are still 411 MissingContentLength). aws-chunked bodies, presigned and
+/// SigV2 uploads stream without this (their length comes from the framing or is not needed).
+async fn with_known_length(budget: &UnknownLengthBudget, req: Request<Body>) -> Result<Request<Body>, Response<Body>> {
+    use http_body_util::BodyExt;
+    if !needs_known_length(&req) {
+        return Ok(req);
+    }
+    let Ok(_permit) = budget.memory.clone().try_acquire_many_owned((UNKNOWN_LENGTH_LIMIT / 1024) as u32) else {
+        return Err(s3_refusal(StatusCode::SERVICE_UNAVAILABLE, "SlowDown", "Please reduce your request rate."));
+    };
+    let (mut parts, mut body) = req.into_parts();
+    let mut chunks = bytes::BytesMut::new();
+    loop {
+        let frame =
+            match tokio::time::timeout(budget.idle_timeout, body.frame()).await {
+                Err(_) => return Err(s3_refusal(
+                    StatusCode::BAD_REQUEST,
+                    "RequestTimeout",
+                    "Your socket connection to the server was not read from or written to within the timeout period.",
+                )),
+                Ok(None) => break,
+                Ok(Some(Err(_))) => {
+                    return Err(s3_refusal(
+                        StatusCode::BAD_REQUEST,
+                        "IncompleteBody",
+                        "The request body terminated unexpectedly",
+                    ))
+                }
+                Ok(Some(Ok(frame))) => frame,
+            };
+        if let Ok(data) = frame.into_data() {
+            if chunks.len() + data.len() > UNKNOWN_LENGTH_LIMIT {
+                return Err(s3_refusal(
+                    StatusCode::LENGTH_REQUIRED,
+                    "MissingContentLength",
+                    "You must provide the Content-Length HTTP header.",
+                ));
+            }
+            chunks.extend_from_slice(&data);
+        }
+    }
+    parts.headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(chunks.len()));
+    parts.headers.remove(http::header::TRANSFER_ENCODING);
+    Ok(Request::from_parts(parts, Body::from(chunks.freeze())))
+}
+
+/// Largest body [`with_known_length`] reads into memory.
+const UNKNOWN_LENGTH_LIMIT: usize = 8 << 20;
+
+/// Memory for [`with_known_length`]: at most 64 MiB of such bodies at once (in KiB permits).
+#[derive(Clone)]
+pub struct UnknownLengthBudget {
+    memory: Arc<tokio::sync::Semaphore>,
+    idle_timeout: std::time::Duration,
+}
+
+impl UnknownLengthBudget {
+    pub fn new(idle_timeout: std::time::Duration) -> Self {
+        Self { memory: Arc::new(tokio::sync::Semaphore::new(64 << 10)), idle_timeout }
+    }
+}
+
+fn needs_known_length<B>(req: &Request<B>) -> bool {
+    let h = req.headers();
+    let text = |name: http::header::HeaderName| h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let chunked = text(http::header::TRANSFER_ENCODING).to_ascii_lowercase().contains("chunked");
+    let sigv4_header = text(http::header::AUTHORIZATION).starts_with(sealbox_auth::ALGORITHM);
+    let payload = h.get("x-amz-content-sha256").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let aws_chunked = payload.starts_with("STREAMING-")
+        || text(http::header::CONTENT_ENCODING).to_ascii_lowercase().contains("aws-chunked");
+    req.method() == http::Method::PUT
+        && chunked
+        && !h.contains_key(http::header::CONTENT_LENGTH)
+        && sigv4_header
+        && !aws_chunked
+}
+
+/// An S3 error answer made here (before s3s).
+fn s3_refusal(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    );
+    let mut resp = Response::new(Body::from(xml));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/xml"));
+    resp
+}
+
 /// Errors raised inside s3s (signature checks, XML parsing) carry a code but no message; clients
-/// then print "Unknown". Fill in AWS's wording for the common ones.
-fn fill_error_message(resp: &mut Response<Body>) {
+/// then print "Unknown". Fill in AWS's wording for the common ones, and the request id AWS puts in
+/// every error document (the same as the `x-amz-request-id` header).
+fn fill_error_message(resp: &mut Response<Body>, rid: &str) {
     if !(resp.status().is_client_error() || resp.status().is_server_error()) {
         return;
     }
@@ -306,13 +521,28 @@ fn fill_error_message(resp: &mut Response<Body>) {
     let Ok(text) = std::str::from_utf8(&bytes) else {
         return;
     };
-    if text.contains("<Message>") {
-        return;
-    }
     let Some(code) = text.split("<Code>").nth(1).and_then(|r| r.split("</Code>").next()) else {
         return;
     };
-    let message = match code {
+    let mut filled = text.to_owned();
+    if !filled.contains("<RequestId>") {
+        filled = filled.replacen("</Error>", &format!("<RequestId>{rid}</RequestId></Error>"), 1);
+    }
+    if !filled.contains("<Message>") {
+        if let Some(message) = default_message(code) {
+            filled = filled.replacen("</Code>", &format!("</Code><Message>{message}</Message>"), 1);
+        }
+    }
+    let len = filled.len();
+    *resp.body_mut() = Body::from(filled);
+    if let Ok(v) = http::HeaderValue::from_str(&len.to_string()) {
+        resp.headers_mut().insert(http::header::CONTENT_LENGTH, v);
+    }
+}
+
+/// AWS's wording for the errors s3s raises without a message.
+fn default_message(code: &str) -> Option<&'static str> {
+    Some(match code {
         "SignatureDoesNotMatch" => "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
         "InvalidAccessKeyId" => "The AWS Access Key Id you provided does not exist in our records.",
         "AccessDenied" => "Access Denied",
@@ -327,12 +557,6 @@ fn fill_error_message(resp: &mut Response<Body>) {
         "InvalidArgument" => "Invalid Argument",
         "InvalidRequest" => "Invalid Request",
         "IncompleteBody" => "You did not provide the number of bytes specified by the Content-Length HTTP header.",
-        _ => return,
-    };
-    let filled = text.replacen("</Code>", &format!("</Code><Message>{message}</Message>"), 1);
-    let len = filled.len();
-    *resp.body_mut() = Body::from(filled);
-    if let Ok(v) = http::HeaderValue::from_str(&len.to_string()) {
-        resp.headers_mut().insert(http::header::CONTENT_LENGTH, v);
-    }
+        _ => return None,
+    })
 }

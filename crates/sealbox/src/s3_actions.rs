@@ -20,6 +20,8 @@ pub fn action_for(operation: &str) -> &'static str {
         "DeleteBucketPolicy" => "s3:DeleteBucketPolicy",
         "GetBucketPolicyStatus" => "s3:GetBucketPolicyStatus",
         "GetObject" | "HeadObject" => "s3:GetObject",
+        "GetObjectAttributes" => "s3:GetObjectAttributes",
+        "RestoreObject" => "s3:RestoreObject",
         "PutObject"
         | "CopyObject"
         | "CreateMultipartUpload"

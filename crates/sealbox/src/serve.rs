@@ -348,6 +348,8 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         body_idle_timeout: cfg.body_idle_timeout,
         allow_sse_c_over_http: cfg.insecure_allow_sse_c_over_http,
         on_integrity_failure: Some(on_integrity_failure),
+        restore_delay: cfg.restore_delay,
+        clock_offset_ms: cfg.test_clock_offset_secs.saturating_mul(1000),
     };
     if cfg.insecure_allow_sse_c_over_http {
         tracing::warn!("--insecure-allow-sse-c-over-http is set: SSE-C keys may travel in the clear. Never use this outside tests.");
@@ -381,6 +383,8 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         region: cfg.region.clone(),
         s3_impl,
         audit_data_events: cfg.audit_data_events,
+        unknown_length_budget: crate::router::UnknownLengthBudget::new(cfg.body_idle_timeout),
+        domains: cfg.domains.clone(),
         xks: xks.clone(),
         console: std::sync::OnceLock::new(),
     });

@@ -23,14 +23,16 @@ pub fn answer(e: &AuthError, protocol: Protocol) -> (u16, &'static str, String) 
 }
 
 /// Checks an S3 request's authentication envelope; `Some` is the refusal to send instead of
-/// handing the request to s3s (which verifies only the headers a request names as signed).
-pub fn check_s3_envelope<B>(req: &Request<B>) -> Option<Response<Body>> {
+/// handing the request to s3s (which verifies only the headers a request names as signed, accepts
+/// any region in a SigV4 scope and never looks at a SigV2 request's date).
+pub fn check_s3_envelope<B>(req: &Request<B>, region: &str, request_id: &str) -> Option<Response<Body>> {
     let headers = header_pairs(req.headers());
-    match sealbox_auth::check_request(&headers, req.uri().query().unwrap_or("")) {
+    let expected = sealbox_auth::S3Envelope { region, now: time::OffsetDateTime::now_utc() };
+    match sealbox_auth::check_s3_request(&headers, req.uri().query().unwrap_or(""), expected) {
         Ok(AuthScheme::Anonymous | AuthScheme::SigV2 | AuthScheme::HeaderV4 | AuthScheme::PresignedV4) => None,
         Err(e) => {
             tracing::debug!(error = %e, method = %req.method(), path = %req.uri().path(), "S3 request refused before verification");
-            Some(s3_error(&e, req.method(), req.headers()))
+            Some(s3_error(&e, req.method(), req.headers(), request_id))
         }
     }
 }
@@ -56,14 +58,26 @@ pub fn verify(
 }
 
 /// An S3 `<Error>` document for an auth refusal, with AWS's extra elements (`HeadersNotSigned`,
-/// `ArgumentName`/`ArgumentValue`). HEAD answers carry no body, as S3's.
-pub fn s3_error(e: &AuthError, method: &http::Method, headers: &http::HeaderMap) -> Response<Body> {
+/// `ArgumentName`/`ArgumentValue`, `Region`, the skew times). HEAD answers carry no body, as
+/// S3's; the region then travels in `x-amz-bucket-region`.
+pub fn s3_error(e: &AuthError, method: &http::Method, headers: &http::HeaderMap, request_id: &str) -> Response<Body> {
     let (status, code, message) = answer(e, Protocol::RestXml);
-    let request_id = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
     let mut extra = String::new();
+    let mut bucket_region = None;
     match e {
         AuthError::UnsignedHeaders { names } => {
             extra = format!("<HeadersNotSigned>{}</HeadersNotSigned>", xml_escape(&names.join(", ")));
+        }
+        AuthError::WrongRegion { expected, .. } => {
+            extra = format!("<Region>{}</Region>", xml_escape(expected));
+            bucket_region = Some(expected.clone());
+        }
+        AuthError::RequestTimeTooSkewed { request_time, server_time } => {
+            extra = format!(
+                "<RequestTime>{}</RequestTime><ServerTime>{}</ServerTime><MaxAllowedSkewMilliseconds>900000</MaxAllowedSkewMilliseconds>",
+                xml_escape(request_time),
+                xml_escape(server_time)
+            );
         }
         AuthError::MultipleAuthMechanisms | AuthError::UnsupportedAuthorizationType => {
             let value = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -83,8 +97,11 @@ pub fn s3_error(e: &AuthError, method: &http::Method, headers: &http::HeaderMap)
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
     let h = resp.headers_mut();
     h.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/xml"));
-    if let Ok(v) = http::HeaderValue::from_str(&request_id) {
+    if let Ok(v) = http::HeaderValue::from_str(request_id) {
         h.insert("x-amz-request-id", v);
+    }
+    if let Some(v) = bucket_region.and_then(|r| http::HeaderValue::from_str(&r).ok()) {
+        h.insert("x-amz-bucket-region", v);
     }
     resp
 }
@@ -143,6 +160,7 @@ pub async fn send(call: SignedCall<'_>) -> anyhow::Result<(StatusCode, bytes::By
     Ok((status, resp.into_body().collect().await?.to_bytes()))
 }
 
+/// Escapes element text (quotes need no escaping there; AWS leaves them as they are).
 fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -150,8 +168,6 @@ fn xml_escape(s: &str) -> String {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
             c => out.push(c),
         }
     }
@@ -174,23 +190,35 @@ mod tests {
     fn unsigned_header_refusal_is_s3s_shaped() {
         let auth = "AWS4-HMAC-SHA256 Credential=AK/20261124/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31";
         let req = request(&[("authorization", auth), ("x-amz-copy-source", "/beta/secret")], "");
-        let resp = check_s3_envelope(&req).expect("refused");
+        let resp = check_s3_envelope(&req, "us-east-1", "RID").expect("refused");
         assert_eq!(resp.status(), StatusCode::FORBIDDEN);
         let body = String::from_utf8(resp.into_body().bytes().unwrap().to_vec()).unwrap();
         assert!(body.contains("<Code>AccessDenied</Code><Message>There were headers present in the request which were not signed</Message><HeadersNotSigned>x-amz-copy-source</HeadersNotSigned>"), "{body}");
-        assert!(check_s3_envelope(&request(&[("authorization", auth)], "")).is_none());
-        assert!(check_s3_envelope(&request(&[("x-amz-meta-a", "1")], "?prefix=a")).is_none());
+        assert!(check_s3_envelope(&request(&[("authorization", auth)], ""), "us-east-1", "RID").is_none());
+        assert!(check_s3_envelope(&request(&[("x-amz-meta-a", "1")], "?prefix=a"), "us-east-1", "RID").is_none());
     }
 
     #[test]
     fn conflicting_mechanisms_echo_the_header_escaped() {
         let req = request(&[("authorization", "AWS4-HMAC-SHA256 <x>")], "?X-Amz-Algorithm=AWS4-HMAC-SHA256");
-        let resp = check_s3_envelope(&req).expect("refused");
+        let resp = check_s3_envelope(&req, "us-east-1", "RID").expect("refused");
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
         let body = String::from_utf8(resp.into_body().bytes().unwrap().to_vec()).unwrap();
         assert!(body.contains("<Code>InvalidArgument</Code>"), "{body}");
         assert!(body.contains("<ArgumentValue>AWS4-HMAC-SHA256 &lt;x&gt;</ArgumentValue>"), "{body}");
-        let head = s3_error(&AuthError::MultipleAuthMechanisms, &http::Method::HEAD, req.headers());
+        let head = s3_error(&AuthError::MultipleAuthMechanisms, &http::Method::HEAD, req.headers(), "RID");
         assert_eq!(head.into_body().bytes().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn a_wrong_region_names_the_right_one() {
+        let auth = "AWS4-HMAC-SHA256 Credential=AK/20261124/US/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31";
+        let req = request(&[("authorization", auth)], "");
+        let resp = check_s3_envelope(&req, "us-east-1", "RID1").expect("refused");
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(resp.headers()["x-amz-bucket-region"], "us-east-1");
+        assert_eq!(resp.headers()["x-amz-request-id"], "RID1");
+        let body = String::from_utf8(resp.into_body().bytes().unwrap().to_vec()).unwrap();
+        assert!(body.contains("<Code>AuthorizationHeaderMalformed</Code><Message>The authorization header is malformed; the region 'US' is wrong; expecting 'us-east-1'</Message><Region>us-east-1</Region><RequestId>RID1</RequestId>"), "{body}");
     }
 }
